@@ -1,0 +1,39 @@
+# genreport: `make report` sets up and writes out/report.{html,pdf}; `make test` sets up and tests.
+# Pass options to the full run with ARGS, e.g. `make report ARGS="--preset smoke"`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := dataset-fashion-mnist poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core python3-venv
+
+.PHONY: setup system-deps report test render benchmark clean
+
+setup: system-deps $(BIN)/genreport
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+$(BIN)/genreport: setup.cfg pyproject.toml
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(BIN)/genreport
+
+report: setup
+	$(BIN)/genreport full $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest $(ARGS)
+
+render: setup
+	$(BIN)/genreport render --results out/results
+
+benchmark: setup
+	$(BIN)/python benchmarks/run.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

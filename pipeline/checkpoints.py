@@ -1,0 +1,119 @@
+"""Saving and loading the variants' ``.keras`` archives and the manifest beside them.
+
+Models are loaded with Keras' safe mode, so an archive that needs arbitrary code (a Lambda
+layer, say) is refused rather than run. Paths named in a manifest must stay inside the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import VARIANTS
+from pipeline.errors import CheckpointError
+from pipeline.fsutil import write_atomically, write_json_atomically
+
+MANIFEST = "manifest.json"
+EXPECTED_SHAPE = (28, 28, 1)
+
+
+def checkpoint_path(folder: Path, variant: str) -> Path:
+    """Where a variant's archive lives in a checkpoints folder."""
+    return Path(folder) / f"{variant}.keras"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model(model: Any, folder: Path, variant: str) -> Path:
+    """Save ``model`` as ``folder/<variant>.keras``, whole or not at all."""
+    return write_atomically(checkpoint_path(folder, variant), lambda tmp: model.save(tmp), suffix=".keras")
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The folder's manifest, or an empty one when there is none."""
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        return {"variants": {}}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("variants", {}), dict):
+        raise CheckpointError(f"{path} does not describe variants")
+    manifest.setdefault("variants", {})
+    return manifest
+
+
+def record_variant(folder: Path, variant: str, entry: dict[str, Any], run_info: dict[str, Any]) -> None:
+    """Add or replace one variant's entry in the manifest (with the file's digest)."""
+    manifest = read_manifest(folder)
+    manifest.update(run_info)
+    entry = dict(entry, file=f"{variant}.keras", sha256=file_sha256(checkpoint_path(folder, variant)))
+    manifest["variants"][variant] = entry
+    write_json_atomically(Path(folder) / MANIFEST, manifest)
+
+
+def resolve_inside(folder: Path, name: str) -> Path:
+    """``folder/name``, refusing absolute paths and any that leave the folder."""
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise CheckpointError(f"manifest names {name!r}, a path outside {folder}")
+    path = (Path(folder) / name).resolve()
+    if Path(folder).resolve() not in path.parents:
+        raise CheckpointError(f"manifest names {name!r}, a path outside {folder}")
+    return path
+
+
+def find_checkpoints(folder: Path) -> dict[str, Path]:
+    """The variant archives present in ``folder`` (the manifest's names, else the standard ones)."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise CheckpointError(f"checkpoints folder {folder} does not exist")
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoints path {folder} is not a folder")
+    manifest = read_manifest(folder)
+    found: dict[str, Path] = {}
+    for variant, entry in manifest["variants"].items():
+        if variant not in VARIANTS:
+            continue
+        name = entry.get("file", f"{variant}.keras") if isinstance(entry, dict) else f"{variant}.keras"
+        path = resolve_inside(folder, str(name))
+        if not path.is_file():
+            raise CheckpointError(f"manifest names {name}, which is not in {folder}")
+        found[variant] = path
+    for variant in VARIANTS:
+        path = checkpoint_path(folder, variant)
+        if variant not in found and path.is_file():
+            found[variant] = path
+    if not found:
+        raise CheckpointError(f"no base.keras, modified.keras or tuned.keras in {folder}")
+    return {v: found[v] for v in VARIANTS if v in found}
+
+
+def load_model_safely(path: Path) -> Any:
+    """Load a ``.keras`` archive in safe mode and check it maps 28x28x1 to 28x28x1."""
+    import keras
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise CheckpointError(f"{path.name}: only .keras archives are loaded")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path.name} is not a Keras archive (not a zip file)")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a bad archive; all mean "refused".
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path.name} could not be loaded safely: {reason[:300]}") from None
+    for side, shape in (("input", model.input_shape), ("output", model.output_shape)):
+        if isinstance(shape, list) or tuple(shape[1:]) != EXPECTED_SHAPE:
+            raise CheckpointError(f"{path.name}: {side} shape {shape} is not (None, 28, 28, 1)")
+    return model

@@ -1,0 +1,137 @@
+"""Scoring reconstructions: SSIM (scikit-image), MSE and PSNR per image, per class and overall.
+
+SSIM is ``skimage.metrics.structural_similarity`` on float64 28x28 arrays with
+``data_range=1.0`` and its defaults: a 7x7 uniform window and sample covariance. A second SSIM,
+Wang et al. (2004)'s Gaussian window (``gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False``), is kept beside it so figures compare with papers and
+``tf.image.ssim``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from pipeline.data import CLASS_NAMES
+
+SSIM_METHOD = {
+    "function": "skimage.metrics.structural_similarity",
+    "data_range": 1.0,
+    "window": "7x7 uniform",
+    "covariance": "sample",
+    "dtype": "float64",
+}
+GAUSSIAN_SSIM_METHOD = {
+    "function": "skimage.metrics.structural_similarity",
+    "data_range": 1.0,
+    "window": "Gaussian, sigma 1.5 (11x11)",
+    "covariance": "population",
+    "reference": "Wang et al. 2004",
+}
+
+
+def ssim_per_image(originals: np.ndarray, reconstructions: np.ndarray, gaussian: bool = False) -> np.ndarray:
+    """SSIM of each pair of 28x28 images (any trailing channel axis of size 1 is dropped)."""
+    a = _as_2d_stack(originals)
+    b = _as_2d_stack(reconstructions)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    options: dict[str, Any] = {"data_range": 1.0}
+    if gaussian:
+        options.update(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    return np.array([structural_similarity(x, y, **options) for x, y in zip(a, b)], dtype=np.float64)
+
+
+def mse_per_image(originals: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
+    """Mean squared error of each pair, in [0, 1] pixel units."""
+    diff = _as_2d_stack(originals) - _as_2d_stack(reconstructions)
+    return np.mean(diff * diff, axis=(1, 2))
+
+
+def psnr_from_mse(mse: np.ndarray) -> np.ndarray:
+    """PSNR in dB for data range 1; a perfect reconstruction is capped at 100 dB."""
+    return 10.0 * np.log10(1.0 / np.maximum(mse, 1e-10))
+
+
+def _as_2d_stack(images: np.ndarray) -> np.ndarray:
+    stack = np.asarray(images, dtype=np.float64)
+    if stack.ndim == 4 and stack.shape[-1] == 1:
+        stack = stack[..., 0]
+    if stack.ndim != 3:
+        raise ValueError(f"expected a stack of 2-D images, got shape {stack.shape}")
+    return stack
+
+
+def summarise(values: np.ndarray) -> dict[str, float]:
+    """Mean, standard deviation, median, 5th percentile, min and max of one metric."""
+    values = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+        "median": float(np.median(values)),
+        "p5": float(np.percentile(values, 5)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "count": int(len(values)),
+    }
+
+
+def per_class_summary(values: np.ndarray, labels: np.ndarray, class_names: Sequence[str] = CLASS_NAMES) -> list[dict[str, Any]]:
+    """Mean and standard deviation of ``values`` for each class present, in label order."""
+    rows = []
+    for label, name in enumerate(class_names):
+        members = np.asarray(values)[np.asarray(labels) == label]
+        if len(members) == 0:
+            continue
+        rows.append(
+            {
+                "label": label,
+                "class_name": name,
+                "mean": float(members.mean()),
+                "std": float(members.std(ddof=1)) if len(members) > 1 else 0.0,
+                "count": int(len(members)),
+            }
+        )
+    return rows
+
+
+@dataclass
+class VariantScores:
+    """One variant's per-image figures on the test set."""
+
+    variant: str
+    ssim: np.ndarray
+    ssim_gaussian: np.ndarray
+    mse: np.ndarray
+    psnr: np.ndarray
+
+    def summary(self, labels: np.ndarray) -> dict[str, Any]:
+        """Overall and per-class figures as plain values."""
+        return {
+            "ssim": summarise(self.ssim),
+            "ssim_gaussian": summarise(self.ssim_gaussian),
+            "mse": summarise(self.mse),
+            "psnr": summarise(self.psnr),
+            "per_class": per_class_summary(self.ssim, labels),
+        }
+
+
+def score_reconstructions(variant: str, originals: np.ndarray, reconstructions: np.ndarray) -> VariantScores:
+    """All per-image figures of one variant."""
+    mse = mse_per_image(originals, reconstructions)
+    return VariantScores(
+        variant=variant,
+        ssim=ssim_per_image(originals, reconstructions),
+        ssim_gaussian=ssim_per_image(originals, reconstructions, gaussian=True),
+        mse=mse,
+        psnr=psnr_from_mse(mse),
+    )
+
+
+def reconstruct(model: Any, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """The model's float32 reconstructions of ``images``, clipped to [0, 1]."""
+    out = model.predict(images, batch_size=batch_size, verbose=0)
+    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)

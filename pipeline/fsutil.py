@@ -1,0 +1,66 @@
+"""Whole-file writes: a temporary file in the same folder, flushed, fsynced, then renamed."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def write_atomically(path: Path, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:
+    """Let ``write`` fill a temporary sibling of ``path``, then rename it onto ``path``.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_current_umask())
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` whole."""
+    return write_atomically(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` whole."""
+    return write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_json_atomically(path: Path, payload: Any) -> Path:
+    """Write ``payload`` as indented JSON to ``path`` whole."""
+    return write_text_atomically(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,123 @@
+"""The results folder: everything a report needs, saved as JSON, CSV and NPZ.
+
+``report`` reads only these files, so a report can be rendered again without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import ResultsError
+from pipeline.fsutil import write_atomically, write_json_atomically, write_text_atomically
+
+METRICS = "metrics.json"
+RUN = "run.json"
+PER_IMAGE = "per_image.csv"
+TRIALS = "trials.csv"
+SAMPLES = "samples.npz"
+REQUIRED = (METRICS, RUN, PER_IMAGE, SAMPLES)
+
+TRIAL_COLUMNS = ("rank", "trial_id", "activation", "units", "optimizer", "val_loss", "epochs", "seconds", "status")
+
+
+def per_image_csv(
+    test_index: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], columns: dict[str, np.ndarray]
+) -> str:
+    """CSV text: one row per test image with its index, label, class and every metric column."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["index", "test_index", "label", "class_name", *columns])
+    for i, (orig, label) in enumerate(zip(test_index, labels)):
+        row = [i, int(orig), int(label), class_names[int(label)]]
+        row += [f"{columns[name][i]:.6f}" for name in columns]
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def trials_csv(trials: list[dict[str, Any]]) -> str:
+    """CSV text of the tuner's trials, best first."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=TRIAL_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in trials:
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def save_results(
+    folder: Path,
+    *,
+    metrics: dict[str, Any],
+    run: dict[str, Any],
+    per_image: str,
+    trials: list[dict[str, Any]],
+    samples: dict[str, np.ndarray],
+) -> Path:
+    """Write every results file whole into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(folder / METRICS, metrics)
+    write_json_atomically(folder / RUN, run)
+    write_text_atomically(folder / PER_IMAGE, per_image)
+    write_text_atomically(folder / TRIALS, trials_csv(trials))
+    write_atomically(folder / SAMPLES, lambda tmp: _save_npz(tmp, samples))
+    return folder
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def read_per_image(path: Path) -> dict[str, np.ndarray | list[str]]:
+    """Columns of ``per_image.csv``: numbers as arrays, class names as a list."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ResultsError(f"{path} holds no rows")
+    columns: dict[str, Any] = {}
+    for key in rows[0]:
+        if key == "class_name":
+            columns[key] = [r[key] for r in rows]
+        else:
+            columns[key] = np.array([float(r[key]) for r in rows])
+    return columns
+
+
+def read_trials(path: Path) -> list[dict[str, str]]:
+    """Rows of ``trials.csv`` as dicts of strings (empty when the file is absent)."""
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def load_results(folder: Path) -> dict[str, Any]:
+    """Everything under a results folder, as plain Python and NumPy values."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ResultsError(f"results folder {folder} does not exist")
+    missing = [name for name in REQUIRED if not (folder / name).is_file()]
+    if missing:
+        raise ResultsError(f"results folder {folder} lacks {', '.join(missing)}")
+    try:
+        metrics = json.loads((folder / METRICS).read_text(encoding="utf-8"))
+        run = json.loads((folder / RUN).read_text(encoding="utf-8"))
+        with np.load(folder / SAMPLES, allow_pickle=False) as npz:
+            samples = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"results in {folder} are unreadable ({exc})") from None
+    return {
+        "metrics": metrics,
+        "run": run,
+        "per_image": read_per_image(folder / PER_IMAGE),
+        "trials": read_trials(folder / TRIALS),
+        "samples": samples,
+        "folder": str(folder),
+    }

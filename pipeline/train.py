@@ -1,0 +1,158 @@
+"""Training: the precision policy, the callbacks that guard a run, and one variant's fit."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from pipeline.errors import ConfigError
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports (empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def visible_gpus() -> list[Any]:
+    """The GPUs TensorFlow can see."""
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
+def choose_policy(precision: str) -> str:
+    """The Keras dtype policy for a --precision value.
+
+    ``auto`` takes a mixed policy only where the hardware computes it fast: bfloat16 on a GPU
+    of compute capability 8 or more, float16 on older GPUs, bfloat16 on a CPU with AVX-512 BF16
+    or AMX, and float32 everywhere else.
+    """
+    explicit = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    if precision in explicit:
+        return explicit[precision]
+    if precision != "auto":
+        raise ConfigError(f"unknown precision {precision!r}")
+    gpus = visible_gpus()
+    if gpus:
+        import tensorflow as tf
+
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
+        return "mixed_bfloat16" if capability and capability[0] >= 8 else "mixed_float16"
+    if cpu_flags() & set(BF16_CPU_FLAGS):
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def apply_policy(policy: str) -> None:
+    """Make ``policy`` the global dtype policy for the models built after this call."""
+    keras.mixed_precision.set_dtype_policy(policy)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once ``seconds`` have passed; the epoch in progress ends early.
+
+    Keras still runs validation for that epoch, so EarlyStopping can restore the best weights.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.started = 0.0
+        self.exhausted = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.started = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.seconds and time.monotonic() - self.started > self.seconds:
+            self.exhausted = True
+            self.model.stop_training = True
+
+
+@dataclass
+class TrainOutcome:
+    """What one fit did, as plain values for the manifest and the report."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs_run: int = 0
+    best_epoch: int = 0
+    seconds: float = 0.0
+    stopped_by: str = "epochs"
+    images_per_second: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "history": self.history,
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "seconds": round(self.seconds, 2),
+            "stopped_by": self.stopped_by,
+            "images_per_second": round(self.images_per_second, 1),
+        }
+
+
+def standard_callbacks(patience: int, time_budget: float | None) -> list[keras.callbacks.Callback]:
+    """EarlyStopping (best weights restored), ReduceLROnPlateau, and the time budget."""
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True, verbose=0
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(1, patience - 1), min_lr=1e-5, verbose=0
+        ),
+        TimeBudget(time_budget),
+    ]
+
+
+def fit_autoencoder(
+    model: keras.Model,
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    patience: int = 3,
+    time_budget: float | None = None,
+    verbose: int = 2,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+) -> TrainOutcome:
+    """Train ``model`` to reproduce its input; the returned history is plain floats."""
+    callbacks = standard_callbacks(patience, time_budget) + list(extra_callbacks or [])
+    started = time.monotonic()
+    fitted = model.fit(
+        x_train, x_train,
+        validation_data=(x_val, x_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=verbose,
+        callbacks=callbacks,
+    )
+    seconds = time.monotonic() - started
+    history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    val = history.get("val_loss", [])
+    epochs_run = len(val)
+    early, _, budget = callbacks[:3]
+    stopped_by = "time budget" if budget.exhausted else ("early stopping" if early.stopped_epoch else "epochs")
+    return TrainOutcome(
+        history=history,
+        epochs_run=epochs_run,
+        best_epoch=int(np.argmin(val)) + 1 if val else 0,
+        seconds=seconds,
+        stopped_by=stopped_by,
+        images_per_second=len(x_train) * max(epochs_run, 1) / max(seconds, 1e-9),
+    )

@@ -1,0 +1,180 @@
+"""The ``genreport`` command line: options become one RunConfig, then one pipeline call and one
+render call. Heavy imports (TensorFlow, WeasyPrint) happen inside the commands, so ``--help``
+answers at once. Every user error is one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
+from pipeline.errors import GenreportError
+
+
+def echo(message: str) -> None:
+    """One progress line, flushed at once."""
+    click.echo(message)
+    sys.stdout.flush()
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter out of the progress lines."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn errors into one-line messages (tracebacks only with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except GenreportError as exc:
+            if debug:
+                raise
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            click.echo("Error: interrupted; what was finished is saved, run the same command again to resume", err=True)
+            sys.exit(130)
+        except OSError as exc:
+            if debug:
+                raise
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+        except Exception as exc:  # a bug or a library failure: still one line, details with --debug
+            if debug:
+                raise
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise click.ClickException(f"{type(exc).__name__}: {first} (run with --debug for the traceback)") from None
+
+    return wrapper
+
+
+def check_output_dir(path: Path) -> None:
+    """Refuse an output path that is a file or cannot be written."""
+    if path.exists() and not path.is_dir():
+        raise GenreportError(f"--output {path} is a file, not a folder")
+    probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise GenreportError(f"--output {path} cannot be written (no permission on {probe})")
+
+
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options shared by ``full`` and ``eval-only``."""
+    options = [
+        click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("out"), show_default=True, help="Folder for checkpoints, results and the report."),
+        click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Folder with the four Fashion-MNIST .gz files (else $GENREPORT_DATA_DIR, /usr/share/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)."),
+        click.option("--preset", type=click.Choice(list(PRESETS)), default="full", show_default=True, help="Scale: smoke (tests, ~2 min), quick (a first look), full (all data)."),
+        click.option("--epochs", type=int, default=None, help="Epochs for every model (overrides the preset)."),
+        click.option("--max-trials", type=int, default=None, help="Tuner trials (overrides the preset)."),
+        click.option("--train-limit", type=int, default=None, help="Use at most this many training images, validation included."),
+        click.option("--test-limit", type=int, default=None, help="Score at most this many test images (a stratified seeded draw)."),
+        click.option("--batch-size", type=int, default=None, help="Training batch size (overrides the preset)."),
+        click.option("--seed", type=int, default=None, help="Seed for data splits, initialisation and the search [default: 42]."),
+        click.option("--precision", type=click.Choice(list(PRECISIONS)), default="auto", show_default=True, help="Training precision; auto picks mixed bfloat16/float16 where the hardware is fast at it."),
+        click.option("--format", "formats", default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def config_from(options: dict[str, Any]) -> RunConfig:
+    """A RunConfig from the parsed options, with the command line recorded."""
+    check_output_dir(options["output"])
+    return resolve_config(
+        options["preset"],
+        output=options["output"],
+        data_dir=str(options["data_dir"]) if options["data_dir"] else None,
+        epochs=options["epochs"],
+        max_trials=options["max_trials"],
+        train_limit=options["train_limit"],
+        test_limit=options["test_limit"],
+        batch_size=options["batch_size"],
+        seed=options["seed"],
+        precision=options["precision"],
+        formats=options["formats"],
+        command_line=shlex.join(["genreport", *sys.argv[1:]]),
+    )
+
+
+def render_and_report(results_dir: Path, output: Path, formats: tuple[str, ...]) -> None:
+    """Render the report and print where it is."""
+    from report.render import render_report
+
+    echo("▶ render report")
+    rendered = render_report(results_dir, output, formats)
+    echo(f"✓ render report ({rendered.seconds:.1f} s)")
+    for kind, path in rendered.paths.items():
+        echo(f"report ({kind}): {path}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="genreport")
+def main(debug: bool) -> None:
+    """Train, tune and score convolutional autoencoders on Fashion-MNIST, and report on them."""
+
+
+@main.command()
+@run_options
+@friendly_errors
+def full(**options: Any) -> None:
+    """Train base and modified, tune and retrain the tuned variant, score all three, report."""
+    config = config_from(options)
+    quiet_tensorflow()
+    from pipeline.run import run_full
+
+    started = time.monotonic()
+    outcome = run_full(config, progress=echo)
+    render_and_report(outcome.results_dir, config.output, config.formats)
+    echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()) + f" · total {time.monotonic() - started:.1f} s")
+
+
+@main.command("eval-only")
+@click.option("--checkpoints", "checkpoints_dir", type=click.Path(path_type=Path), required=True, help="Folder holding base.keras, modified.keras and/or tuned.keras.")
+@run_options
+@friendly_errors
+def eval_only(checkpoints_dir: Path, **options: Any) -> None:
+    """Score saved models on the test set and write results and the report."""
+    config = config_from(options)
+    from pipeline.checkpoints import find_checkpoints
+
+    find_checkpoints(checkpoints_dir)  # fail fast, before TensorFlow loads
+    quiet_tensorflow()
+    from pipeline.run import run_eval_only
+
+    outcome = run_eval_only(config, checkpoints_dir, progress=echo)
+    render_and_report(outcome.results_dir, config.output, config.formats)
+    echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()))
+
+
+@main.command()
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), required=True, help="A results folder written by full or eval-only (OUT/results).")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Where to write the report [default: the folder above --results].")
+@click.option("--format", "formats", default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf.")
+@friendly_errors
+def render(results_dir: Path, output: Path | None, formats: str) -> None:
+    """Render the report again from saved results (no TensorFlow needed)."""
+    chosen = parse_formats(formats)
+    target = output if output is not None else Path(results_dir).resolve().parent
+    check_output_dir(target)
+    render_and_report(results_dir, target, chosen)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Figures for the report: pixel-exact PNG thumbnails and matplotlib SVG charts, as data URIs.
+
+Charts use matplotlib's object API only (no pyplot state) and tell series apart by hatch,
+marker and grey level as well as colour, so a greyscale print stays readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+
+THUMB_SCALE = 4
+# Variant styles: colour, grey-distinguishable hatch and marker.
+STYLES = {
+    "base": {"color": "#9e9e9e", "hatch": "", "marker": "o", "linestyle": ":"},
+    "modified": {"color": "#3b6ea8", "hatch": "//", "marker": "s", "linestyle": "--"},
+    "tuned": {"color": "#1b1b1b", "hatch": "..", "marker": "^", "linestyle": "-"},
+}
+
+
+def data_uri(payload: bytes, mime: str) -> str:
+    """A base64 data URI for ``payload``."""
+    return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
+
+
+def thumbnail_png(image: np.ndarray, scale: int = THUMB_SCALE) -> bytes:
+    """A 28x28 image in [0, 1] as a greyscale PNG, enlarged by an integer factor, unblurred."""
+    pixels = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
+    grey = np.round(pixels * 255.0).astype(np.uint8)
+    grey = np.repeat(np.repeat(grey, scale, axis=0), scale, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(grey, mode="L").save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def thumbnail_uri(image: np.ndarray) -> str:
+    """``thumbnail_png`` as a data URI."""
+    return data_uri(thumbnail_png(image), "image/png")
+
+
+def _svg_uri(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return data_uri(buffer.getvalue(), "image/svg+xml")
+
+
+def _new_figure(width: float = 7.0, height: float = 3.2) -> tuple[Figure, object]:
+    fig = Figure(figsize=(width, height))
+    ax = fig.subplots()
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def per_class_bar_chart(class_names: Sequence[str], means: dict[str, Sequence[float]]) -> str:
+    """Grouped bars: mean SSIM of each class for each variant, as an SVG data URI."""
+    fig, ax = _new_figure(7.2, 3.4)
+    width = 0.8 / max(len(means), 1)
+    x = np.arange(len(class_names))
+    for i, (variant, values) in enumerate(means.items()):
+        style = STYLES.get(variant, STYLES["tuned"])
+        ax.bar(x + (i - (len(means) - 1) / 2) * width, values, width, label=variant,
+               color=style["color"], hatch=style["hatch"], edgecolor="black", linewidth=0.4)
+    low = min(min(v) for v in means.values())
+    ax.set_ylim(max(0.0, low - 0.05), 1.0)
+    ax.set_xticks(x, class_names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("mean SSIM")
+    ax.legend(fontsize=8, ncols=len(means), loc="lower right")
+    return _svg_uri(fig)
+
+
+def ssim_histogram(values: dict[str, np.ndarray]) -> str:
+    """Overlaid SSIM histograms of the variants on one set of axes, as an SVG data URI."""
+    fig, ax = _new_figure()
+    everything = np.concatenate([np.asarray(v) for v in values.values()])
+    bins = np.linspace(float(np.percentile(everything, 0.5)), 1.0, 41)
+    for variant, v in values.items():
+        style = STYLES.get(variant, STYLES["tuned"])
+        ax.hist(np.clip(v, bins[0], 1.0), bins=bins, histtype="step", linewidth=1.6,
+                color=style["color"], linestyle=style["linestyle"], label=variant)
+    ax.set_xlabel("SSIM per test image")
+    ax.set_ylabel("images")
+    ax.legend(fontsize=8, loc="upper left")
+    return _svg_uri(fig)
+
+
+def loss_curves(histories: dict[str, dict[str, list[float]]]) -> str:
+    """Training (dashed) and validation (solid) loss per epoch for each variant, log scale."""
+    fig, ax = _new_figure()
+    for variant, history in histories.items():
+        style = STYLES.get(variant, STYLES["tuned"])
+        for key, line in (("loss", ":"), ("val_loss", "-")):
+            series = history.get(key) or []
+            if series:
+                epochs = np.arange(1, len(series) + 1)
+                ax.plot(epochs, series, linestyle=line, marker=style["marker"], markersize=3,
+                        color=style["color"], label=f"{variant} {key.replace('_', ' ')}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE loss")
+    ax.legend(fontsize=7, ncols=2)
+    return _svg_uri(fig)
