@@ -1,0 +1,119 @@
+"""Shared fixtures: the real data set, IDX file writers, and one smoke-scale run reused by tests."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pipeline.data import DEBIAN_DATA_DIR, FILES, find_data_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The installed Fashion-MNIST files (`make setup` installs Debian's dataset-fashion-mnist)."""
+    folder = find_data_dir(None)
+    assert folder.is_dir(), f"Fashion-MNIST missing; expected under {DEBIAN_DATA_DIR}"
+    return folder
+
+
+def idx_images_bytes(images: np.ndarray, magic: int = 2051) -> bytes:
+    """IDX3 bytes for a uint8 array of shape (n, rows, cols)."""
+    n, rows, cols = images.shape
+    return struct.pack(">IIII", magic, n, rows, cols) + images.astype(np.uint8).tobytes()
+
+
+def idx_labels_bytes(labels: np.ndarray, magic: int = 2049) -> bytes:
+    """IDX1 bytes for a uint8 label array."""
+    return struct.pack(">II", magic, len(labels)) + labels.astype(np.uint8).tobytes()
+
+
+def write_gz(path: Path, payload: bytes) -> Path:
+    path.write_bytes(gzip.compress(payload))
+    return path
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path: Path) -> Path:
+    """A folder of four small, valid IDX files (not Fashion-MNIST, so digests differ)."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    for split, n in (("train", 50), ("test", 20)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = np.arange(n, dtype=np.uint8) % 10
+        write_gz(folder / FILES[f"{split}_images"], idx_images_bytes(images))
+        write_gz(folder / FILES[f"{split}_labels"], idx_labels_bytes(labels))
+    return folder
+
+
+@pytest.fixture
+def copied_data_dir(tmp_path: Path, real_data_dir: Path) -> Path:
+    """A writable copy of the real data set, for tests that damage one file."""
+    folder = tmp_path / "data"
+    shutil.copytree(real_data_dir, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> Path:
+    """`genreport full --preset smoke` run once on the real data; tests read its output."""
+    from click.testing import CliRunner
+
+    from report.cli import main
+
+    out = tmp_path_factory.mktemp("smoke") / "out"
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return out
+
+
+def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "genreport full --preset smoke") -> Path:
+    """A real results folder without training: each 'variant' blurs the real test images.
+
+    The SSIM, statistics and samples are computed exactly as a run computes them.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    from pipeline.config import resolve_config
+    from pipeline.data import load_dataset
+    from pipeline.evaluate import score_reconstructions
+    from pipeline.run import StageClock, sample_arrays, write_results
+
+    config = resolve_config("smoke", output=folder, command_line=command_line)
+    data = load_dataset(data_dir, train_limit=200, test_limit=120, seed=1)
+    sigmas = {"base": 1.0, "modified": 0.7, "tuned": 0.5}
+    recon = {v: gaussian_filter(data.x_test, sigma=(0, s, s, 0)).astype("float32") for v, s in sigmas.items()}
+    scores = {v: score_reconstructions(v, data.x_test, r) for v, r in recon.items()}
+    layers = [{"name": "image", "type": "InputLayer", "output_shape": "28x28x1", "params": 0},
+              {"name": "reconstruction", "type": "Conv2D", "output_shape": "28x28x1", "params": 10}]
+    entries = {
+        v: {"variant": v, "params": 10, "layers": layers, "hyperparameters": {"activation": "relu"},
+            "training": {"history": {"loss": [0.02, 0.01], "val_loss": [0.021, 0.012]}, "epochs_run": 2,
+                         "best_epoch": 2, "seconds": 3.0, "stopped_by": "epochs", "images_per_second": 100.0}}
+        for v in sigmas
+    }
+    trials = [
+        {"rank": 1, "trial_id": "01", "activation": "leakyrelu", "units": 32, "optimizer": "rmsprop", "val_loss": 0.01, "epochs": 2, "seconds": 5.0, "status": "COMPLETED"},
+        {"rank": 2, "trial_id": "00", "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "epochs": 2, "seconds": 6.0, "status": "COMPLETED"},
+    ]
+    tuning = {"best": {"activation": "leakyrelu", "units": 32, "optimizer": "rmsprop"}, "trials": trials, "combinations": 36, "tried": 2,
+              "seconds": 11.0, "space": {"activation": ["relu", "leakyrelu", "tanh"], "units": [32, 64, 128, 256], "optimizer": ["adam", "sgd", "rmsprop"]},
+              "settings": {"algorithm": "RandomSearch", "objective": "val_loss", "trial_images": 100, "validation_images": 50, "epochs_per_trial": 2, "trial_seconds_budget": 60, "seed": 42}}
+    clock = StageClock(progress=lambda _: None)
+    with clock.stage("score"):
+        pass
+    return write_results(config, data, scores, sample_arrays(data, scores, recon), entries, tuning, clock, "float32", "2026-01-01T00:00:00+00:00", "full")
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path, real_data_dir: Path) -> Path:
+    """A results folder computed from the real test images (no training, no TensorFlow)."""
+    return write_results_fixture(tmp_path / "out", real_data_dir)

@@ -1,0 +1,49 @@
+"""SSIM, MSE and PSNR per image, and their per-class and overall summaries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from pipeline.evaluate import mse_per_image, per_class_summary, psnr_from_mse, ssim_per_image, summarise
+
+
+def test_identical_images_score_one() -> None:
+    images = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    assert np.allclose(ssim_per_image(images, images), 1.0)
+    assert np.allclose(mse_per_image(images, images), 0.0)
+
+
+def test_ssim_is_scikit_image_with_data_range_one_on_float64() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.random((2, 28, 28)).astype("float32")
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype("float32")
+    expected = [structural_similarity(x.astype(np.float64), y.astype(np.float64), data_range=1.0) for x, y in zip(a, b)]
+    assert ssim_per_image(a, b) == pytest.approx(expected, abs=1e-12)
+
+
+def test_gaussian_ssim_differs_from_the_uniform_default() -> None:
+    rng = np.random.default_rng(2)
+    a = rng.random((2, 28, 28))
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
+    assert not np.allclose(ssim_per_image(a, b), ssim_per_image(a, b, gaussian=True))
+
+
+def test_psnr_of_known_mse() -> None:
+    assert psnr_from_mse(np.array([0.01, 0.001])) == pytest.approx([20.0, 30.0])
+
+
+def test_per_class_aggregation_on_a_hand_made_example() -> None:
+    values = np.array([0.9, 0.7, 0.5, 0.6, 1.0])
+    labels = np.array([0, 0, 2, 2, 2])
+    rows = per_class_summary(values, labels, class_names=("a", "b", "c"))
+    assert [r["class_name"] for r in rows] == ["a", "c"]
+    assert rows[0]["mean"] == pytest.approx(0.8) and rows[0]["std"] == pytest.approx(np.std([0.9, 0.7], ddof=1))
+    assert rows[1]["mean"] == pytest.approx(0.7) and rows[1]["count"] == 3
+
+
+def test_overall_summary() -> None:
+    summary = summarise(np.array([1.0, 2.0, 3.0, 4.0]))
+    assert summary["mean"] == 2.5 and summary["median"] == 2.5 and summary["count"] == 4
+    assert summary["std"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1))

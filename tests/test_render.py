@@ -1,0 +1,109 @@
+"""Rendering a report from saved results: content, self-containment, PDF pages, no TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pypdf
+import pytest
+from click.testing import CliRunner
+
+from conftest import write_results_fixture
+from pipeline.data import CLASS_NAMES
+from report.cli import main
+from report.render import make_fetcher, render_report
+
+SECTION_HEADINGS = (
+    "Summary", "Paired comparisons", "Per class", "Reconstruction grids", "Best and worst",
+    "Distribution", "Training", "Tuning", "Architecture", "Method and reproducibility",
+)
+
+
+@pytest.fixture
+def rendered(results_dir: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "report"
+    render_report(results_dir, out)
+    return out
+
+
+def test_html_holds_every_section_variant_and_class(rendered: Path) -> None:
+    html = (rendered / "report.html").read_text(encoding="utf-8")
+    for text in (*SECTION_HEADINGS, "Base", "Modified", "Tuned modified", *CLASS_NAMES):
+        assert text.replace("/", "/") in html, text
+    assert "0.9250" in html and "0.9421" in html and "0.9436" in html
+
+
+def test_html_stands_alone(rendered: Path) -> None:
+    html = (rendered / "report.html").read_text(encoding="utf-8")
+    assert 'src="http' not in html and "src='http" not in html
+    assert 'src="/' not in html and 'src="file:' not in html and "href=\"http" not in html
+    assert html.count('src="data:image/') > 50
+
+
+def test_pdf_has_every_heading_and_variant(rendered: Path) -> None:
+    reader = pypdf.PdfReader(rendered / "report.pdf")
+    assert len(reader.pages) >= 2
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for heading in SECTION_HEADINGS:
+        assert heading in text, heading
+    for label in ("Base", "Modified", "Tuned modified"):
+        assert label in text
+    assert [item.title for item in reader.outline if not isinstance(item, list)][:1] == ["genreport: autoencoder reconstruction report"]
+
+
+def test_no_pdf_page_is_blank(rendered: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    subprocess.run(["pdftoppm", "-r", "30", "-gray", str(rendered / "report.pdf"), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page*.pgm"))
+    assert len(pages) >= 2
+    for page in pages:
+        pixels = np.asarray(Image.open(page))
+        assert (pixels < 200).mean() > 0.002, f"{page.name} looks blank"
+
+
+def test_render_command_works_where_tensorflow_cannot_be_imported(results_dir: Path, tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["tensorflow"] = None  # any import of tensorflow now raises ImportError
+        sys.modules["keras"] = None
+        from report.cli import main
+        sys.argv = ["genreport", "render", "--results", {str(results_dir)!r}, "--output", {str(tmp_path / "r")!r}]
+        main()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r" / "report.pdf").stat().st_size > 10_000
+    assert (tmp_path / "r" / "report.html").is_file()
+
+
+def test_render_writes_only_the_requested_format(results_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--output", str(tmp_path / "h"), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "h" / "report.html").exists() and not (tmp_path / "h" / "report.pdf").exists()
+
+
+def test_option_values_are_escaped(tmp_path: Path, real_data_dir: Path) -> None:
+    results = write_results_fixture(tmp_path / "x", real_data_dir, command_line="genreport full --output '<script>alert(1)</script>'")
+    html = (render_report(results, tmp_path / "x", ("html",)).paths["html"]).read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_pdf_fetcher_refuses_anything_but_its_own_images() -> None:
+    fetcher = make_fetcher({"data:image/png;base64,AAAA"})
+    for url in ("http://example.com/x.png", "file:///etc/passwd", "data:image/png;base64,BBBB"):
+        with pytest.raises(ValueError):
+            fetcher.fetch(url)
+
+
+def test_render_of_missing_results_is_one_line_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["render", "--results", str(tmp_path / "none")])
+    assert result.exit_code != 0
+    assert "does not exist" in result.output and "Traceback" not in result.output
