@@ -157,6 +157,7 @@ def run_full(config: RunConfig, progress: Progress = print) -> RunOutcome:
             progress=progress,
         )
         progress("best hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in search.best.items()))
+    run_info["tuning"] = search.to_dict()
     with clock.stage("train tuned"):
         best = dict(search.best)
         entries["tuned"] = train_variant("tuned", lambda: build_modified(**best, name="tuned"), data, config, best)

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import click
 
 from pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
+from pipeline.data import find_data_dir
 from pipeline.errors import GenreportError
 
 
@@ -123,7 +124,29 @@ def render_and_report(results_dir: Path, output: Path, formats: tuple[str, ...])
         echo(f"report ({kind}): {path}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrorGroup(click.Group):
+    """A click group whose usage errors, like all others, are a single line on stderr."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "genreport"
+            click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Error: aborted", err=True)
+            sys.exit(1)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(package_name="genreport")
 def main(debug: bool) -> None:
@@ -136,6 +159,7 @@ def main(debug: bool) -> None:
 def full(**options: Any) -> None:
     """Train base and modified, tune and retrain the tuned variant, score all three, report."""
     config = config_from(options)
+    find_data_dir(config.data_dir)  # fail fast, before TensorFlow loads
     quiet_tensorflow()
     from pipeline.run import run_full
 
@@ -155,6 +179,7 @@ def eval_only(checkpoints_dir: Path, **options: Any) -> None:
     from pipeline.checkpoints import find_checkpoints
 
     find_checkpoints(checkpoints_dir)  # fail fast, before TensorFlow loads
+    find_data_dir(config.data_dir)
     quiet_tensorflow()
     from pipeline.run import run_eval_only
 

@@ -63,8 +63,8 @@ def copied_data_dir(tmp_path: Path, real_data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> Path:
-    """`genreport full --preset smoke` run once on the real data; tests read its output."""
+def smoke_run(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> tuple[Path, str]:
+    """`genreport full --preset smoke` run once on the real data: its output folder and stdout."""
     from click.testing import CliRunner
 
     from report.cli import main
@@ -72,7 +72,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> 
     out = tmp_path_factory.mktemp("smoke") / "out"
     result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out)])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    return out
+    return out, result.stdout
 
 
 def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "genreport full --preset smoke") -> Path:

@@ -1,0 +1,125 @@
+"""Bad input on the command line: one line on stderr, a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from report.cli import main
+
+# TensorFlow's C++ runtime writes these to stderr as it loads; they are not our messages.
+TF_LOG_PREFIXES = ("WARNING: All log messages", "I0000", "E0000", "W0000")
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """Exit code and what went to stderr."""
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stderr if result.exit_code else result.output
+
+
+def assert_one_line_error(code: int, output: str, expected: str) -> None:
+    assert code != 0
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("Error: ") and expected in lines[0], output
+
+
+def test_help_answers_and_documents_every_option() -> None:
+    code, output = run_cli("full", "--help")
+    assert code == 0
+    for option in ("--output", "--data-dir", "--preset", "--epochs", "--max-trials", "--train-limit",
+                   "--test-limit", "--batch-size", "--seed", "--precision", "--format"):
+        assert option in output
+    code, output = run_cli("eval-only", "--help")
+    assert code == 0 and "--checkpoints" in output
+
+
+def test_missing_data_folder(tmp_path: Path) -> None:
+    code, output = run_cli("full", "--preset", "smoke", "--data-dir", str(tmp_path / "nope"), "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "does not exist")
+
+
+def test_data_folder_without_the_files(tmp_path: Path) -> None:
+    code, output = run_cli("full", "--preset", "smoke", "--data-dir", str(tmp_path), "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "lacks")
+
+
+def test_empty_checkpoints_folder(tmp_path: Path) -> None:
+    (tmp_path / "ck").mkdir()
+    code, output = run_cli("eval-only", "--checkpoints", str(tmp_path / "ck"), "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "no base.keras")
+
+
+def test_foreign_checkpoints_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "weights.h5").write_bytes(b"\x89HDF")
+    (folder / "notes.txt").write_text("hello")
+    code, output = run_cli("eval-only", "--checkpoints", str(folder), "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "no base.keras")
+
+
+def test_missing_checkpoints_folder(tmp_path: Path) -> None:
+    code, output = run_cli("eval-only", "--checkpoints", str(tmp_path / "none"), "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "does not exist")
+
+
+def test_text_file_named_keras(tmp_path: Path) -> None:
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "base.keras").write_text("not a model")
+    code, output = run_cli("eval-only", "--checkpoints", str(folder), "--preset", "smoke", "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "base.keras is not a Keras archive")
+
+
+def test_zip_that_is_not_a_keras_model(tmp_path: Path) -> None:
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "tuned.keras", "w") as archive:
+        archive.writestr("readme.txt", "a zip, but no model")
+    code, output = run_cli("eval-only", "--checkpoints", str(folder), "--preset", "smoke", "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "tuned.keras could not be loaded safely")
+
+
+def test_manifest_that_is_not_json(tmp_path: Path) -> None:
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "manifest.json").write_text("{not json")
+    code, output = run_cli("eval-only", "--checkpoints", str(folder), "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "not valid JSON")
+
+
+def test_manifest_path_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"variants": {"base": {"file": "../../etc/passwd"}}}')
+    code, output = run_cli("eval-only", "--checkpoints", str(folder), "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "outside")
+
+
+def test_unknown_preset() -> None:
+    code, output = run_cli("full", "--preset", "huge")
+    assert_one_line_error(code, output, "huge")
+
+
+@pytest.mark.parametrize("option, value", [("--epochs", "-2"), ("--max-trials", "0"), ("--batch-size", "-1"), ("--test-limit", "0")])
+def test_out_of_range_numbers(tmp_path: Path, option: str, value: str) -> None:
+    code, output = run_cli("full", "--preset", "smoke", option, value, "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, option)
+
+
+def test_unknown_format(tmp_path: Path) -> None:
+    code, output = run_cli("full", "--preset", "smoke", "--format", "docx", "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "docx")
+
+
+def test_output_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    code, output = run_cli("full", "--preset", "smoke", "--output", str(target))
+    assert_one_line_error(code, output, "is a file")
+    assert target.read_text() == "keep me"

@@ -1,0 +1,97 @@
+"""End to end at smoke scale on the real data: train, tune, score, report, and eval-only."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pypdf
+import pytest
+from click.testing import CliRunner
+
+from pipeline.config import resolve_config
+from pipeline.data import CLASS_NAMES, load_dataset
+from pipeline.evaluate import ssim_per_image
+from report.cli import main
+
+pytestmark = pytest.mark.e2e
+VARIANTS = ("base", "modified", "tuned")
+
+
+def smoke_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    config = resolve_config("smoke")
+    data = load_dataset(data_dir, train_limit=config.train_limit, test_limit=config.test_limit, seed=config.seed)
+    return data.x_test, data.test_index
+
+
+def test_full_writes_checkpoints_results_and_both_reports(smoke_run: tuple[Path, str]) -> None:
+    out, _ = smoke_run
+    for name in ("base.keras", "modified.keras", "tuned.keras", "manifest.json"):
+        assert (out / "checkpoints" / name).is_file(), name
+    for name in ("metrics.json", "per_image.csv", "trials.csv", "run.json", "samples.npz"):
+        assert (out / "results" / name).is_file(), name
+    assert (out / "report.html").stat().st_size > 10_000
+    assert (out / "report.pdf").stat().st_size > 10_000
+
+
+def test_progress_names_stages_trials_and_report_paths(smoke_run: tuple[Path, str]) -> None:
+    out, stdout = smoke_run
+    for line in ("▶ train base", "✓ train base", "✓ tune", "trial 1/2", "trial 2/2", "val_loss", f"report (pdf): {out / 'report.pdf'}"):
+        assert line in stdout, line
+
+
+def test_html_names_the_three_variants_and_ten_classes(smoke_run: tuple[Path, str]) -> None:
+    html = (smoke_run[0] / "report.html").read_text(encoding="utf-8")
+    for text in ("Base", "Modified", "Tuned modified", *CLASS_NAMES):
+        assert text in html, text
+
+
+def test_pdf_opens_with_several_pages_and_embedded_images(smoke_run: tuple[Path, str]) -> None:
+    reader = pypdf.PdfReader(smoke_run[0] / "report.pdf")
+    assert len(reader.pages) >= 2
+    assert sum(len(page.images) for page in reader.pages) >= 3 * len(CLASS_NAMES) * 2
+
+
+def test_metrics_agree_with_ssim_recomputed_from_the_checkpoints(smoke_run: tuple[Path, str], real_data_dir: Path) -> None:
+    import keras
+
+    out = smoke_run[0]
+    x_test, test_index = smoke_test_set(real_data_dir)
+    metrics = json.loads((out / "results" / "metrics.json").read_text())
+    with open(out / "results" / "per_image.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["test_index"]) for r in rows] == test_index.tolist()
+    for variant in VARIANTS:
+        model = keras.saving.load_model(out / "checkpoints" / f"{variant}.keras", compile=False, safe_mode=True)
+        recon = np.clip(model.predict(x_test, batch_size=512, verbose=0), 0, 1)
+        ssim = ssim_per_image(x_test, recon)
+        assert metrics["variants"][variant]["ssim"]["mean"] == pytest.approx(ssim.mean(), abs=1e-6)
+        saved = np.array([float(r[f"ssim_{variant}"]) for r in rows])
+        assert np.allclose(saved, ssim, atol=1e-5)
+
+
+def test_eval_only_reproduces_the_full_figures(smoke_run: tuple[Path, str], tmp_path: Path) -> None:
+    out = smoke_run[0]
+    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(out / "checkpoints"), "--preset", "smoke", "--output", str(tmp_path / "eval"), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    full = json.loads((out / "results" / "metrics.json").read_text())
+    again = json.loads((tmp_path / "eval" / "results" / "metrics.json").read_text())
+    for variant in VARIANTS:
+        assert again["variants"][variant]["ssim"]["mean"] == full["variants"][variant]["ssim"]["mean"]
+        assert again["variants"][variant]["per_class"] == full["variants"][variant]["per_class"]
+    assert (tmp_path / "eval" / "results" / "per_image.csv").read_text() == (out / "results" / "per_image.csv").read_text()
+
+
+def test_manifest_records_how_each_model_was_made(smoke_run: tuple[Path, str]) -> None:
+    manifest = json.loads((smoke_run[0] / "checkpoints" / "manifest.json").read_text())
+    assert manifest["config"]["preset"] == "smoke"
+    assert len(manifest["fingerprint"]["data_digests"]) == 4
+    assert "keras" in manifest["versions"]
+    for variant in VARIANTS:
+        entry = manifest["variants"][variant]
+        assert entry["file"] == f"{variant}.keras" and len(entry["sha256"]) == 64
+        assert entry["training"]["history"]["val_loss"]
+        assert entry["hyperparameters"]
+    assert set(manifest["variants"]["tuned"]["hyperparameters"]) == {"activation", "units", "optimizer"}

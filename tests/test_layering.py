@@ -1,0 +1,36 @@
+"""The design's boundaries: pipeline computes and never imports the presentation side."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESENTATION = {"report", "jinja2", "weasyprint", "matplotlib"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_pipeline_never_imports_presentation_modules() -> None:
+    for path in sorted((ROOT / "pipeline").glob("*.py")):
+        assert not imported_modules(path) & PRESENTATION, path.name
+
+
+def test_report_imports_tensorflow_nowhere() -> None:
+    for path in sorted((ROOT / "report").glob("*.py")):
+        assert not imported_modules(path) & {"tensorflow", "keras", "keras_tuner"}, path.name
+
+
+def test_templates_hold_all_markup() -> None:
+    for path in sorted((ROOT / "report").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        assert "<table" not in source and "<div" not in source, path.name
