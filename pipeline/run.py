@@ -19,6 +19,7 @@ from pipeline.config import VARIANTS, RunConfig
 from pipeline.data import CLASS_NAMES, Dataset, load_dataset, stratified_indices
 from pipeline.environment import machine_facts, package_versions, seed_everything
 from pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
+from pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry
 from pipeline.stats import bootstrap_mean_ci, paired_comparison
 
 REFERENCE_SSIM = {"base": 0.925, "modified": 0.9421, "tuned": 0.9436}
@@ -120,57 +121,102 @@ def train_variant(variant: str, build: Callable[[], Any], data: Dataset, config:
     }
 
 
-def run_full(config: RunConfig, progress: Progress = print) -> RunOutcome:
-    """Train base and modified, search and retrain tuned, score all three, save results."""
+def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False) -> RunOutcome:
+    """Train base and modified, search and retrain tuned, score all three, save results.
+
+    Run again into the same folder, it resumes: complete checkpoints made with the same settings
+    are reused, and the search continues from ``OUT/tuner``.
+    """
+    from pipeline.lock import output_lock
+
+    with output_lock(config.output):
+        if fresh:
+            move_previous_run_aside(config.output, progress)
+        return _run_full_locked(config, progress)
+
+
+def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
     from pipeline.models import build_base, build_modified
     from pipeline.train import apply_policy, choose_policy
     from pipeline.tuning import run_search
 
     started, started_at = time.monotonic(), now_iso()
     clock = StageClock(progress)
+    ckpt_dir = config.output / "checkpoints"
+    manifest = checkpoints.read_manifest(ckpt_dir)
     seed_everything(config.seed)
     policy = choose_policy(config.precision)
     apply_policy(policy)
     progress(f"precision policy: {policy}")
-    ckpt_dir = config.output / "checkpoints"
     with clock.stage("load data"):
         data = load_data(config)
-    run_info = {"config": config.to_dict(), "fingerprint": config_fingerprint(config, data), "policy": policy, "versions": package_versions()}
+    fingerprint = config_fingerprint(config, data)
+    check_same_settings(config.output, manifest, fingerprint)
+    run_info = {"config": config.to_dict(), "fingerprint": fingerprint, "policy": policy, "versions": package_versions()}
+    fixed = {
+        "base": ({"activation": "relu", "filters": [32, 64], "optimizer": "adam"}, lambda: build_base()),
+        "modified": ({"activation": "relu", "units": 32, "optimizer": "adam"}, lambda: build_modified(32, "relu", "adam")),
+    }
     entries: dict[str, dict[str, Any]] = {}
-    with clock.stage("train base"):
-        entries["base"] = train_variant("base", build_base, data, config, {"activation": "relu", "filters": [32, 64], "optimizer": "adam"})
-        checkpoints.record_variant(ckpt_dir, "base", entries["base"], run_info)
-    with clock.stage("train modified"):
-        hp = {"activation": "relu", "units": 32, "optimizer": "adam"}
-        entries["modified"] = train_variant("modified", lambda: build_modified(**hp), data, config, hp)
-        checkpoints.record_variant(ckpt_dir, "modified", entries["modified"], run_info)
-    with clock.stage("tune"):
-        x_tune, x_tune_val = tuning_subset(data, config)
-        search = run_search(
-            x_tune, x_tune_val,
-            directory=config.output / "tuner",
-            max_trials=config.max_trials,
-            epochs=config.tune_epochs,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            trial_seconds=config.trial_seconds,
-            progress=progress,
-        )
+    for variant, (hp, build) in fixed.items():
+        entries[variant] = train_or_reuse(variant, build, hp, data, config, manifest, run_info, clock)
+    tuning = manifest.get("tuning") if reusable_entry(ckpt_dir, manifest, "tuned") else None
+    if tuning is None:
+        with clock.stage("tune"):
+            x_tune, x_tune_val = tuning_subset(data, config)
+            search = run_search(
+                x_tune, x_tune_val,
+                directory=config.output / "tuner",
+                max_trials=config.max_trials,
+                epochs=config.tune_epochs,
+                batch_size=config.batch_size,
+                seed=config.seed,
+                trial_seconds=config.trial_seconds,
+                progress=progress,
+            )
+        tuning = search.to_dict()
         progress("best hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in search.best.items()))
-    run_info["tuning"] = search.to_dict()
-    with clock.stage("train tuned"):
-        best = dict(search.best)
-        entries["tuned"] = train_variant("tuned", lambda: build_modified(**best, name="tuned"), data, config, best)
-        checkpoints.record_variant(ckpt_dir, "tuned", entries["tuned"], run_info)
+    run_info["tuning"] = tuning
+    best = dict(tuning["best"])
+    entries["tuned"] = train_or_reuse("tuned", lambda: build_modified(**best, name="tuned"), best, data, config, manifest, run_info, clock)
     with clock.stage("score"):
         scores, samples = score_checkpoints(checkpoints.find_checkpoints(ckpt_dir), data)
     with clock.stage("write results"):
-        results_dir = write_results(config, data, scores, samples, entries, search.to_dict(), clock, policy, started_at, "full")
+        results_dir = write_results(config, data, scores, samples, entries, tuning, clock, policy, started_at, "full")
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
+
+
+def train_or_reuse(
+    variant: str,
+    build: Callable[[], Any],
+    hyperparameters: dict[str, Any],
+    data: Dataset,
+    config: RunConfig,
+    manifest: dict[str, Any],
+    run_info: dict[str, Any],
+    clock: StageClock,
+) -> dict[str, Any]:
+    """Reuse a complete checkpoint of ``variant`` with the same hyper-parameters, or train one."""
+    ckpt_dir = config.output / "checkpoints"
+    entry = reusable_entry(ckpt_dir, manifest, variant)
+    if entry is not None and entry.get("hyperparameters") == normalised(hyperparameters):
+        clock.progress(f"reusing {variant}: {checkpoints.checkpoint_path(ckpt_dir, variant)} is complete and matches this run")
+        return entry
+    with clock.stage(f"train {variant}"):
+        entry = train_variant(variant, build, data, config, hyperparameters)
+        checkpoints.record_variant(ckpt_dir, variant, entry, run_info)
+    return entry
 
 
 def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress = print) -> RunOutcome:
     """Score the saved models in ``checkpoints_dir`` on the test set and save results."""
+    from pipeline.lock import output_lock
+
+    with output_lock(config.output):
+        return _run_eval_only_locked(config, checkpoints_dir, progress)
+
+
+def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Progress) -> RunOutcome:
     started, started_at = time.monotonic(), now_iso()
     clock = StageClock(progress)
     paths = checkpoints.find_checkpoints(checkpoints_dir)

@@ -155,8 +155,9 @@ def main(debug: bool) -> None:
 
 @main.command()
 @run_options
+@click.option("--fresh", is_flag=True, help="Start over: move what OUT holds to OUT.old-<time> (nothing is deleted) instead of resuming.")
 @friendly_errors
-def full(**options: Any) -> None:
+def full(fresh: bool, **options: Any) -> None:
     """Train base and modified, tune and retrain the tuned variant, score all three, report."""
     config = config_from(options)
     find_data_dir(config.data_dir)  # fail fast, before TensorFlow loads
@@ -164,7 +165,7 @@ def full(**options: Any) -> None:
     from pipeline.run import run_full
 
     started = time.monotonic()
-    outcome = run_full(config, progress=echo)
+    outcome = run_full(config, progress=echo, fresh=fresh)
     render_and_report(outcome.results_dir, config.output, config.formats)
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()) + f" · total {time.monotonic() - started:.1f} s")
 

@@ -1,0 +1,170 @@
+"""Interrupted and repeated runs: reuse, refusal of other settings, locking, kill and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.checkpoints import file_sha256
+from pipeline.lock import LOCK_NAME, output_lock
+from pipeline.resume import move_previous_run_aside
+from report.cli import main
+
+TF_LOG_PREFIXES = ("WARNING: All log messages", "I0000", "E0000", "W0000")
+
+
+def completed_trials(out: Path) -> dict[str, dict]:
+    trials = {}
+    for path in sorted((out / "tuner").glob("*/trial_*/trial.json")):
+        record = json.loads(path.read_text())
+        if record.get("status") == "COMPLETED":
+            trials[record["trial_id"]] = record["hyperparameters"]["values"]
+    return trials
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
+
+
+@pytest.fixture
+def finished_copy(smoke_run: tuple[Path, str], tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    shutil.copytree(smoke_run[0], out)
+    return out
+
+
+@pytest.mark.e2e
+def test_a_second_run_reuses_every_complete_checkpoint(finished_copy: Path) -> None:
+    before = {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")}
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(finished_copy), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    for variant in ("base", "modified", "tuned"):
+        assert f"reusing {variant}" in result.stdout
+    assert "trial 1/" not in result.stdout and "▶ train" not in result.stdout
+    assert {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")} == before
+
+
+@pytest.mark.e2e
+def test_other_settings_into_the_same_folder_are_refused(finished_copy: Path) -> None:
+    manifest = (finished_copy / "checkpoints" / "manifest.json").read_text()
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--seed", "7", "--output", str(finished_copy)])
+    assert result.exit_code != 0
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "seed was 42, now 7" in lines[0] and "--fresh" in lines[0]
+    assert (finished_copy / "checkpoints" / "manifest.json").read_text() == manifest
+
+
+def test_fresh_moves_the_old_run_aside_and_deletes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "results").mkdir(parents=True)
+    (out / "results" / "metrics.json").write_text("{}")
+    (out / LOCK_NAME).write_text("")
+    aside = move_previous_run_aside(out, progress=lambda _: None)
+    assert aside is not None and (aside / "results" / "metrics.json").read_text() == "{}"
+    assert [p.name for p in out.iterdir()] == [LOCK_NAME]
+
+
+def test_a_second_concurrent_run_stops_at_once(tmp_path: Path, real_data_dir: Path) -> None:
+    out = tmp_path / "out"
+    with output_lock(out):
+        started = time.monotonic()
+        result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out)])
+    assert result.exit_code != 0
+    assert "another genreport run" in result.stderr
+    assert time.monotonic() - started < 60
+
+
+def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_NAME).write_text("999999")
+    with output_lock(out) as path:
+        assert path.read_text() == str(os.getpid())
+
+
+def test_a_checkpoint_with_code_cannot_run_it(tmp_path: Path, real_data_dir: Path) -> None:
+    import keras
+    from keras import layers
+
+    marker = tmp_path / "pwned"
+    folder = tmp_path / "ck"
+    folder.mkdir()
+
+    def touch_marker(x):  # would run on load if the archive's bytecode were deserialized
+        marker.write_text("code ran")
+        return x
+
+    inputs = keras.Input((28, 28, 1))
+    model = keras.Model(inputs, layers.Lambda(touch_marker)(inputs))
+    model.save(folder / "base.keras")
+    marker.unlink()
+    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(folder), "--preset", "smoke", "--output", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    assert "could not be loaded safely" in result.stderr
+    assert not marker.exists()
+
+
+def start_full(out: Path, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        [sys.executable, "-m", "report.cli", "full", "--preset", "smoke", "--max-trials", "3", "--format", "html", "--output", str(out), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[str]:
+    seen, deadline = [], time.monotonic() + timeout
+    for line in process.stdout:
+        seen.append(line)
+        if text in line:
+            return seen
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    raise AssertionError(f"{text!r} never appeared:\n{''.join(seen)}")
+
+
+@pytest.mark.e2e
+def test_sigint_stops_cleanly_and_sigkill_during_search_resumes(tmp_path: Path, real_data_dir: Path) -> None:
+    out = tmp_path / "out"
+    process = start_full(out)
+    try:
+        wait_for_line(process, "▶ train modified", timeout=300)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "interrupted" in error_lines(stderr)[-1] and "Traceback" not in stderr
+    base_digest = file_sha256(out / "checkpoints" / "base.keras")
+
+    process = start_full(out)
+    try:
+        wait_for_line(process, "trial 2/3", timeout=300)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    before = completed_trials(out)
+    assert len(before) >= 1
+
+    process = start_full(out)
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-2000:]
+    assert "reusing base" in stdout
+    after = completed_trials(out)
+    assert len(after) == 3
+    assert all(after[trial_id] == values for trial_id, values in before.items())
+    started_trials = [line for line in stdout.splitlines() if line.startswith("trial ")]
+    assert len(started_trials) == 3 - len(before)
+    assert file_sha256(out / "checkpoints" / "base.keras") == base_digest
+    assert (out / "report.html").is_file()
