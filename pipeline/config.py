@@ -27,23 +27,24 @@ class Preset:
     batch_size: int
     patience: int
     trial_seconds: float | None = None
+    train_seconds: float | None = None
 
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
         train_limit=2000, test_limit=500, epochs={"base": 1, "modified": 1, "tuned": 1},
         tune_epochs=1, max_trials=2, tune_train_limit=1000, batch_size=64, patience=2,
-        trial_seconds=60,
+        trial_seconds=20, train_seconds=45,
     ),
     "quick": Preset(
         train_limit=12_000, test_limit=2000, epochs={"base": 4, "modified": 4, "tuned": 4},
-        tune_epochs=2, max_trials=3, tune_train_limit=3000, batch_size=128, patience=2,
-        trial_seconds=60,
+        tune_epochs=2, max_trials=3, tune_train_limit=3000, batch_size=32, patience=2,
+        trial_seconds=60, train_seconds=300,
     ),
     "full": Preset(
-        train_limit=None, test_limit=None, epochs={"base": 20, "modified": 12, "tuned": 12},
-        tune_epochs=3, max_trials=6, tune_train_limit=6000, batch_size=128, patience=3,
-        trial_seconds=120,
+        train_limit=None, test_limit=None, epochs={"base": 15, "modified": 12, "tuned": 12},
+        tune_epochs=3, max_trials=6, tune_train_limit=6000, batch_size=32, patience=3,
+        trial_seconds=120, train_seconds=1200,
     ),
 }
 
@@ -62,6 +63,7 @@ class RunConfig:
     test_limit: int | None = None
     tune_train_limit: int = 1000
     trial_seconds: float | None = None
+    train_seconds: float | None = None
     batch_size: int = 128
     patience: int = 3
     seed: int = 42
@@ -69,6 +71,7 @@ class RunConfig:
     formats: tuple[str, ...] = FORMATS
     val_fraction: float = 0.1
     command_line: str = ""
+    oracle: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON: the run record and the manifest."""
@@ -129,6 +132,7 @@ def resolve_config(
         test_limit=test_limit if test_limit is not None else chosen.test_limit,
         tune_train_limit=tune_cap,
         trial_seconds=chosen.trial_seconds,
+        train_seconds=chosen.train_seconds,
         batch_size=batch_size if batch_size is not None else chosen.batch_size,
         patience=chosen.patience,
         seed=seed if seed is not None else 42,

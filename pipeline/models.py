@@ -6,7 +6,7 @@
   input is zero-padded to 32x32 (32 -> 16 -> 8 -> 4) and the output cropped back to 28x28.
   Every convolution is followed by BatchNormalization; Conv2DTranspose (stride 2) replaces
   UpSampling2D. ``units`` is the first block's filter count; blocks two and three use
-  ``2 * units``, so the bottleneck is 4x4x(2 * units).
+  ``2 * units`` and ``4 * units``, so the bottleneck is 4x4x(4 * units).
 - **tuned**: the modified architecture with the activation, units and optimizer that the
   KerasTuner search chose (see ``pipeline.tuning``).
 """
@@ -69,7 +69,7 @@ def build_base(filters: tuple[int, int] = (32, 64), optimizer: str = "adam") -> 
 
 def modified_filters(units: int) -> tuple[int, int, int]:
     """Filters of the three encoder blocks for a given ``units``."""
-    return (units, 2 * units, 2 * units)
+    return (units, 2 * units, 4 * units)
 
 
 def build_modified(

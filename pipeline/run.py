@@ -14,18 +14,13 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from pipeline import checkpoints, results
-from pipeline.config import VARIANTS, RunConfig
-from pipeline.data import CLASS_NAMES, Dataset, load_dataset, stratified_indices
-from pipeline.environment import machine_facts, package_versions, seed_everything
-from pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
+from pipeline import checkpoints
+from pipeline.config import RunConfig
+from pipeline.data import Dataset, load_dataset, stratified_indices
+from pipeline.environment import package_versions, seed_everything
 from pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry
-from pipeline.stats import bootstrap_mean_ci, paired_comparison
+from pipeline.scoring import score_checkpoints, write_results
 
-REFERENCE_SSIM = {"base": 0.925, "modified": 0.9421, "tuned": 0.9436}
-COMPARISONS = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
-GRID_PER_CLASS = 2
-EXTREMES = 8
 
 Progress = Callable[[str], None]
 
@@ -93,6 +88,8 @@ def config_fingerprint(config: RunConfig, data: Dataset) -> dict[str, Any]:
         "train_limit": config.train_limit,
         "tune_train_limit": config.tune_train_limit,
         "batch_size": config.batch_size,
+        "train_seconds": config.train_seconds,
+        "trial_seconds": config.trial_seconds,
         "precision": config.precision,
         "data_digests": data.digests,
     }
@@ -100,15 +97,20 @@ def config_fingerprint(config: RunConfig, data: Dataset) -> dict[str, Any]:
 
 def train_variant(variant: str, build: Callable[[], Any], data: Dataset, config: RunConfig, hyperparameters: dict[str, Any]) -> dict[str, Any]:
     """Build, train and save one variant; return its manifest entry."""
-    from pipeline.models import layer_table
-    from pipeline.train import fit_autoencoder
+    from contextlib import nullcontext
 
-    model = build()
+    from pipeline.models import layer_table
+    from pipeline.train import distribution_strategy, fit_autoencoder
+
+    strategy = distribution_strategy()
+    with strategy.scope() if strategy else nullcontext():
+        model = build()
     outcome = fit_autoencoder(
         model, data.x_train, data.x_val,
         epochs=config.epochs[variant],
         batch_size=config.batch_size,
         patience=config.patience,
+        time_budget=config.train_seconds,
     )
     checkpoints.save_model(model, config.output / "checkpoints", variant)
     return {
@@ -138,7 +140,6 @@ def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False)
 def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
     from pipeline.models import build_base, build_modified
     from pipeline.train import apply_policy, choose_policy
-    from pipeline.tuning import run_search
 
     started, started_at = time.monotonic(), now_iso()
     clock = StageClock(progress)
@@ -163,17 +164,7 @@ def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
     tuning = manifest.get("tuning") if reusable_entry(ckpt_dir, manifest, "tuned") else None
     if tuning is None:
         with clock.stage("tune"):
-            x_tune, x_tune_val = tuning_subset(data, config)
-            search = run_search(
-                x_tune, x_tune_val,
-                directory=config.output / "tuner",
-                max_trials=config.max_trials,
-                epochs=config.tune_epochs,
-                batch_size=config.batch_size,
-                seed=config.seed,
-                trial_seconds=config.trial_seconds,
-                progress=progress,
-            )
+            search = search_as_chief_or_alone(config, data, progress)
         tuning = search.to_dict()
         progress("best hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in search.best.items()))
     run_info["tuning"] = tuning
@@ -182,8 +173,35 @@ def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
     with clock.stage("score"):
         scores, samples = score_checkpoints(checkpoints.find_checkpoints(ckpt_dir), data)
     with clock.stage("write results"):
-        results_dir = write_results(config, data, scores, samples, entries, tuning, clock, policy, started_at, "full")
+        results_dir = write_results(config, data, scores, samples, entries, tuning, clock.stages, policy, started_at, "full")
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
+
+
+def search_as_chief_or_alone(config: RunConfig, data: Dataset, progress: Progress) -> Any:
+    """Run the search here, or serve its oracle to workers when ``config.oracle`` is set."""
+    from contextlib import nullcontext
+
+    from pipeline.distributed import parse_oracle_address, tuner_role
+    from pipeline.tuning import run_search
+
+    x_tune, x_tune_val = tuning_subset(data, config)
+    role = nullcontext()
+    if config.oracle:
+        host, port = parse_oracle_address(config.oracle)
+        role = tuner_role("chief", host, port)
+        progress(f"serving the search oracle on {host}:{port} (gRPC, no TLS or authentication); "
+                 f"start workers with: genreport tune-worker --oracle {config.oracle} --worker-id ID")
+    with role:
+        return run_search(
+            x_tune, x_tune_val,
+            directory=config.output / "tuner",
+            max_trials=config.max_trials,
+            epochs=config.tune_epochs,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            trial_seconds=config.trial_seconds,
+            progress=progress,
+        )
 
 
 def train_or_reuse(
@@ -233,7 +251,7 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
             entries[variant].update(model_description(path))
     tuning = manifest.get("tuning")
     with clock.stage("write results"):
-        results_dir = write_results(config, data, scores, samples, entries, tuning, clock, manifest.get("policy", "as saved"), started_at, "eval-only")
+        results_dir = write_results(config, data, scores, samples, entries, tuning, clock.stages, manifest.get("policy", "as saved"), started_at, "eval-only")
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
 
 
@@ -245,101 +263,3 @@ def model_description(path: Path) -> dict[str, Any]:
     return {"params": int(model.count_params()), "layers": layer_table(model)}
 
 
-def score_checkpoints(paths: dict[str, Path], data: Dataset) -> tuple[dict[str, VariantScores], dict[str, np.ndarray]]:
-    """Load each checkpoint safely, reconstruct the test set and score it.
-
-    ``full`` scores the saved files too (not the models in memory), so ``eval-only`` on the
-    same checkpoints gives exactly the same figures.
-    """
-    scores: dict[str, VariantScores] = {}
-    reconstructions: dict[str, np.ndarray] = {}
-    for variant, path in paths.items():
-        model = checkpoints.load_model_safely(path)
-        reconstructions[variant] = reconstruct(model, data.x_test)
-        scores[variant] = score_reconstructions(variant, data.x_test, reconstructions[variant])
-    return scores, sample_arrays(data, scores, reconstructions)
-
-
-def sample_arrays(data: Dataset, scores: dict[str, VariantScores], reconstructions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The few images the report shows: a seeded grid per class, and each variant's extremes."""
-    rng = np.random.default_rng(1234)
-    grid = []
-    for label in range(len(CLASS_NAMES)):
-        members = np.flatnonzero(data.y_test == label)
-        grid.extend(sorted(rng.choice(members, size=min(GRID_PER_CLASS, len(members)), replace=False)))
-    arrays: dict[str, np.ndarray] = {"grid": np.array(grid, dtype=np.int64)}
-    for variant, s in scores.items():
-        order = np.argsort(s.ssim, kind="stable")
-        arrays[f"worst_{variant}"] = order[:EXTREMES]
-        arrays[f"best_{variant}"] = order[::-1][:EXTREMES]
-    shown = np.unique(np.concatenate(list(arrays.values())))
-    arrays["shown"] = shown
-    arrays["originals"] = data.x_test[shown, ..., 0]
-    for variant, recon in reconstructions.items():
-        arrays[f"recon_{variant}"] = recon[shown, ..., 0]
-    return arrays
-
-
-def metrics_payload(scores: dict[str, VariantScores], labels: np.ndarray, seed: int) -> dict[str, Any]:
-    """Overall and per-class figures, bootstrap intervals and paired comparisons."""
-    rng = np.random.default_rng(seed)
-    variants = {}
-    for variant, s in scores.items():
-        summary = s.summary(labels)
-        summary["ssim"]["ci95"] = list(bootstrap_mean_ci(s.ssim, rng))
-        summary["reference_ssim"] = REFERENCE_SSIM.get(variant)
-        variants[variant] = summary
-    comparisons = [
-        dict(first=a, second=b, **paired_comparison(scores[a].ssim, scores[b].ssim, rng))
-        for a, b in COMPARISONS
-        if a in scores and b in scores
-    ]
-    return {
-        "test_images": int(len(labels)),
-        "variants": variants,
-        "comparisons": comparisons,
-        "reference_ssim": REFERENCE_SSIM,
-        "ssim_method": SSIM_METHOD,
-        "gaussian_ssim_method": GAUSSIAN_SSIM_METHOD,
-    }
-
-
-def write_results(
-    config: RunConfig,
-    data: Dataset,
-    scores: dict[str, VariantScores],
-    samples: dict[str, np.ndarray],
-    entries: dict[str, dict[str, Any]],
-    tuning: dict[str, Any] | None,
-    clock: StageClock,
-    policy: str,
-    started_at: str,
-    mode: str,
-) -> Path:
-    """Save metrics, the run record, per-image and trial tables and the sample images."""
-    columns: dict[str, np.ndarray] = {}
-    for variant, s in scores.items():
-        columns.update({f"ssim_{variant}": s.ssim, f"ssim_gaussian_{variant}": s.ssim_gaussian, f"psnr_{variant}": s.psnr, f"mse_{variant}": s.mse})
-    run = {
-        "mode": mode,
-        "command_line": config.command_line,
-        "config": config.to_dict(),
-        "policy": policy,
-        "started": started_at,
-        "finished": now_iso(),
-        "stages": clock.stages,
-        "versions": package_versions(),
-        "machine": machine_facts(),
-        "data": {"source_dir": data.source_dir, "digests": data.digests, "sizes": data.sizes()},
-        "class_names": list(CLASS_NAMES),
-        "models": entries,
-        "tuning": tuning,
-    }
-    return results.save_results(
-        config.output / "results",
-        metrics=metrics_payload(scores, data.y_test, config.seed),
-        run=run,
-        per_image=results.per_image_csv(data.test_index, data.y_test, CLASS_NAMES, columns),
-        trials=(tuning or {}).get("trials", []),
-        samples=samples,
-    )

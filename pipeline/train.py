@@ -34,6 +34,16 @@ def visible_gpus() -> list[Any]:
     return tf.config.list_physical_devices("GPU")
 
 
+def distribution_strategy() -> Any:
+    """MirroredStrategy over every local GPU when there are two or more, else None."""
+    gpus = visible_gpus()
+    if len(gpus) < 2:
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
 def choose_policy(precision: str) -> str:
     """The Keras dtype policy for a --precision value.
 

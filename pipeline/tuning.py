@@ -1,14 +1,17 @@
-"""The KerasTuner random search over the modified architecture.
+"""The KerasTuner random search over the modified architecture, local or distributed.
 
 ``build_tuned_model(hp)`` only reads the hyper-parameters and calls ``build_modified``. Each
 trial trains on a seeded, stratified subset for a few epochs, with early stopping and a time
 budget per trial, so trials of every size are compared at a similar cost; the best
 hyper-parameters are then retrained at full size as the **tuned** variant.
+
+Distributed search uses KerasTuner's own mode: a chief serves the oracle over gRPC and workers
+run trials (``pipeline.distributed`` sets the roles). The oracle here also records which tuner
+ran each trial and for how long, since ``trial.json`` does not.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +21,13 @@ import keras
 import keras_tuner
 import numpy as np
 
-from pipeline.fsutil import write_json_atomically
 from pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
 from pipeline.train import TimeBudget
 
 SEARCH_SPACE = {"activation": list(ACTIVATIONS), "units": list(UNITS), "optimizer": list(OPTIMIZERS)}
 COMBINATIONS = len(ACTIVATIONS) * len(UNITS) * len(OPTIMIZERS)
+PROJECT = "modified_search"
+LOCAL_TUNER_ID = "tuner0"
 
 
 def build_tuned_model(hp: keras_tuner.HyperParameters) -> keras.Model:
@@ -36,36 +40,55 @@ def build_tuned_model(hp: keras_tuner.HyperParameters) -> keras.Model:
     )
 
 
-class ReportingRandomSearch(keras_tuner.RandomSearch):
-    """RandomSearch that prints `trial k/N` and records each trial's wall time."""
+class RecordingRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
+    """RandomSearch's oracle that also records each trial's tuner and wall time in its state."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.trial_tuners: dict[str, str] = {}
+        self.trial_started: dict[str, float] = {}
+        self.trial_seconds: dict[str, float] = {}
+        super().__init__(*args, **kwargs)
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id: str) -> keras_tuner.engine.trial.Trial:
+        trial = super().create_trial(tuner_id)
+        if trial.status == keras_tuner.engine.trial.TrialStatus.RUNNING:
+            self.trial_tuners[trial.trial_id] = tuner_id
+            self.trial_started[trial.trial_id] = time.time()
+            self.save()
+        return trial
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        started = self.trial_started.get(trial.trial_id)
+        if started is not None:
+            self.trial_seconds[trial.trial_id] = time.time() - started
+        super().end_trial(trial)
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state["genreport"] = {"tuners": self.trial_tuners, "started": self.trial_started, "seconds": self.trial_seconds}
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        ours = state.get("genreport", {})
+        self.trial_tuners = dict(ours.get("tuners", {}))
+        self.trial_started = dict(ours.get("started", {}))
+        self.trial_seconds = dict(ours.get("seconds", {}))
+
+
+class ReportingTuner(keras_tuner.Tuner):
+    """A Tuner that prints `trial k/N` as each trial it runs begins."""
 
     def __init__(self, *args: Any, progress: Callable[[str], None] = print, **kwargs: Any) -> None:
         self.progress = progress
-        self.durations: dict[str, float] = {}
-        self._trial_started = 0.0
         super().__init__(*args, **kwargs)
-        self.durations = self._saved_durations()
-
-    def _durations_path(self) -> Path:
-        return Path(self.project_dir) / "durations.json"
-
-    def _saved_durations(self) -> dict[str, float]:
-        try:
-            return {str(k): float(v) for k, v in json.loads(self._durations_path().read_text()).items()}
-        except (OSError, ValueError, AttributeError):
-            return {}
 
     def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_begin(trial)
-        self._trial_started = time.monotonic()
-        done = len(self.oracle.trials)
         values = ", ".join(f"{k}={v}" for k, v in trial.hyperparameters.values.items())
-        self.progress(f"trial {done}/{self.oracle.max_trials}: {values}")
-
-    def on_trial_end(self, trial: keras_tuner.engine.trial.Trial) -> None:
-        self.durations[trial.trial_id] = time.monotonic() - self._trial_started
-        super().on_trial_end(trial)
-        write_json_atomically(self._durations_path(), self.durations)
+        self.progress(f"trial {int(trial.trial_id) + 1}/{self.oracle.max_trials}: {values}")
 
 
 @dataclass
@@ -90,12 +113,13 @@ class SearchResult:
         }
 
 
-def trial_records(tuner: keras_tuner.Tuner, durations: dict[str, float]) -> list[dict[str, Any]]:
-    """One row per trial, best first: hyper-parameters, best val_loss, epochs, duration, status."""
+def trial_records(oracle: RecordingRandomSearchOracle) -> list[dict[str, Any]]:
+    """One row per trial, best first: hyper-parameters, best val_loss, epochs, time, tuner, status."""
     rows = []
-    for trial in tuner.oracle.trials.values():
+    for trial in oracle.trials.values():
         values = trial.hyperparameters.values
         history = trial.metrics.get_history("val_loss") if trial.metrics.exists("val_loss") else []
+        seconds = oracle.trial_seconds.get(trial.trial_id)
         rows.append(
             {
                 "trial_id": trial.trial_id,
@@ -104,7 +128,8 @@ def trial_records(tuner: keras_tuner.Tuner, durations: dict[str, float]) -> list
                 "optimizer": values.get("optimizer"),
                 "val_loss": float(trial.score) if trial.score is not None else None,
                 "epochs": len(history),
-                "seconds": round(durations[trial.trial_id], 2) if trial.trial_id in durations else None,
+                "seconds": round(seconds, 2) if seconds is not None else None,
+                "worker": oracle.trial_tuners.get(trial.trial_id, ""),
                 "status": str(trial.status),
             }
         )
@@ -112,6 +137,20 @@ def trial_records(tuner: keras_tuner.Tuner, durations: dict[str, float]) -> list
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
+
+
+def make_tuner(directory: Path, max_trials: int, seed: int, progress: Callable[[str], None], strategy: Any = None) -> ReportingTuner:
+    """The search's tuner in ``directory``; it resumes what is there (never overwrites)."""
+    oracle = RecordingRandomSearchOracle(objective="val_loss", max_trials=max_trials, seed=seed)
+    return ReportingTuner(
+        oracle=oracle,
+        hypermodel=build_tuned_model,
+        directory=str(directory),
+        project_name=PROJECT,
+        overwrite=False,
+        progress=progress,
+        distribution_strategy=strategy,
+    )
 
 
 def run_search(
@@ -125,34 +164,32 @@ def run_search(
     seed: int,
     trial_seconds: float | None = None,
     progress: Callable[[str], None] = print,
-) -> SearchResult:
-    """Run (or resume) the random search in ``directory`` and return its trials and choice."""
+    strategy: Any = None,
+) -> SearchResult | None:
+    """Run (or resume) the search in ``directory``; its trials and choice.
+
+    As a distributed worker (see ``pipeline.distributed``) it runs trials until the chief's
+    oracle says the search is over, and returns None: the chief holds the results.
+    """
+    from pipeline.distributed import is_worker
+
     started = time.monotonic()
-    tuner = ReportingRandomSearch(
-        hypermodel=build_tuned_model,
-        objective="val_loss",
-        max_trials=max_trials,
-        seed=seed,
-        directory=str(directory),
-        project_name="modified_search",
-        overwrite=False,
-        progress=progress,
-    )
+    tuner = make_tuner(directory, max_trials, seed, progress, strategy)
     tuner.search(
         x_train, x_train,
         validation_data=(x_val, x_val),
         epochs=epochs,
         batch_size=batch_size,
         verbose=0,
-        callbacks=[
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=1),
-            TimeBudget(trial_seconds),
-        ],
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=1), TimeBudget(trial_seconds)],
     )
-    best_hp = tuner.get_best_hyperparameters(1)[0].values
+    if is_worker():
+        return None
+    oracle = tuner.oracle
+    best_hp = oracle.get_best_trials(1)[0].hyperparameters.values
     return SearchResult(
         best={k: best_hp[k] for k in ("activation", "units", "optimizer")},
-        trials=trial_records(tuner, tuner.durations),
+        trials=trial_records(oracle),
         seconds=time.monotonic() - started,
         settings={
             "max_trials": max_trials,

@@ -156,10 +156,16 @@ def main(debug: bool) -> None:
 @main.command()
 @run_options
 @click.option("--fresh", is_flag=True, help="Start over: move what OUT holds to OUT.old-<time> (nothing is deleted) instead of resuming.")
+@click.option("--oracle", default=None, metavar="HOST:PORT", help="Be the chief of a distributed search: serve the oracle here (gRPC, no TLS: trusted networks only) and let `genreport tune-worker` processes run the trials.")
 @friendly_errors
-def full(fresh: bool, **options: Any) -> None:
+def full(fresh: bool, oracle: str | None, **options: Any) -> None:
     """Train base and modified, tune and retrain the tuned variant, score all three, report."""
     config = config_from(options)
+    if oracle:
+        from pipeline.distributed import parse_oracle_address
+
+        parse_oracle_address(oracle)
+        config.oracle = oracle
     find_data_dir(config.data_dir)  # fail fast, before TensorFlow loads
     quiet_tensorflow()
     from pipeline.run import run_full
@@ -187,6 +193,28 @@ def eval_only(checkpoints_dir: Path, **options: Any) -> None:
     outcome = run_eval_only(config, checkpoints_dir, progress=echo)
     render_and_report(outcome.results_dir, config.output, config.formats)
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()))
+
+
+@main.command("tune-worker")
+@click.option("--oracle", required=True, metavar="HOST:PORT", help="Address of the chief (`genreport full --oracle HOST:PORT`).")
+@click.option("--worker-id", required=True, help="This worker's name (letters, digits, '-', '_'); recorded with each trial it runs.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=1), default=30.0, show_default=True, help="Seconds to wait for the chief to answer before giving up.")
+@run_options
+@friendly_errors
+def tune_worker(oracle: str, worker_id: str, wait_seconds: float, **options: Any) -> None:
+    """Run search trials for a chief until its search is done (same --preset and --seed as the chief)."""
+    from pipeline.distributed import check_worker_id, parse_oracle_address
+
+    parse_oracle_address(oracle)
+    check_worker_id(worker_id)
+    if options["output"] == Path("out"):
+        options["output"] = Path(f"out-worker-{worker_id}")
+    config = config_from(options)
+    find_data_dir(config.data_dir)
+    quiet_tensorflow()
+    from pipeline.worker import run_tune_worker
+
+    run_tune_worker(config, oracle, worker_id, progress=echo, wait_seconds=wait_seconds)
 
 
 @main.command()

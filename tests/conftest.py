@@ -85,7 +85,7 @@ def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "gen
     from pipeline.config import resolve_config
     from pipeline.data import load_dataset
     from pipeline.evaluate import score_reconstructions
-    from pipeline.run import StageClock, sample_arrays, write_results
+    from pipeline.scoring import sample_arrays, write_results
 
     config = resolve_config("smoke", output=folder, command_line=command_line)
     data = load_dataset(data_dir, train_limit=200, test_limit=120, seed=1)
@@ -101,16 +101,14 @@ def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "gen
         for v in sigmas
     }
     trials = [
-        {"rank": 1, "trial_id": "01", "activation": "leakyrelu", "units": 32, "optimizer": "rmsprop", "val_loss": 0.01, "epochs": 2, "seconds": 5.0, "status": "COMPLETED"},
-        {"rank": 2, "trial_id": "00", "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "epochs": 2, "seconds": 6.0, "status": "COMPLETED"},
+        {"rank": 1, "trial_id": "1", "activation": "leakyrelu", "units": 32, "optimizer": "rmsprop", "val_loss": 0.01, "epochs": 2, "seconds": 5.0, "worker": "tuner0", "status": "COMPLETED"},
+        {"rank": 2, "trial_id": "0", "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "epochs": 2, "seconds": 6.0, "worker": "tuner0", "status": "COMPLETED"},
     ]
     tuning = {"best": {"activation": "leakyrelu", "units": 32, "optimizer": "rmsprop"}, "trials": trials, "combinations": 36, "tried": 2,
               "seconds": 11.0, "space": {"activation": ["relu", "leakyrelu", "tanh"], "units": [32, 64, 128, 256], "optimizer": ["adam", "sgd", "rmsprop"]},
               "settings": {"algorithm": "RandomSearch", "objective": "val_loss", "trial_images": 100, "validation_images": 50, "epochs_per_trial": 2, "trial_seconds_budget": 60, "seed": 42}}
-    clock = StageClock(progress=lambda _: None)
-    with clock.stage("score"):
-        pass
-    return write_results(config, data, scores, sample_arrays(data, scores, recon), entries, tuning, clock, "float32", "2026-01-01T00:00:00+00:00", "full")
+    stages = [{"name": "score", "seconds": 1.5}]
+    return write_results(config, data, scores, sample_arrays(data, scores, recon), entries, tuning, stages, "float32", "2026-01-01T00:00:00+00:00", "full")
 
 
 @pytest.fixture

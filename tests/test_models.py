@@ -34,7 +34,7 @@ def test_base_maps_28x28_to_28x28_through_7x7_without_batch_norm() -> None:
 def test_modified_has_three_steps_batch_norm_and_transposed_convolutions() -> None:
     model = build_modified(units=32)
     assert model.output_shape == (None, 28, 28, 1)
-    assert model.get_layer("enc_pool3").output.shape[1:] == (4, 4, 64)
+    assert model.get_layer("enc_pool3").output.shape[1:] == (4, 4, 128)
     types = [type(layer) for layer in model.layers]
     assert types.count(layers.AveragePooling2D) == 3
     assert types.count(layers.Conv2DTranspose) == 3

@@ -1,0 +1,46 @@
+"""A distributed search worker: runs trials for a chief's oracle until the search ends."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from pipeline.config import RunConfig
+from pipeline.environment import seed_everything
+from pipeline.run import load_data, tuning_subset
+
+Progress = Callable[[str], None]
+
+
+def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Progress = print, wait_seconds: float = 30.0) -> None:
+    """Run search trials for the chief at ``oracle`` until it says the search is over.
+
+    The worker shares nothing with the chief but the oracle connection and the data set: it
+    loads the same data at the same preset and seed, and keeps its trial files in
+    ``config.output``.
+    """
+    from pipeline.distributed import check_worker_id, parse_oracle_address, tuner_role, wait_for_chief
+    from pipeline.lock import output_lock
+    from pipeline.train import apply_policy, choose_policy
+    from pipeline.tuning import run_search
+
+    host, port = parse_oracle_address(oracle)
+    check_worker_id(worker_id)
+    wait_for_chief(host, port, wait_seconds)
+    with output_lock(config.output):
+        seed_everything(config.seed)
+        apply_policy(choose_policy(config.precision))
+        data = load_data(config)
+        x_tune, x_tune_val = tuning_subset(data, config)
+        progress(f"worker {worker_id}: connected to {host}:{port}")
+        with tuner_role(f"tuner-{worker_id}", host, port):
+            run_search(
+                x_tune, x_tune_val,
+                directory=config.output / "tuner",
+                max_trials=config.max_trials,
+                epochs=config.tune_epochs,
+                batch_size=config.batch_size,
+                seed=config.seed,
+                trial_seconds=config.trial_seconds,
+                progress=progress,
+            )
+        progress(f"worker {worker_id}: the chief ended the search")

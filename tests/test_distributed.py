@@ -1,0 +1,89 @@
+"""KerasTuner's distributed search through genreport: a chief and workers on loopback."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.distributed import check_worker_id, parse_oracle_address
+from pipeline.errors import ConfigError
+from report.cli import main
+
+TF_LOG_PREFIXES = ("WARNING: All log messages", "I0000", "E0000", "W0000")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("text, expected", [("127.0.0.1:8000", ("127.0.0.1", 8000)), ("chief.local:9", ("chief.local", 9)), ("[::1]:7000", ("::1", 7000))])
+def test_oracle_addresses_parse(text: str, expected: tuple[str, int]) -> None:
+    assert parse_oracle_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1", "host:0", "host:70000", "a b:80", ":80"])
+def test_bad_oracle_addresses_are_refused(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_oracle_address(text)
+
+
+def test_worker_ids_must_be_plain_and_not_chief() -> None:
+    assert check_worker_id("w-1") == "w-1"
+    for bad in ("chief", "a/b", ""):
+        with pytest.raises(ConfigError):
+            check_worker_id(bad)
+
+
+def test_a_worker_without_a_chief_fails_within_its_wait(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["tune-worker", "--oracle", f"127.0.0.1:{free_port()}", "--worker-id", "w1", "--wait", "3", "--preset", "smoke", "--output", str(tmp_path / "w")])
+    assert result.exit_code != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
+    assert len(lines) == 1 and "no genreport chief answered" in lines[0]
+    assert time.monotonic() - started < 30
+
+
+def genreport(*args: str, log: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen([sys.executable, "-m", "report.cli", *args], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
+
+
+@pytest.mark.e2e
+def test_a_chief_and_two_workers_complete_a_search(tmp_path: Path, real_data_dir: Path) -> None:
+    oracle = f"127.0.0.1:{free_port()}"
+    common = ["--preset", "smoke", "--max-trials", "4"]
+    workers = [
+        genreport("tune-worker", "--oracle", oracle, "--worker-id", name, "--wait", "240", *common, "--output", str(tmp_path / name), log=tmp_path / f"{name}.log")
+        for name in ("w1", "w2")
+    ]
+    chief = genreport("full", "--oracle", oracle, *common, "--format", "html", "--output", str(tmp_path / "chief"), log=tmp_path / "chief.log")
+    processes = [chief, *workers]
+    try:
+        deadline = time.monotonic() + 600
+        for process in processes:
+            process.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    logs = {path.stem: path.read_text() for path in tmp_path.glob("*.log")}
+    assert [p.returncode for p in processes] == [0, 0, 0], logs
+    with open(tmp_path / "chief" / "results" / "trials.csv", newline="") as handle:
+        trials = list(csv.DictReader(handle))
+    assert len(trials) == 4
+    assert {t["worker"] for t in trials} == {"tuner-w1", "tuner-w2"}
+    html = (tmp_path / "chief" / "report.html").read_text()
+    assert html.count("tuner-w1") + html.count("tuner-w2") == 4
+    for name in ("w1", "w2"):
+        assert "the chief ended the search" in logs[name]
