@@ -42,9 +42,9 @@ PRESETS: dict[str, Preset] = {
         trial_seconds=60, train_seconds=300,
     ),
     "full": Preset(
-        train_limit=None, test_limit=None, epochs={"base": 15, "modified": 12, "tuned": 12},
+        train_limit=None, test_limit=None, epochs={"base": 12, "modified": 16, "tuned": 16},
         tune_epochs=3, max_trials=6, tune_train_limit=6000, batch_size=32, patience=3,
-        trial_seconds=120, train_seconds=1200,
+        trial_seconds=90, train_seconds=1320,
     ),
 }
 
