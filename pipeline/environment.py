@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import random
 import sys
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,11 @@ def machine_facts() -> dict[str, Any]:
         "platform": platform.platform(),
         "gpus": gpus,
     }
+
+
+def now_iso() -> str:
+    """The current UTC time, to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 def seed_everything(seed: int) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -17,7 +16,7 @@ import numpy as np
 from pipeline import checkpoints
 from pipeline.config import RunConfig
 from pipeline.data import Dataset, load_dataset, stratified_indices
-from pipeline.environment import package_versions, seed_everything
+from pipeline.environment import now_iso, package_versions, seed_everything
 from pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry
 from pipeline.scoring import score_checkpoints, write_results
 
@@ -50,11 +49,6 @@ class RunOutcome:
     results_dir: Path
     mean_ssim: dict[str, float]
     seconds: float
-
-
-def now_iso() -> str:
-    """The current UTC time, to the second."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 def load_data(config: RunConfig) -> Dataset:
@@ -182,9 +176,6 @@ def search_as_chief_or_alone(config: RunConfig, data: Dataset, progress: Progres
     from contextlib import nullcontext
 
     from pipeline.distributed import parse_oracle_address, tuner_role
-    from pipeline.tuning import run_search
-
-    x_tune, x_tune_val = tuning_subset(data, config)
     role = nullcontext()
     if config.oracle:
         host, port = parse_oracle_address(config.oracle)
@@ -192,16 +183,24 @@ def search_as_chief_or_alone(config: RunConfig, data: Dataset, progress: Progres
         progress(f"serving the search oracle on {host}:{port} (gRPC, no TLS or authentication); "
                  f"start workers with: genreport tune-worker --oracle {config.oracle} --worker-id ID")
     with role:
-        return run_search(
-            x_tune, x_tune_val,
-            directory=config.output / "tuner",
-            max_trials=config.max_trials,
-            epochs=config.tune_epochs,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            trial_seconds=config.trial_seconds,
-            progress=progress,
-        )
+        return configured_search(config, data, progress)
+
+
+def configured_search(config: RunConfig, data: Dataset, progress: Progress) -> Any:
+    """The search with the run's settings, on its tuning subset, in ``OUT/tuner``."""
+    from pipeline.tuning import run_search
+
+    x_tune, x_tune_val = tuning_subset(data, config)
+    return run_search(
+        x_tune, x_tune_val,
+        directory=config.output / "tuner",
+        max_trials=config.max_trials,
+        epochs=config.tune_epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        trial_seconds=config.trial_seconds,
+        progress=progress,
+    )
 
 
 def train_or_reuse(

@@ -10,7 +10,7 @@ import numpy as np
 from pipeline import checkpoints, results
 from pipeline.config import RunConfig
 from pipeline.data import CLASS_NAMES, Dataset
-from pipeline.environment import machine_facts, package_versions
+from pipeline.environment import machine_facts, now_iso, package_versions
 from pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
 from pipeline.stats import bootstrap_mean_ci, paired_comparison
 

@@ -6,7 +6,7 @@ from typing import Callable
 
 from pipeline.config import RunConfig
 from pipeline.environment import seed_everything
-from pipeline.run import load_data, tuning_subset
+from pipeline.run import configured_search, load_data
 
 Progress = Callable[[str], None]
 
@@ -21,7 +21,6 @@ def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Pr
     from pipeline.distributed import check_worker_id, parse_oracle_address, tuner_role, wait_for_chief
     from pipeline.lock import output_lock
     from pipeline.train import apply_policy, choose_policy
-    from pipeline.tuning import run_search
 
     host, port = parse_oracle_address(oracle)
     check_worker_id(worker_id)
@@ -30,17 +29,7 @@ def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Pr
         seed_everything(config.seed)
         apply_policy(choose_policy(config.precision))
         data = load_data(config)
-        x_tune, x_tune_val = tuning_subset(data, config)
         progress(f"worker {worker_id}: connected to {host}:{port}")
         with tuner_role(f"tuner-{worker_id}", host, port):
-            run_search(
-                x_tune, x_tune_val,
-                directory=config.output / "tuner",
-                max_trials=config.max_trials,
-                epochs=config.tune_epochs,
-                batch_size=config.batch_size,
-                seed=config.seed,
-                trial_seconds=config.trial_seconds,
-                progress=progress,
-            )
+            configured_search(config, data, progress)
         progress(f"worker {worker_id}: the chief ended the search")

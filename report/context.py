@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Any
 
 import numpy as np
 
+from pipeline.environment import package_versions
 from report import figures
 
 VARIANT_ORDER = ("base", "modified", "tuned")
@@ -174,13 +174,9 @@ def architecture_section(models: dict[str, Any], variants: list[str]) -> list[di
 
 def report_versions(run: dict[str, Any]) -> dict[str, str]:
     """The run's library versions plus the renderer's own."""
-    versions = dict(run.get("versions", {}))
-    for name in REPORT_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+    renderer = package_versions(REPORT_PACKAGES)
+    renderer.pop("python")
+    return {**run.get("versions", {}), **renderer}
 
 
 def build_context(results: dict[str, Any]) -> dict[str, Any]:

@@ -123,3 +123,40 @@ def test_output_that_is_a_file(tmp_path: Path) -> None:
     code, output = run_cli("full", "--preset", "smoke", "--output", str(target))
     assert_one_line_error(code, output, "is a file")
     assert target.read_text() == "keep me"
+
+
+def test_manifest_naming_a_missing_file(tmp_path: Path) -> None:
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"variants": {"tuned": {"file": "tuned-v2.keras"}}}')
+    code, output = run_cli("eval-only", "--checkpoints", str(folder), "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "tuned-v2.keras, which is not in")
+
+
+def test_model_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+    import keras
+    from keras import layers
+
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    inputs = keras.Input((32, 32, 1))
+    keras.Model(inputs, layers.Conv2D(1, 3, padding="same")(inputs)).save(folder / "modified.keras")
+    code, output = run_cli("eval-only", "--checkpoints", str(folder), "--preset", "smoke", "--output", str(tmp_path / "o"))
+    assert_one_line_error(code, output, "input shape (None, 32, 32, 1) is not (None, 28, 28, 1)")
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--debug", "eval-only", "--checkpoints", str(tmp_path / "none")])
+    assert result.exit_code != 0
+    assert type(result.exception).__name__ == "CheckpointError"
+
+
+def test_results_already_saved_survive_a_bad_eval_only(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    (out / "results").mkdir(parents=True)
+    (out / "results" / "metrics.json").write_text('{"kept": true}')
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "base.keras").write_text("junk")
+    code, output = run_cli("eval-only", "--checkpoints", str(tmp_path / "ck"), "--preset", "smoke", "--output", str(out))
+    assert_one_line_error(code, output, "not a Keras archive")
+    assert (out / "results" / "metrics.json").read_text() == '{"kept": true}'

@@ -107,3 +107,21 @@ def test_render_of_missing_results_is_one_line_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["render", "--results", str(tmp_path / "none")])
     assert result.exit_code != 0
     assert "does not exist" in result.output and "Traceback" not in result.output
+
+
+def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_old_report(results_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    out = tmp_path / "r"
+    render_report(results_dir, out, ("html",))
+    before = (out / "report.html").read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("pipeline.fsutil.os.fsync", disk_full)
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--output", str(out), "--format", "html"])
+    assert result.exit_code != 0
+    assert result.stderr.strip() == "Error: No space left on device"
+    assert (out / "report.html").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]
