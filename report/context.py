@@ -109,16 +109,18 @@ class SampleImages:
 
 
 def grid_rows(images: SampleImages, variants: list[str]) -> list[dict[str, Any]]:
-    """Per shown grid image: class, original, and each variant's reconstruction with SSIM."""
-    return [
-        {
-            "class_name": images.class_name(int(pos)),
-            "test_index": images.test_index(int(pos)),
-            "original": images.original(int(pos)),
-            "cells": [{"variant": v, "image": images.reconstruction(v, int(pos)), "ssim": images.ssim(v, int(pos))} for v in variants],
-        }
-        for pos in images.samples["grid"]
-    ]
+    """One row per class: its sampled test images, each with the original and every variant's
+    reconstruction and SSIM."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for pos in (int(p) for p in images.samples["grid"]):
+        rows.setdefault(images.class_name(pos), []).append(
+            {
+                "test_index": images.test_index(pos),
+                "original": images.original(pos),
+                "cells": [{"variant": v, "image": images.reconstruction(v, pos), "ssim": images.ssim(v, pos)} for v in variants],
+            }
+        )
+    return [{"class_name": name, "samples": samples} for name, samples in rows.items()]
 
 
 def extremes(images: SampleImages, variants: list[str]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 THUMB_SCALE = 4
@@ -100,6 +101,7 @@ def loss_curves(histories: dict[str, dict[str, list[float]]]) -> str:
                 ax.plot(epochs, series, linestyle=line, marker=style["marker"], markersize=3,
                         color=style["color"], label=f"{variant} {key.replace('_', ' ')}")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE loss")
     ax.legend(fontsize=7, ncols=2)
