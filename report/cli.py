@@ -151,6 +151,8 @@ class OneLineErrorGroup(click.Group):
 @click.version_option(package_name="genreport")
 def main(debug: bool) -> None:
     """Train, tune and score convolutional autoencoders on Fashion-MNIST, and report on them."""
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # progress shows at once in logs and pipes
 
 
 @main.command()

@@ -47,3 +47,14 @@ def test_overall_summary() -> None:
     summary = summarise(np.array([1.0, 2.0, 3.0, 4.0]))
     assert summary["mean"] == 2.5 and summary["median"] == 2.5 and summary["count"] == 4
     assert summary["std"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1))
+
+
+def test_parallel_scoring_gives_the_same_numbers_as_one_process() -> None:
+    from pipeline.evaluate import both_ssims, parallel_ssims
+
+    rng = np.random.default_rng(3)
+    a = rng.random((2400, 28, 28, 1)).astype("float32")
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype("float32")
+    serial = both_ssims(a, b)
+    parallel = parallel_ssims(a, b, workers=2)
+    assert np.array_equal(serial[0], parallel[0]) and np.array_equal(serial[1], parallel[1])
