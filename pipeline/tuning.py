@@ -114,11 +114,10 @@ class SearchResult:
 
 
 def trial_records(oracle: RecordingRandomSearchOracle) -> list[dict[str, Any]]:
-    """One row per trial, best first: hyper-parameters, best val_loss, epochs, time, tuner, status."""
+    """One row per trial, best first: hyper-parameters, best val_loss and its epoch, time, tuner, status."""
     rows = []
     for trial in oracle.trials.values():
         values = trial.hyperparameters.values
-        history = trial.metrics.get_history("val_loss") if trial.metrics.exists("val_loss") else []
         seconds = oracle.trial_seconds.get(trial.trial_id)
         rows.append(
             {
@@ -127,7 +126,8 @@ def trial_records(oracle: RecordingRandomSearchOracle) -> list[dict[str, Any]]:
                 "units": values.get("units"),
                 "optimizer": values.get("optimizer"),
                 "val_loss": float(trial.score) if trial.score is not None else None,
-                "epochs": len(history),
+                # KerasTuner keeps only the best epoch's metrics, so that is what can be shown.
+                "best_epoch": int(trial.best_step) + 1 if trial.best_step is not None else None,
                 "seconds": round(seconds, 2) if seconds is not None else None,
                 "worker": oracle.trial_tuners.get(trial.trial_id, ""),
                 "status": str(trial.status),

@@ -158,7 +158,7 @@ def tuning_section(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     best = tuning["best"]
     trials = [
-        dict(t, chosen=(t["activation"], t["units"], t["optimizer"]) == (best["activation"], best["units"], best["optimizer"]) and t["rank"] == 1)
+        dict(t, best_epoch=t.get("best_epoch"), worker=t.get("worker", ""), chosen=(t["activation"], t["units"], t["optimizer"]) == (best["activation"], best["units"], best["optimizer"]) and t["rank"] == 1)
         for t in tuning["trials"]
     ]
     return {"best": best, "trials": trials, "tried": tuning["tried"], "combinations": tuning["combinations"],

@@ -101,8 +101,8 @@ def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "gen
         for v in sigmas
     }
     trials = [
-        {"rank": 1, "trial_id": "1", "activation": "leakyrelu", "units": 32, "optimizer": "rmsprop", "val_loss": 0.01, "epochs": 2, "seconds": 5.0, "worker": "tuner0", "status": "COMPLETED"},
-        {"rank": 2, "trial_id": "0", "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "epochs": 2, "seconds": 6.0, "worker": "tuner0", "status": "COMPLETED"},
+        {"rank": 1, "trial_id": "1", "activation": "leakyrelu", "units": 32, "optimizer": "rmsprop", "val_loss": 0.01, "best_epoch": 2, "seconds": 5.0, "worker": "tuner0", "status": "COMPLETED"},
+        {"rank": 2, "trial_id": "0", "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "best_epoch": 2, "seconds": 6.0, "worker": "tuner0", "status": "COMPLETED"},
     ]
     tuning = {"best": {"activation": "leakyrelu", "units": 32, "optimizer": "rmsprop"}, "trials": trials, "combinations": 36, "tried": 2,
               "seconds": 11.0, "space": {"activation": ["relu", "leakyrelu", "tanh"], "units": [32, 64, 128, 256], "optimizer": ["adam", "sgd", "rmsprop"]},
