@@ -89,13 +89,14 @@ def config_fingerprint(config: RunConfig, data: Dataset) -> dict[str, Any]:
     }
 
 
-def train_variant(variant: str, build: Callable[[], Any], data: Dataset, config: RunConfig, hyperparameters: dict[str, Any]) -> dict[str, Any]:
-    """Build, train and save one variant; return its manifest entry."""
+def train_variant(variant: str, build: Callable[[], Any], data: Dataset, config: RunConfig, hyperparameters: dict[str, Any], policy: str) -> dict[str, Any]:
+    """Build under ``policy``, train and save one variant; return its manifest entry."""
     from contextlib import nullcontext
 
     from pipeline.models import layer_table
-    from pipeline.train import distribution_strategy, fit_autoencoder
+    from pipeline.train import apply_policy, distribution_strategy, fit_autoencoder
 
+    apply_policy(policy)  # a search in between may have reset it (KerasTuner clears the session)
     strategy = distribution_strategy()
     with strategy.scope() if strategy else nullcontext():
         model = build()
@@ -114,6 +115,7 @@ def train_variant(variant: str, build: Callable[[], Any], data: Dataset, config:
         "training": outcome.to_dict(),
         "params": int(model.count_params()),
         "layers": layer_table(model),
+        "policy": model.dtype_policy.name,
     }
 
 
@@ -220,7 +222,7 @@ def train_or_reuse(
         clock.progress(f"reusing {variant}: {checkpoints.checkpoint_path(ckpt_dir, variant)} is complete and matches this run")
         return entry
     with clock.stage(f"train {variant}"):
-        entry = train_variant(variant, build, data, config, hyperparameters)
+        entry = train_variant(variant, build, data, config, hyperparameters, run_info["policy"])
         checkpoints.record_variant(ckpt_dir, variant, entry, run_info)
     return entry
 
@@ -259,6 +261,6 @@ def model_description(path: Path) -> dict[str, Any]:
     from pipeline.models import layer_table
 
     model = checkpoints.load_model_safely(path)
-    return {"params": int(model.count_params()), "layers": layer_table(model)}
+    return {"params": int(model.count_params()), "layers": layer_table(model), "policy": model.dtype_policy.name}
 
 

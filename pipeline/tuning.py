@@ -12,6 +12,7 @@ ran each trial and for how long, since ``trial.json`` does not.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,14 @@ PROJECT = "modified_search"
 LOCAL_TUNER_ID = "tuner0"
 
 
-def build_tuned_model(hp: keras_tuner.HyperParameters) -> keras.Model:
-    """The hypermodel: the modified architecture with the searched choices."""
+def build_tuned_model(hp: keras_tuner.HyperParameters, policy: str | None = None) -> keras.Model:
+    """The hypermodel: the modified architecture with the searched choices.
+
+    KerasTuner calls ``keras.backend.clear_session()`` before every build, which also resets
+    the global dtype policy to float32; ``policy`` puts the run's policy back first.
+    """
+    if policy:
+        keras.mixed_precision.set_dtype_policy(policy)
     return build_modified(
         units=hp.Choice("units", list(UNITS)),
         activation=hp.Choice("activation", list(ACTIVATIONS)),
@@ -140,11 +147,14 @@ def trial_records(oracle: RecordingRandomSearchOracle) -> list[dict[str, Any]]:
 
 
 def make_tuner(directory: Path, max_trials: int, seed: int, progress: Callable[[str], None], strategy: Any = None) -> ReportingTuner:
-    """The search's tuner in ``directory``; it resumes what is there (never overwrites)."""
+    """The search's tuner in ``directory``; it resumes what is there (never overwrites).
+
+    Trials are built under the dtype policy that is global when the tuner is made.
+    """
     oracle = RecordingRandomSearchOracle(objective="val_loss", max_trials=max_trials, seed=seed)
     return ReportingTuner(
         oracle=oracle,
-        hypermodel=build_tuned_model,
+        hypermodel=functools.partial(build_tuned_model, policy=keras.mixed_precision.dtype_policy().name),
         directory=str(directory),
         project_name=PROJECT,
         overwrite=False,

@@ -147,7 +147,8 @@ def training_section(models: dict[str, Any], variants: list[str]) -> dict[str, A
             missing.append(v)
             continue
         histories[v] = training["history"]
-        rows.append({"variant": v, **{k: training.get(k) for k in ("epochs_run", "best_epoch", "seconds", "stopped_by", "images_per_second")},
+        rows.append({"variant": v, "policy": (models.get(v) or {}).get("policy", "–"),
+                     **{k: training.get(k) for k in ("epochs_run", "best_epoch", "seconds", "stopped_by", "images_per_second")},
                      "best_val_loss": min(training["history"].get("val_loss") or [float("nan")])})
     return {"rows": rows, "chart": figures.loss_curves(histories) if histories else None, "missing": missing}
 

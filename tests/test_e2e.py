@@ -95,3 +95,4 @@ def test_manifest_records_how_each_model_was_made(smoke_run: tuple[Path, str]) -
         assert entry["training"]["history"]["val_loss"]
         assert entry["hyperparameters"]
     assert set(manifest["variants"]["tuned"]["hyperparameters"]) == {"activation", "units", "optimizer"}
+    assert {entry["policy"] for entry in manifest["variants"].values()} == {manifest["policy"]}

@@ -76,3 +76,17 @@ def test_layer_table_counts_every_parameter() -> None:
     rows = layer_table(model)
     assert sum(r["params"] for r in rows) == model.count_params()
     assert rows[-1]["output_shape"] == "28x28x1"
+
+
+def test_trials_are_built_under_the_runs_precision_even_after_a_cleared_session() -> None:
+    hp = keras_tuner.HyperParameters()
+    for name, value in (("activation", "relu"), ("units", 32), ("optimizer", "adam")):
+        hp.Fixed(name, value)
+    try:
+        keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+        keras.backend.clear_session()  # what KerasTuner does before every trial's build
+        model = build_tuned_model(hp, policy="mixed_bfloat16")
+        assert model.get_layer("enc_conv1").dtype_policy.name == "mixed_bfloat16"
+        assert model.get_layer("reconstruction").dtype_policy.name == "float32"
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
