@@ -151,7 +151,7 @@ def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
     check_same_settings(config.output, manifest, fingerprint)
     run_info = {"config": config.to_dict(), "fingerprint": fingerprint, "policy": policy, "versions": package_versions()}
     fixed = {
-        "base": ({"activation": "relu", "filters": [32, 64], "optimizer": "adam"}, lambda: build_base()),
+        "base": ({"activation": "relu", "filters": [32, 64], "optimizer": "adam"}, build_base),
         "modified": ({"activation": "relu", "units": 32, "optimizer": "adam"}, lambda: build_modified(32, "relu", "adam")),
     }
     entries: dict[str, dict[str, Any]] = {}
@@ -178,6 +178,7 @@ def search_as_chief_or_alone(config: RunConfig, data: Dataset, progress: Progres
     from contextlib import nullcontext
 
     from pipeline.distributed import parse_oracle_address, tuner_role
+
     role = nullcontext()
     if config.oracle:
         host, port = parse_oracle_address(config.oracle)
@@ -190,6 +191,7 @@ def search_as_chief_or_alone(config: RunConfig, data: Dataset, progress: Progres
 
 def configured_search(config: RunConfig, data: Dataset, progress: Progress) -> Any:
     """The search with the run's settings, on its tuning subset, in ``OUT/tuner``."""
+    from pipeline.train import distribution_strategy
     from pipeline.tuning import run_search
 
     x_tune, x_tune_val = tuning_subset(data, config)
@@ -202,6 +204,7 @@ def configured_search(config: RunConfig, data: Dataset, progress: Progress) -> A
         seed=config.seed,
         trial_seconds=config.trial_seconds,
         progress=progress,
+        strategy=distribution_strategy(),
     )
 
 

@@ -28,7 +28,6 @@ from pipeline.train import TimeBudget
 SEARCH_SPACE = {"activation": list(ACTIVATIONS), "units": list(UNITS), "optimizer": list(OPTIMIZERS)}
 COMBINATIONS = len(ACTIVATIONS) * len(UNITS) * len(OPTIMIZERS)
 PROJECT = "modified_search"
-LOCAL_TUNER_ID = "tuner0"
 
 
 def build_tuned_model(hp: keras_tuner.HyperParameters, policy: str | None = None) -> keras.Model:

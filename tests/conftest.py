@@ -16,6 +16,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from pipeline.data import DEBIAN_DATA_DIR, FILES, find_data_dir  # noqa: E402
 
 
+# TensorFlow's C++ runtime writes these to stderr as it loads; they are not genreport's messages.
+TF_LOG_PREFIXES = ("WARNING: All log messages", "I0000", "E0000", "W0000")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The non-empty stderr lines that genreport wrote (TensorFlow's start-up logs left out)."""
+    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The installed Fashion-MNIST files (`make setup` installs Debian's dataset-fashion-mnist)."""

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import error_lines
 from report.cli import main
-
-# TensorFlow's C++ runtime writes these to stderr as it loads; they are not our messages.
-TF_LOG_PREFIXES = ("WARNING: All log messages", "I0000", "E0000", "W0000")
 
 
 def run_cli(*args: str) -> tuple[int, str]:
@@ -23,7 +21,7 @@ def run_cli(*args: str) -> tuple[int, str]:
 def assert_one_line_error(code: int, output: str, expected: str) -> None:
     assert code != 0
     assert "Traceback" not in output
-    lines = [line for line in output.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
+    lines = error_lines(output)
     assert len(lines) == 1, output
     assert lines[0].startswith("Error: ") and expected in lines[0], output
 

@@ -13,12 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import error_lines
 from pipeline.distributed import check_worker_id, parse_oracle_address
 from pipeline.errors import ConfigError
 from report.cli import main
-
-TF_LOG_PREFIXES = ("WARNING: All log messages", "I0000", "E0000", "W0000")
-
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -48,7 +46,7 @@ def test_a_worker_without_a_chief_fails_within_its_wait(tmp_path: Path) -> None:
     started = time.monotonic()
     result = CliRunner().invoke(main, ["tune-worker", "--oracle", f"127.0.0.1:{free_port()}", "--worker-id", "w1", "--wait", "3", "--preset", "smoke", "--output", str(tmp_path / "w")])
     assert result.exit_code != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
+    lines = error_lines(result.stderr)
     assert len(lines) == 1 and "no genreport chief answered" in lines[0]
     assert time.monotonic() - started < 30
 

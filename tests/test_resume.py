@@ -14,13 +14,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from conftest import error_lines
 from pipeline.checkpoints import file_sha256
 from pipeline.lock import LOCK_NAME, output_lock
 from pipeline.resume import move_previous_run_aside
 from report.cli import main
-
-TF_LOG_PREFIXES = ("WARNING: All log messages", "I0000", "E0000", "W0000")
-
 
 def completed_trials(out: Path) -> dict[str, dict]:
     trials = {}
@@ -29,10 +27,6 @@ def completed_trials(out: Path) -> dict[str, dict]:
         if record.get("status") == "COMPLETED":
             trials[record["trial_id"]] = record["hyperparameters"]["values"]
     return trials
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
 
 
 @pytest.fixture
