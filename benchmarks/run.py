@@ -1,10 +1,12 @@
 """Measure genreport: stage wall times, training throughput, scoring, rendering, peak memory.
 
 Runs `genreport full` once per precision (float32 and the mixed policy `auto` picks here, or
-the ones named), then `eval-only` on the whole test set and `render`, each in a subprocess so
-its peak RSS is its own. Writes benchmarks/out/<preset>.json and a Markdown table beside it.
+the ones named) and seed, then `eval-only` on the whole test set and `render`, each in a
+subprocess so its peak RSS is its own. Writes benchmarks/out/<preset>.json and a Markdown table
+beside it, with the SSIM change from mixed precision on the same seed and, where more than one
+seed ran, the spread between seeds at one precision (the noise that change is measured against).
 
-    python benchmarks/run.py [--preset quick] [--precisions float32,bfloat16]
+    python benchmarks/run.py [--preset quick] [--precisions float32,bfloat16] [--seeds 42,7]
 """
 
 from __future__ import annotations
@@ -42,17 +44,20 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-def measure_precision(preset: str, precision: str, out_root: Path) -> dict:
-    out = out_root / f"{preset}-{precision}"
-    full = run_measured(["full", "--preset", preset, "--precision", precision, "--output", str(out), "--fresh"], out_root / f"{preset}-{precision}-full.log")
+def measure_precision(preset: str, precision: str, seed: int, out_root: Path) -> dict:
+    name = f"{preset}-{precision}-s{seed}"
+    out = out_root / name
+    full = run_measured(["full", "--preset", preset, "--precision", precision, "--seed", str(seed), "--output", str(out), "--fresh"], out_root / f"{name}-full.log")
     run = json.loads((out / "results" / "run.json").read_text())
     metrics = json.loads((out / "results" / "metrics.json").read_text())
-    evaluated = run_measured(["eval-only", "--checkpoints", str(out / "checkpoints"), "--preset", "full", "--output", str(out / "eval"), "--format", "html"], out_root / f"{preset}-{precision}-eval.log")
-    rendered = run_measured(["render", "--results", str(out / "results"), "--output", str(out / "render")], out_root / f"{preset}-{precision}-render.log")
+    evaluated = run_measured(["eval-only", "--checkpoints", str(out / "checkpoints"), "--preset", "full", "--output", str(out / "eval"), "--format", "html"], out_root / f"{name}-eval.log")
+    rendered = run_measured(["render", "--results", str(out / "results"), "--output", str(out / "render")], out_root / f"{name}-render.log")
     eval_metrics = json.loads((out / "eval" / "results" / "metrics.json").read_text())
     return {
         "precision": precision,
+        "seed": seed,
         "policy": run["policy"],
+        "variant_policies": {v: m.get("policy") for v, m in run["models"].items()},
         "full": full,
         "stages": {s["name"]: s["seconds"] for s in run["stages"]},
         "throughput": {v: m.get("training", {}).get("images_per_second") for v, m in run["models"].items()},
@@ -65,8 +70,34 @@ def measure_precision(preset: str, precision: str, out_root: Path) -> dict:
     }
 
 
+def precision_effects(runs: list[dict]) -> list[dict]:
+    """Per seed and variant: mean SSIM of each non-float32 run minus the float32 run's."""
+    effects = []
+    for run in runs:
+        reference = next((r for r in runs if r["seed"] == run["seed"] and r["precision"] == "float32"), None)
+        if reference is None or run is reference:
+            continue
+        for variant, value in run["mean_ssim"].items():
+            effects.append({"seed": run["seed"], "policy": run["policy"], "variant": variant,
+                            "change": round(value - reference["mean_ssim"][variant], 4)})
+    return effects
+
+
+def seed_spreads(runs: list[dict]) -> list[dict]:
+    """Per precision and variant: largest minus smallest mean SSIM over the seeds."""
+    spreads = []
+    for precision in dict.fromkeys(r["precision"] for r in runs):
+        same = [r for r in runs if r["precision"] == precision]
+        if len(same) < 2:
+            continue
+        for variant in same[0]["mean_ssim"]:
+            values = [r["mean_ssim"][variant] for r in same]
+            spreads.append({"policy": same[0]["policy"], "variant": variant, "spread": round(max(values) - min(values), 4)})
+    return spreads
+
+
 def markdown(report: dict) -> str:
-    rows = ["| measure | " + " | ".join(r["policy"] for r in report["runs"]) + " |", "| --- |" + " --- |" * len(report["runs"])]
+    rows = ["| measure | " + " | ".join(f"{r['policy']}, seed {r['seed']}" for r in report["runs"]) + " |", "| --- |" + " --- |" * len(report["runs"])]
 
     def row(name: str, values: list) -> None:
         rows.append(f"| {name} | " + " | ".join(str(v) for v in values) + " |")
@@ -79,28 +110,42 @@ def markdown(report: dict) -> str:
     for variant in runs[0]["throughput"]:
         row(f"training throughput, {variant} (images/s)", [r["throughput"][variant] for r in runs])
         row(f"epochs run, {variant}", [r["epochs"][variant] for r in runs])
+    for variant in runs[0]["variant_policies"]:
+        row(f"precision, {variant}", [r["variant_policies"][variant] for r in runs])
     for variant in runs[0]["mean_ssim"]:
         row(f"mean SSIM, {variant} ({runs[0]['test_images']} test images)", [r["mean_ssim"][variant] for r in runs])
     row("`eval-only`, 10,000 test images (s)", [r["eval_only_full_test_set"]["seconds"] for r in runs])
     row("`eval-only` peak RSS (MiB)", [r["eval_only_full_test_set"]["peak_rss_mib"] for r in runs])
     row("`render` html+pdf (s)", [r["render"]["seconds"] for r in runs])
     head = f"Preset `{report['preset']}` on {report['machine']['cpu']} ({report['machine']['cores']} cores), {report['date']}.\n\n"
-    return head + "\n".join(rows) + "\n"
+    text = head + "\n".join(rows) + "\n"
+    if report["precision_effects"]:
+        text += "\nSSIM change from mixed precision, same seed (mixed minus float32):\n\n| seed | policy | variant | change |\n| --- | --- | --- | --- |\n"
+        text += "".join(f"| {e['seed']} | {e['policy']} | {e['variant']} | {e['change']:+.4f} |\n" for e in report["precision_effects"])
+    if report["seed_spreads"]:
+        text += "\nSpread between seeds at one precision (largest minus smallest mean SSIM):\n\n| policy | variant | spread |\n| --- | --- | --- |\n"
+        text += "".join(f"| {s['policy']} | {s['variant']} | {s['spread']:.4f} |\n" for s in report["seed_spreads"])
+    return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="quick", choices=["smoke", "quick", "full"])
     parser.add_argument("--precisions", default="float32,auto", help="comma-separated --precision values to compare")
+    parser.add_argument("--seeds", default="42", help="comma-separated seeds; each precision runs with each")
     args = parser.parse_args()
     out_root = ROOT / "benchmarks" / "out"
     out_root.mkdir(parents=True, exist_ok=True)
-    runs = [measure_precision(args.preset, p.strip(), out_root) for p in args.precisions.split(",") if p.strip()]
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    runs = [measure_precision(args.preset, p, seed, out_root) for seed in seeds for p in precisions]
     report = {
         "preset": args.preset,
         "date": time.strftime("%Y-%m-%d"),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()},
         "runs": runs,
+        "precision_effects": precision_effects(runs),
+        "seed_spreads": seed_spreads(runs),
     }
     (out_root / f"{args.preset}.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)

@@ -12,7 +12,6 @@ from pipeline.errors import ConfigError
 VARIANTS: tuple[str, ...] = ("base", "modified", "tuned")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 FORMATS: tuple[str, ...] = ("html", "pdf")
-LR_SCHEDULES: tuple[str, ...] = ("cosine", "plateau")
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ PRESETS: dict[str, Preset] = {
     "full": Preset(
         train_limit=None, test_limit=None, epochs={"base": 10, "modified": 16, "tuned": 16},
         tune_epochs=3, max_trials=6, tune_train_limit=6000, batch_size=32, patience=3,
-        trial_seconds=75, train_seconds=1260,
+        trial_seconds=75, train_seconds=1290,
     ),
 }
 
@@ -69,7 +68,6 @@ class RunConfig:
     patience: int = 3
     seed: int = 42
     precision: str = "auto"
-    lr_schedule: str = "cosine"
     formats: tuple[str, ...] = FORMATS
     val_fraction: float = 0.1
     command_line: str = ""
@@ -104,7 +102,6 @@ def resolve_config(
     batch_size: int | None = None,
     seed: int | None = None,
     precision: str = "auto",
-    lr_schedule: str = "cosine",
     formats: str | tuple[str, ...] = FORMATS,
     command_line: str = "",
 ) -> RunConfig:
@@ -113,8 +110,6 @@ def resolve_config(
         raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ConfigError(f"unknown learning-rate schedule {lr_schedule!r}; choose from {', '.join(LR_SCHEDULES)}")
     _check_positive("--epochs", epochs)
     _check_positive("--max-trials", max_trials)
     _check_positive("--train-limit", train_limit, minimum=20)
@@ -142,7 +137,6 @@ def resolve_config(
         patience=chosen.patience,
         seed=seed if seed is not None else 42,
         precision=precision,
-        lr_schedule=lr_schedule,
         formats=parse_formats(formats) if isinstance(formats, str) else tuple(formats),
         command_line=command_line,
     )

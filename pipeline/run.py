@@ -85,7 +85,6 @@ def config_fingerprint(config: RunConfig, data: Dataset) -> dict[str, Any]:
         "train_seconds": config.train_seconds,
         "trial_seconds": config.trial_seconds,
         "precision": config.precision,
-        "lr_schedule": config.lr_schedule,
         "data_digests": data.digests,
     }
 
@@ -107,7 +106,6 @@ def train_variant(variant: str, build: Callable[[], Any], data: Dataset, config:
         batch_size=config.batch_size,
         patience=config.patience,
         time_budget=config.train_seconds,
-        lr_schedule=config.lr_schedule,
     )
     checkpoints.save_model(model, config.output / "checkpoints", variant)
     return {

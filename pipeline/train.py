@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,45 +93,6 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class CosineToLimit(keras.callbacks.Callback):
-    """Anneals the learning rate along a cosine from its starting value to ``floor`` of it.
-
-    Progress is whichever is further along: epochs done of ``epochs``, or seconds spent of
-    ``seconds``, so a run stopped by its time budget still ends at a low rate rather than
-    mid-schedule.
-    """
-
-    def __init__(self, epochs: int, seconds: float | None, floor: float = 0.02) -> None:
-        super().__init__()
-        self.epochs = max(epochs, 1)
-        self.seconds = seconds
-        self.floor = floor
-        self.peak = 0.0
-        self.started = 0.0
-        self.epoch = 0
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.started = time.monotonic()
-        self.peak = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch = epoch
-
-    def progress(self, batch: int) -> float:
-        """Fraction of the run done, 0 to 1."""
-        steps = (self.params or {}).get("steps") or 1
-        by_epochs = (self.epoch + batch / steps) / self.epochs
-        by_time = (time.monotonic() - self.started) / self.seconds if self.seconds else 0.0
-        return min(1.0, max(by_epochs, by_time))
-
-    def rate(self, progress: float) -> float:
-        """The learning rate at ``progress``."""
-        return self.peak * (self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        self.model.optimizer.learning_rate.assign(self.rate(self.progress(batch)))
-
-
 @dataclass
 class TrainOutcome:
     """What one fit did, as plain values for the manifest and the report."""
@@ -155,24 +115,16 @@ class TrainOutcome:
         }
 
 
-def standard_callbacks(
-    patience: int, time_budget: float | None, epochs: int = 1, lr_schedule: str = "cosine"
-) -> list[keras.callbacks.Callback]:
-    """EarlyStopping (best weights restored), the time budget, and the learning-rate schedule."""
-    if lr_schedule == "cosine":
-        schedule: keras.callbacks.Callback = CosineToLimit(epochs, time_budget)
-    elif lr_schedule == "plateau":
-        schedule = keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=max(1, patience - 1), min_lr=1e-5, verbose=0
-        )
-    else:
-        raise ConfigError(f"unknown learning-rate schedule {lr_schedule!r}")
+def standard_callbacks(patience: int, time_budget: float | None) -> list[keras.callbacks.Callback]:
+    """EarlyStopping (best weights restored), ReduceLROnPlateau, and the time budget."""
     return [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience, restore_best_weights=True, verbose=0
         ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(1, patience - 1), min_lr=1e-5, verbose=0
+        ),
         TimeBudget(time_budget),
-        schedule,
     ]
 
 
@@ -185,12 +137,11 @@ def fit_autoencoder(
     batch_size: int,
     patience: int = 3,
     time_budget: float | None = None,
-    lr_schedule: str = "cosine",
     verbose: int = 2,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> TrainOutcome:
     """Train ``model`` to reproduce its input; the returned history is plain floats."""
-    callbacks = standard_callbacks(patience, time_budget, epochs, lr_schedule) + list(extra_callbacks or [])
+    callbacks = standard_callbacks(patience, time_budget) + list(extra_callbacks or [])
     started = time.monotonic()
     fitted = model.fit(
         x_train, x_train,
@@ -205,7 +156,7 @@ def fit_autoencoder(
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     val = history.get("val_loss", [])
     epochs_run = len(val)
-    early, budget = callbacks[:2]
+    early, _, budget = callbacks[:3]
     stopped_by = "time budget" if budget.exhausted else ("early stopping" if early.stopped_epoch else "epochs")
     return TrainOutcome(
         history=history,

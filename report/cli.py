@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import click
 
-from pipeline.config import FORMATS, LR_SCHEDULES, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
+from pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
 from pipeline.data import find_data_dir
 from pipeline.errors import GenreportError
 
@@ -87,7 +87,6 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--batch-size", type=int, default=None, help="Training batch size (overrides the preset)."),
         click.option("--seed", type=int, default=None, help="Seed for data splits, initialisation and the search [default: 42]."),
         click.option("--precision", type=click.Choice(list(PRECISIONS)), default="auto", show_default=True, help="Training precision; auto picks mixed bfloat16/float16 where the hardware is fast at it."),
-        click.option("--lr-schedule", type=click.Choice(list(LR_SCHEDULES)), default="cosine", show_default=True, help="Learning rate over a training run: cosine decay to the epoch or time limit, or halved on a val_loss plateau."),
         click.option("--format", "formats", default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf."),
     ]
     for option in reversed(options):
@@ -109,7 +108,6 @@ def config_from(options: dict[str, Any]) -> RunConfig:
         batch_size=options["batch_size"],
         seed=options["seed"],
         precision=options["precision"],
-        lr_schedule=options["lr_schedule"],
         formats=options["formats"],
         command_line=shlex.join(["genreport", *sys.argv[1:]]),
     )
