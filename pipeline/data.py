@@ -49,6 +49,8 @@ EXPECTED_SHA256 = {
 }
 
 EXPECTED_COUNTS = {"train": 60_000, "test": 10_000}
+HEADER_SIZES = {"images": 16, "labels": 8}
+READ_CHUNK = 1 << 20
 
 DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 KERAS_CACHE_DIR = Path("~/.keras/datasets/fashion-mnist")
@@ -105,15 +107,56 @@ def find_data_dir(explicit: str | os.PathLike | None = None) -> Path:
     )
 
 
-def read_idx_bytes(path: Path) -> bytes:
-    """The decompressed content of one ``.gz`` IDX file."""
+def read_idx_file(path: Path, kind: str, max_count: int) -> tuple[bytes, str]:
+    """The decompressed IDX bytes of one ``.gz`` file ('images' or 'labels') and their SHA-256.
+
+    The file is decompressed as a stream that stops one byte past the size its header declares
+    (at most ``max_count`` items), so a small file that expands without end is refused after
+    reading little more than a real one. The digest is of the decompressed bytes, as before.
+    """
+    digest = hashlib.sha256()
     try:
         with gzip.open(path, "rb") as handle:
-            return handle.read()
+            header = handle.read(HEADER_SIZES[kind])
+            limit = idx_size_limit(header, kind, max_count, str(path))
+            parts, size = [header], len(header)
+            digest.update(header)
+            while size <= limit:
+                chunk = handle.read(min(READ_CHUNK, limit + 1 - size))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+                digest.update(chunk)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: not a readable gzip file ({exc})") from None
+    if size > limit:
+        raise DataError(f"{path}: decompresses to more than the {limit} bytes its header declares (padded, or not an IDX file)")
+    return b"".join(parts), digest.hexdigest()
+
+
+def idx_size_limit(header: bytes, kind: str, max_count: int, name: str) -> int:
+    """The byte size an IDX file with this header must have (16 + n*28*28 for images, 8 + n for labels).
+
+    Refuses a wrong magic number, images other than 28x28, or a count above ``max_count``,
+    so nothing is decompressed for a header that cannot be right.
+    """
+    values = [int(v) for v in _header(header, HEADER_SIZES[kind], name)]
+    magic, count = values[0], values[1]
+    expected_magic = IMAGES_MAGIC if kind == "images" else LABELS_MAGIC
+    if magic != expected_magic:
+        raise DataError(f"{name}: bad magic number {magic} (expected {expected_magic} for {kind})")
+    item_size = 1
+    if kind == "images":
+        rows, cols = values[2], values[3]
+        if (rows, cols) != (IMAGE_SIZE, IMAGE_SIZE):
+            raise DataError(f"{name}: images are {rows}x{cols}, expected 28x28")
+        item_size = rows * cols
+    if count > max_count:
+        raise DataError(f"{name}: header claims {count} {kind}, more than the {max_count} this file may hold")
+    return HEADER_SIZES[kind] + count * item_size
 
 
 def parse_idx_images(raw: bytes, name: str = "images") -> np.ndarray:
@@ -157,8 +200,7 @@ def load_split(folder: Path, split: str, verify: bool = True) -> tuple[np.ndarra
     for kind, parse in (("images", parse_idx_images), ("labels", parse_idx_labels)):
         name = FILES[f"{prefix}_{kind}"]
         path = folder / name
-        raw = read_idx_bytes(path)
-        digest = hashlib.sha256(raw).hexdigest()
+        raw, digest = read_idx_file(path, kind, EXPECTED_COUNTS[prefix])
         if verify and digest != EXPECTED_SHA256[name]:
             raise DataError(f"{path}: SHA-256 of its content is {digest[:16]}…, not Fashion-MNIST's {EXPECTED_SHA256[name][:16]}…")
         digests[name] = digest

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 from conftest import idx_images_bytes, idx_labels_bytes, write_gz
 from pipeline.data import (
     CLASS_NAMES,
+    EXPECTED_SHA256,
     FILES,
     load_dataset,
     load_split,
@@ -123,3 +127,41 @@ def test_stratified_indices_keep_class_proportions() -> None:
     chosen = stratified_indices(labels, 50, np.random.default_rng(0))
     assert len(chosen) == 50 and len(set(chosen)) == 50
     assert np.bincount(labels[chosen]).tolist() == [5] * 10
+
+
+def write_gz_with_padding(path: Path, payload: bytes, padding_bytes: int) -> Path:
+    """A ``.gz`` of ``payload`` followed by ``padding_bytes`` zeros, compressed as a stream."""
+    zeros = bytes(1 << 20)
+    with gzip.open(path, "wb") as handle:
+        handle.write(payload)
+        for _ in range(padding_bytes // len(zeros)):
+            handle.write(zeros)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["images", "labels"])
+def test_a_small_gz_that_expands_past_its_header_is_refused_while_streaming(tiny_data_dir: Path, kind: str) -> None:
+    payload = idx_images_bytes(np.zeros((10, 28, 28), np.uint8)) if kind == "images" else idx_labels_bytes(np.zeros(10, np.uint8))
+    path = write_gz_with_padding(tiny_data_dir / FILES[f"train_{kind}"], payload, padding_bytes=64 << 20)
+    assert path.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=f"{path.name}: decompresses to more than the {len(payload)} bytes"):
+            load_split(tiny_data_dir, "train", verify=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak} bytes held while refusing a 64 MB stream"
+
+
+@pytest.mark.parametrize("kind", ["images", "labels"])
+def test_a_header_claiming_more_items_than_fashion_mnist_has_is_refused(tiny_data_dir: Path, kind: str) -> None:
+    header = struct.pack(">IIII", 2051, 10_001, 28, 28) if kind == "images" else struct.pack(">II", 2049, 10_001)
+    write_gz(tiny_data_dir / FILES[f"test_{kind}"], header)
+    with pytest.raises(DataError, match=f"header claims 10001 {kind}, more than the 10000"):
+        load_split(tiny_data_dir, "test", verify=False)
+
+
+def test_streamed_reading_keeps_the_published_digests(real_data_dir: Path) -> None:
+    _, _, digests = load_split(real_data_dir, "test", verify=False)
+    assert digests == {name: EXPECTED_SHA256[name] for name in (FILES["test_images"], FILES["test_labels"])}
