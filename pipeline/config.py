@@ -14,39 +14,43 @@ PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 FORMATS: tuple[str, ...] = ("html", "pdf")
 
 
+SEARCHES: tuple[str, ...] = ("halving", "random")
+TERA = 1e12
+
+
 @dataclass(frozen=True)
 class Preset:
-    """How much data and training a run uses."""
+    """How much data and training a run uses; budgets are work, never seconds."""
 
     train_limit: int | None
     test_limit: int | None
-    epochs: dict[str, int]
-    tune_epochs: int
-    max_trials: int
+    train_tflop: float  # --budget compute: training FLOPs of every variant, in 10^12
+    epochs: int  # --budget epochs: epochs of every variant
+    trial_tflop: float  # --budget compute: a first-rung search trial's FLOPs, in 10^12
+    trial_steps: int  # --budget epochs: a first-rung search trial's optimizer steps
+    rungs: int  # successive-halving rungs: 36 configurations, then a third each rung
+    max_trials: int  # --search random
     tune_train_limit: int
+    tune_val_limit: int
     batch_size: int
     patience: int
-    trial_seconds: float | None = None
-    train_seconds: float | None = None
 
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
-        train_limit=2000, test_limit=500, epochs={"base": 1, "modified": 1, "tuned": 1},
-        tune_epochs=1, max_trials=2, tune_train_limit=1000, batch_size=64, patience=2,
-        trial_seconds=20, train_seconds=45,
+        train_limit=2000, test_limit=500, train_tflop=0.2, epochs=1, trial_tflop=0.002, trial_steps=1,
+        rungs=1, max_trials=2, tune_train_limit=1000, tune_val_limit=100, batch_size=64, patience=2,
     ),
     "quick": Preset(
-        train_limit=12_000, test_limit=2000, epochs={"base": 4, "modified": 4, "tuned": 4},
-        tune_epochs=2, max_trials=3, tune_train_limit=3000, batch_size=32, patience=2,
-        trial_seconds=60, train_seconds=300,
+        train_limit=12_000, test_limit=2000, train_tflop=4.0, epochs=4, trial_tflop=0.05, trial_steps=10,
+        rungs=2, max_trials=3, tune_train_limit=3000, tune_val_limit=500, batch_size=32, patience=2,
     ),
     "full": Preset(
-        train_limit=None, test_limit=None, epochs={"base": 10, "modified": 16, "tuned": 16},
-        tune_epochs=3, max_trials=6, tune_train_limit=6000, batch_size=32, patience=3,
-        trial_seconds=75, train_seconds=1290,
+        train_limit=None, test_limit=None, train_tflop=70.0, epochs=12, trial_tflop=0.4, trial_steps=60,
+        rungs=3, max_trials=6, tune_train_limit=6000, tune_val_limit=1000, batch_size=32, patience=3,
     ),
 }
+HALVING_RATE = 3  # each rung keeps the best third and gives each survivor three times the work
 
 
 @dataclass
@@ -56,14 +60,20 @@ class RunConfig:
     output: Path = Path("out")
     data_dir: str | None = None
     preset: str = "full"
-    epochs: dict[str, int] = field(default_factory=dict)
-    tune_epochs: int = 1
+    budget: str = "compute"
+    train_tflop: float = 1.0
+    epochs: int = 1
+    trial_tflop: float = 0.01
+    trial_steps: int = 1
+    search: str = "halving"
+    rungs: int = 1
+    halving_rate: int = HALVING_RATE
     max_trials: int = 1
     train_limit: int | None = None
     test_limit: int | None = None
     tune_train_limit: int = 1000
-    trial_seconds: float | None = None
-    train_seconds: float | None = None
+    tune_val_limit: int = 100
+    max_minutes: float | None = None
     batch_size: int = 128
     patience: int = 3
     seed: int = 42
@@ -80,6 +90,14 @@ class RunConfig:
         data["formats"] = list(self.formats)
         return data
 
+    @property
+    def train_flops(self) -> float:
+        return self.train_tflop * TERA
+
+    @property
+    def trial_flops(self) -> float:
+        return self.trial_tflop * TERA
+
 
 def parse_formats(text: str) -> tuple[str, ...]:
     """'html,pdf' to ('html', 'pdf'), refusing unknown names."""
@@ -95,8 +113,12 @@ def resolve_config(
     *,
     output: str | Path = "out",
     data_dir: str | None = None,
+    budget: str = "compute",
+    train_tflop: float | None = None,
     epochs: int | None = None,
+    search: str = "halving",
     max_trials: int | None = None,
+    max_minutes: float | None = None,
     train_limit: int | None = None,
     test_limit: int | None = None,
     batch_size: int | None = None,
@@ -106,33 +128,48 @@ def resolve_config(
     command_line: str = "",
 ) -> RunConfig:
     """A RunConfig from a preset name and optional overrides, checked for range."""
+    from pipeline.budget import BUDGET_KINDS
+
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if budget not in BUDGET_KINDS:
+        raise ConfigError(f"unknown budget {budget!r}; choose from {', '.join(BUDGET_KINDS)}")
+    if search not in SEARCHES:
+        raise ConfigError(f"unknown search {search!r}; choose from {', '.join(SEARCHES)}")
+    if max_trials is not None and search != "random":
+        raise ConfigError("--max-trials applies to --search random only (the halving search tries all 36 combinations)")
     _check_positive("--epochs", epochs)
     _check_positive("--max-trials", max_trials)
     _check_positive("--train-limit", train_limit, minimum=20)
     _check_positive("--test-limit", test_limit)
     _check_positive("--batch-size", batch_size)
+    for option, value in (("--train-tflop", train_tflop), ("--max-minutes", max_minutes)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"{option} must be above 0, got {value}")
     if seed is not None and seed < 0:
         raise ConfigError(f"--seed must be 0 or more, got {seed}")
     chosen = PRESETS[preset]
-    per_variant = {v: epochs if epochs is not None else chosen.epochs[v] for v in VARIANTS}
     train_cap = train_limit if train_limit is not None else chosen.train_limit
     tune_cap = chosen.tune_train_limit if train_cap is None else min(chosen.tune_train_limit, train_cap)
     return RunConfig(
         output=Path(output),
         data_dir=data_dir,
         preset=preset,
-        epochs=per_variant,
-        tune_epochs=epochs if epochs is not None else chosen.tune_epochs,
+        budget=budget,
+        train_tflop=train_tflop if train_tflop is not None else chosen.train_tflop,
+        epochs=epochs if epochs is not None else chosen.epochs,
+        trial_tflop=chosen.trial_tflop,
+        trial_steps=chosen.trial_steps,
+        search=search,
+        rungs=chosen.rungs,
         max_trials=max_trials if max_trials is not None else chosen.max_trials,
         train_limit=train_cap,
         test_limit=test_limit if test_limit is not None else chosen.test_limit,
         tune_train_limit=tune_cap,
-        trial_seconds=chosen.trial_seconds,
-        train_seconds=chosen.train_seconds,
+        tune_val_limit=chosen.tune_val_limit,
+        max_minutes=max_minutes,
         batch_size=batch_size if batch_size is not None else chosen.batch_size,
         patience=chosen.patience,
         seed=seed if seed is not None else 42,

@@ -69,3 +69,39 @@ def seed_everything(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(seed)
+
+
+def thread_count() -> int:
+    """The CPUs this process may run on (its affinity), not the machine's total."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def pin_threads(threads: int | None = None) -> int:
+    """Fix TensorFlow's thread pools before its first op; return the count used.
+
+    oneDNN repeats its results only on the same CPU with the same thread count, so the count is
+    set from the CPUs this process may use, never from how busy the machine is.
+    """
+    import tensorflow as tf
+
+    count = threads or thread_count()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+    except RuntimeError:  # already initialised in this process (tests run several runs in one)
+        count = tf.config.threading.get_intra_op_parallelism_threads() or count
+    return count
+
+
+def reseed(seed: int) -> None:
+    """A fresh Keras session seeded with ``seed``: before each variant and before the search, so
+    a resumed run that reuses earlier variants gives the later ones the same weights."""
+    import keras
+
+    keras.backend.clear_session()
+    seed_everything(seed)

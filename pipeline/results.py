@@ -23,7 +23,7 @@ TRIALS = "trials.csv"
 SAMPLES = "samples.npz"
 REQUIRED = (METRICS, RUN, PER_IMAGE, SAMPLES)
 
-TRIAL_COLUMNS = ("rank", "trial_id", "activation", "units", "optimizer", "val_loss", "best_epoch", "seconds", "worker", "status")
+TRIAL_COLUMNS = ("rank", "trial_id", "rung", "activation", "units", "optimizer", "val_loss", "steps", "epochs", "flops", "budget_flops", "gflops_per_second", "seconds", "worker", "status")
 
 
 def per_image_csv(

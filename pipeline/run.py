@@ -18,7 +18,8 @@ from pipeline.config import RunConfig
 from pipeline.data import Dataset, load_dataset, stratified_indices
 from pipeline.environment import now_iso, package_versions, seed_everything
 from pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry
-from pipeline.scoring import score_checkpoints, write_results
+from pipeline.baselines import score_baselines
+from pipeline.scoring import ResultsInput, score_checkpoints, write_results
 
 
 Progress = Callable[[str], None]
@@ -51,6 +52,26 @@ class RunOutcome:
     seconds: float
 
 
+@dataclass
+class RunContext:
+    """What every stage of one run shares: settings, data, precision, records and the clock."""
+
+    config: RunConfig
+    data: Dataset
+    policy: str
+    manifest: dict[str, Any]
+    clock: StageClock
+    run_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def progress(self) -> Progress:
+        return self.clock.progress
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.config.output / "checkpoints"
+
+
 def load_data(config: RunConfig) -> Dataset:
     """The data set at the configuration's scale."""
     return load_dataset(
@@ -66,53 +87,62 @@ def tuning_subset(data: Dataset, config: RunConfig) -> tuple[np.ndarray, np.ndar
     """Seeded stratified subsets of train and validation images for the search's trials."""
     rng = np.random.default_rng(config.seed + 7)
     train = stratified_indices(data.y_train, config.tune_train_limit, rng)
-    val_count = max(100, config.tune_train_limit // 3)
-    val = stratified_indices(data.y_val, val_count, rng)
+    val = stratified_indices(data.y_val, min(config.tune_val_limit, len(data.y_val)), rng)
     return data.x_train[train], data.x_val[val]
 
 
-def config_fingerprint(config: RunConfig, data: Dataset) -> dict[str, Any]:
+FINGERPRINT_KEYS = ("preset", "seed", "budget", "train_tflop", "epochs", "trial_tflop", "trial_steps", "search", "rungs",
+                    "halving_rate", "max_trials", "train_limit", "tune_train_limit", "tune_val_limit", "max_minutes",
+                    "batch_size", "patience", "precision")
+
+
+def config_fingerprint(config: RunConfig, data: Dataset, policy: str) -> dict[str, Any]:
     """The settings that decide what a checkpoint is; a resumed run must match them."""
-    return {
-        "preset": config.preset,
-        "seed": config.seed,
-        "epochs": config.epochs,
-        "tune_epochs": config.tune_epochs,
-        "max_trials": config.max_trials,
-        "train_limit": config.train_limit,
-        "tune_train_limit": config.tune_train_limit,
-        "batch_size": config.batch_size,
-        "train_seconds": config.train_seconds,
-        "trial_seconds": config.trial_seconds,
-        "precision": config.precision,
-        "data_digests": data.digests,
-    }
+    from pipeline import __version__
+
+    settings = config.to_dict()
+    return {**{key: settings[key] for key in FINGERPRINT_KEYS}, "policy": policy, "genreport": __version__,
+            "data_digests": data.digests}
 
 
-def train_variant(variant: str, build: Callable[[], Any], data: Dataset, config: RunConfig, hyperparameters: dict[str, Any], policy: str) -> dict[str, Any]:
-    """Build under ``policy``, train and save one variant; return its manifest entry."""
+def training_plan(model: Any, config: RunConfig, images: int) -> Any:
+    """The steps one variant trains for under the run's budget."""
+    from pipeline.budget import plan_steps
+
+    return plan_steps(model, kind=config.budget, images=images, batch_size=config.batch_size,
+                      budget_flops=config.train_flops, epochs=config.epochs)
+
+
+def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    """Reseed, build under the run's policy, train for the budget and save one variant; its manifest entry."""
     from contextlib import nullcontext
 
+    from pipeline.budget import forward_flops
+    from pipeline.environment import reseed
     from pipeline.models import layer_table
     from pipeline.train import apply_policy, distribution_strategy, fit_autoencoder
 
-    apply_policy(policy)  # a search in between may have reset it (KerasTuner clears the session)
+    config, data = ctx.config, ctx.data
+    reseed(config.seed)  # the same start whether or not earlier variants were trained in this process
+    apply_policy(ctx.policy)  # clear_session (here or in a search) resets the policy
     strategy = distribution_strategy()
     with strategy.scope() if strategy else nullcontext():
         model = build()
+    plan = training_plan(model, config, len(data.x_train))
+    ctx.progress(f"{variant}: {plan.steps:,} steps of {plan.step_flops / 1e9:.2f} GFLOP ({plan.fractional_epochs:.2f} epochs)")
     outcome = fit_autoencoder(
         model, data.x_train, data.x_val,
-        epochs=config.epochs[variant],
+        plan=plan,
         batch_size=config.batch_size,
         patience=config.patience,
-        time_budget=config.train_seconds,
+        max_seconds=config.max_minutes * 60 if config.max_minutes else None,
     )
-    checkpoints.save_model(model, config.output / "checkpoints", variant)
+    checkpoints.save_model(model, ctx.checkpoints_dir, variant)
     return {
         "variant": variant,
         "hyperparameters": hyperparameters,
-        "epochs": config.epochs[variant],
         "training": outcome.to_dict(),
+        "forward_flops": forward_flops(model),
         "params": int(model.count_params()),
         "layers": layer_table(model),
         "policy": model.dtype_policy.name,
@@ -133,100 +163,131 @@ def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False)
         return _run_full_locked(config, progress)
 
 
+FIXED_VARIANTS = {
+    "base": {"activation": "relu", "filters": [32, 64], "optimizer": "adam"},
+    "modified": {"activation": "relu", "units": 32, "optimizer": "adam"},
+}
+
+
 def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
+    from pipeline.environment import pin_threads
     from pipeline.models import build_base, build_modified
     from pipeline.train import apply_policy, choose_policy
 
     started, started_at = time.monotonic(), now_iso()
     clock = StageClock(progress)
-    ckpt_dir = config.output / "checkpoints"
-    manifest = checkpoints.read_manifest(ckpt_dir)
+    manifest = checkpoints.read_manifest(config.output / "checkpoints")
+    threads = pin_threads()
     seed_everything(config.seed)
     policy = choose_policy(config.precision)
     apply_policy(policy)
-    progress(f"precision policy: {policy}")
+    progress(f"precision policy: {policy}; {threads} threads; budget: {budget_words(config)}")
     with clock.stage("load data"):
         data = load_data(config)
-    fingerprint = config_fingerprint(config, data)
+    fingerprint = config_fingerprint(config, data, policy)
     check_same_settings(config.output, manifest, fingerprint)
-    run_info = {"config": config.to_dict(), "fingerprint": fingerprint, "policy": policy, "versions": package_versions()}
-    fixed = {
-        "base": ({"activation": "relu", "filters": [32, 64], "optimizer": "adam"}, build_base),
-        "modified": ({"activation": "relu", "units": 32, "optimizer": "adam"}, lambda: build_modified(32, "relu", "adam")),
-    }
-    entries: dict[str, dict[str, Any]] = {}
-    for variant, (hp, build) in fixed.items():
-        entries[variant] = train_or_reuse(variant, build, hp, data, config, manifest, run_info, clock)
-    tuning = manifest.get("tuning") if reusable_entry(ckpt_dir, manifest, "tuned") else None
+    ctx = RunContext(config, data, policy, manifest, clock)
+    ctx.run_info = {"config": config.to_dict(), "fingerprint": fingerprint, "policy": policy, "threads": threads,
+                    "versions": package_versions()}
+    builders = {"base": build_base, "modified": lambda: build_modified(32, "relu", "adam")}
+    entries = {variant: train_or_reuse(ctx, variant, builders[variant], FIXED_VARIANTS[variant]) for variant in FIXED_VARIANTS}
+    tuning = manifest.get("tuning") if reusable_entry(ctx.checkpoints_dir, manifest, "tuned") else None
     if tuning is None:
         with clock.stage("tune"):
-            search = search_as_chief_or_alone(config, data, progress)
+            search = search_as_chief_or_alone(ctx)
         tuning = search.to_dict()
         progress("best hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in search.best.items()))
-    run_info["tuning"] = tuning
+    ctx.run_info["tuning"] = tuning
     best = dict(tuning["best"])
-    entries["tuned"] = train_or_reuse("tuned", lambda: build_modified(**best, name="tuned"), best, data, config, manifest, run_info, clock)
+    entries["tuned"] = train_or_reuse(ctx, "tuned", lambda: build_modified(**best, name="tuned"), best)
+    add_search_fraction(tuning, entries["tuned"], config)
     with clock.stage("score"):
-        scores, samples = score_checkpoints(checkpoints.find_checkpoints(ckpt_dir), data)
+        scores, samples = score_checkpoints(checkpoints.find_checkpoints(ctx.checkpoints_dir), data)
+        baselines = score_baselines(data)
     with clock.stage("write results"):
-        results_dir = write_results(config, data, scores, samples, entries, tuning, clock.stages, policy, started_at, "full")
+        results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
+                                                 policy, started_at, "full", threads))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
 
 
-def search_as_chief_or_alone(config: RunConfig, data: Dataset, progress: Progress) -> Any:
+def budget_words(config: RunConfig) -> str:
+    """The run's budget rule in a few words."""
+    if config.budget == "compute":
+        words = f"equal compute, {config.train_tflop:g} TFLOP per variant"
+    else:
+        words = f"equal epochs, {config.epochs} per variant"
+    return words + (f", each training capped at {config.max_minutes:g} min" if config.max_minutes else "")
+
+
+def add_search_fraction(tuning: dict[str, Any], tuned_entry: dict[str, Any], config: RunConfig) -> None:
+    """Record what fraction of the final training the search's last rung reached for the chosen design."""
+    chosen = tuning["best"]
+    last = [t for t in tuning["trials"] if t.get("val_loss") is not None
+            and (t["activation"], int(t["units"]), t["optimizer"]) == (chosen["activation"], int(chosen["units"]), chosen["optimizer"])]
+    if not last or not tuned_entry.get("training"):
+        return
+    top = max(last, key=lambda t: t["rung"])
+    final_steps = tuned_entry["training"].get("budget", {}).get("planned_steps")
+    if top.get("steps") and final_steps:
+        tuning["last_rung_fraction"] = round(top["steps"] / final_steps, 4)
+
+
+def search_as_chief_or_alone(ctx: RunContext) -> Any:
     """Run the search here, or serve its oracle to workers when ``config.oracle`` is set."""
     from contextlib import nullcontext
 
     from pipeline.distributed import parse_oracle_address, tuner_role
 
+    config = ctx.config
     role = nullcontext()
     if config.oracle:
         host, port = parse_oracle_address(config.oracle)
         role = tuner_role("chief", host, port)
-        progress(f"serving the search oracle on {host}:{port} (gRPC, no TLS or authentication); "
-                 f"start workers with: genreport tune-worker --oracle {config.oracle} --worker-id ID")
+        ctx.progress(f"serving the search oracle on {host}:{port} (gRPC, no TLS or authentication); "
+                     f"start workers with: genreport tune-worker --oracle {config.oracle} --worker-id ID")
     with role:
-        return configured_search(config, data, progress)
+        return configured_search(config, ctx.data, ctx.progress)
+
+
+def trial_budget(config: RunConfig) -> Any:
+    """Each search trial's first-rung budget under the run's budget kind."""
+    from pipeline.tuning import TrialBudget
+
+    return TrialBudget(kind=config.budget, first_flops=config.trial_flops, first_steps=config.trial_steps,
+                       rate=config.halving_rate, batch_size=config.batch_size, patience=config.patience)
 
 
 def configured_search(config: RunConfig, data: Dataset, progress: Progress) -> Any:
     """The search with the run's settings, on its tuning subset, in ``OUT/tuner``."""
-    from pipeline.train import distribution_strategy
+    from pipeline.environment import reseed
+    from pipeline.train import apply_policy, choose_policy, distribution_strategy
     from pipeline.tuning import run_search
 
     x_tune, x_tune_val = tuning_subset(data, config)
+    reseed(config.seed)
+    apply_policy(choose_policy(config.precision))
     return run_search(
         x_tune, x_tune_val,
         directory=config.output / "tuner",
+        algorithm=config.search,
+        budget=trial_budget(config),
+        rungs=config.rungs,
         max_trials=config.max_trials,
-        epochs=config.tune_epochs,
-        batch_size=config.batch_size,
         seed=config.seed,
-        trial_seconds=config.trial_seconds,
         progress=progress,
         strategy=distribution_strategy(),
     )
 
 
-def train_or_reuse(
-    variant: str,
-    build: Callable[[], Any],
-    hyperparameters: dict[str, Any],
-    data: Dataset,
-    config: RunConfig,
-    manifest: dict[str, Any],
-    run_info: dict[str, Any],
-    clock: StageClock,
-) -> dict[str, Any]:
+def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hyperparameters: dict[str, Any]) -> dict[str, Any]:
     """Reuse a complete checkpoint of ``variant`` with the same hyper-parameters, or train one."""
-    ckpt_dir = config.output / "checkpoints"
-    entry = reusable_entry(ckpt_dir, manifest, variant)
+    entry = reusable_entry(ctx.checkpoints_dir, ctx.manifest, variant)
     if entry is not None and entry.get("hyperparameters") == normalised(hyperparameters):
-        clock.progress(f"reusing {variant}: {checkpoints.checkpoint_path(ckpt_dir, variant)} is complete and matches this run")
+        ctx.progress(f"reusing {variant}: {checkpoints.checkpoint_path(ctx.checkpoints_dir, variant)} is complete and matches this run")
         return entry
-    with clock.stage(f"train {variant}"):
-        entry = train_variant(variant, build, data, config, hyperparameters, run_info["policy"])
-        checkpoints.record_variant(ckpt_dir, variant, entry, run_info)
+    with ctx.clock.stage(f"train {variant}"):
+        entry = train_variant(ctx, variant, build, hyperparameters)
+        checkpoints.record_variant(ctx.checkpoints_dir, variant, entry, ctx.run_info)
     return entry
 
 
@@ -248,6 +309,7 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
         data = load_data(config)
     with clock.stage("score"):
         scores, samples = score_checkpoints(paths, data)
+        baselines = score_baselines(data)
     entries = {v: manifest["variants"].get(v, {}) for v in paths}
     for variant, path in paths.items():
         entries[variant] = dict(entries[variant] or {}, variant=variant)
@@ -255,15 +317,16 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
             entries[variant].update(model_description(path))
     tuning = manifest.get("tuning")
     with clock.stage("write results"):
-        results_dir = write_results(config, data, scores, samples, entries, tuning, clock.stages, manifest.get("policy", "as saved"), started_at, "eval-only")
+        results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
+                                                 manifest.get("policy", "as saved"), started_at, "eval-only", None))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
 
 
 def model_description(path: Path) -> dict[str, Any]:
-    """Parameter count and layer table of a saved model."""
+    """Parameter count, FLOPs and layer table of a saved model."""
+    from pipeline.budget import forward_flops
     from pipeline.models import layer_table
 
     model = checkpoints.load_model_safely(path)
-    return {"params": int(model.count_params()), "layers": layer_table(model), "policy": model.dtype_policy.name}
-
-
+    return {"params": int(model.count_params()), "layers": layer_table(model), "policy": model.dtype_policy.name,
+            "forward_flops": forward_flops(model)}

@@ -43,3 +43,58 @@ def paired_comparison(first: np.ndarray, second: np.ndarray, rng: np.random.Gene
         "first_wins": float(np.mean(diff < 0)),
         "ties": float(np.mean(diff == 0)),
     }
+
+
+def holm_adjusted(p_values: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input's order (monotone, capped at 1).
+
+    Reject hypothesis i at family-wise level alpha when its adjusted p is below alpha.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def with_holm_correction(comparisons: list[dict[str, Any]], alpha: float = 0.05) -> list[dict[str, Any]]:
+    """The comparisons with Holm-adjusted p-values over the family, and significance judged on them."""
+    adjusted = holm_adjusted([c["wilcoxon_p"] for c in comparisons])
+    return [
+        dict(c, wilcoxon_p_holm=p, family_size=len(comparisons),
+             significant=bool(p < alpha and (c["ci_low"] > 0 or c["ci_high"] < 0)))
+        for c, p in zip(comparisons, adjusted)
+    ]
+
+
+def two_level_bootstrap_means(values: np.ndarray, rng: np.random.Generator, resamples: int = 2000, batch: int = 250) -> np.ndarray:
+    """Bootstrap means of a seeds × images matrix, resampling seeds, then test images.
+
+    Each resample draws seeds with replacement and, independently, test images with
+    replacement (the same images for every drawn seed: all seeds scored the same test set), and
+    averages the chosen cells. Count vectors keep it small: mean = c_seedsᵀ · V · c_images / (S · N).
+    The spread covers both training randomness (seeds) and the choice of test images.
+    """
+    matrix = np.asarray(values, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 1:
+        raise ValueError(f"expected a seeds x images matrix, got shape {matrix.shape}")
+    seeds, images = matrix.shape
+    means = np.empty(resamples)
+    for start in range(0, resamples, batch):
+        size = min(batch, resamples - start)
+        seed_counts = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=size)
+        image_counts = rng.multinomial(images, np.full(images, 1.0 / images), size=size)
+        per_seed = image_counts @ matrix.T  # (size, seeds): each seed's sum over the drawn images
+        means[start:start + size] = np.einsum("bs,bs->b", per_seed, seed_counts) / (seeds * images)
+    return means
+
+
+def two_level_bootstrap_ci(values: np.ndarray, rng: np.random.Generator, resamples: int = 2000, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the grand mean of a seeds × images matrix (seeds, then images)."""
+    means = two_level_bootstrap_means(values, rng, resamples)
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(low), float(high)

@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from pipeline.budget import StepPlan
 from pipeline.errors import ConfigError
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -72,10 +73,29 @@ def apply_policy(policy: str) -> None:
     keras.mixed_precision.set_dtype_policy(policy)
 
 
-class TimeBudget(keras.callbacks.Callback):
-    """Stops training once ``seconds`` have passed; the epoch in progress ends early.
+class StepBudget(keras.callbacks.Callback):
+    """Stops training after ``steps`` optimizer steps, mid-epoch if need be.
 
-    Keras still runs validation for that epoch, so EarlyStopping can restore the best weights.
+    Keras still validates the epoch it stops in, so EarlyStopping can restore the best weights.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.done = 0
+        self.exhausted = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.done += 1
+        if self.done >= self.steps:
+            self.exhausted = True
+            self.model.stop_training = True
+
+
+class WallClockCap(keras.callbacks.Callback):
+    """Stops training once ``seconds`` have passed (only with ``--max-minutes``; off by default).
+
+    A run it cuts is no longer repeatable: how far it got depends on the machine's speed.
     """
 
     def __init__(self, seconds: float | None) -> None:
@@ -101,22 +121,34 @@ class TrainOutcome:
     epochs_run: int = 0
     best_epoch: int = 0
     seconds: float = 0.0
-    stopped_by: str = "epochs"
+    stopped_by: str = "budget"
     images_per_second: float = 0.0
+    steps_run: int = 0
+    plan: dict[str, Any] = field(default_factory=dict)
+    steps_per_epoch: int = 1
+
+    @property
+    def flops(self) -> float:
+        return float(self.steps_run * self.plan.get("step_flops", 0))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "history": self.history,
             "epochs_run": self.epochs_run,
+            "fractional_epochs": round(self.steps_run / max(self.steps_per_epoch, 1), 3),
             "best_epoch": self.best_epoch,
             "seconds": round(self.seconds, 2),
             "stopped_by": self.stopped_by,
             "images_per_second": round(self.images_per_second, 1),
+            "steps_run": self.steps_run,
+            "flops": self.flops,
+            "gflops_per_second": round(self.flops / max(self.seconds, 1e-9) / 1e9, 1),
+            "budget": self.plan,
         }
 
 
-def standard_callbacks(patience: int, time_budget: float | None) -> list[keras.callbacks.Callback]:
-    """EarlyStopping (best weights restored), ReduceLROnPlateau, and the time budget."""
+def standard_callbacks(patience: int, steps: int, max_seconds: float | None = None) -> list[keras.callbacks.Callback]:
+    """EarlyStopping (best weights restored), ReduceLROnPlateau, the step budget, the optional clock cap."""
     return [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience, restore_best_weights=True, verbose=0
@@ -124,8 +156,18 @@ def standard_callbacks(patience: int, time_budget: float | None) -> list[keras.c
         keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=0.5, patience=max(1, patience - 1), min_lr=1e-5, verbose=0
         ),
-        TimeBudget(time_budget),
+        StepBudget(steps),
+        WallClockCap(max_seconds),
     ]
+
+
+def stop_reason(early: keras.callbacks.EarlyStopping, budget: StepBudget, cap: WallClockCap, kind: str) -> str:
+    """Why a fit ended, in words for the report."""
+    if cap.exhausted:
+        return "wall-clock cap (--max-minutes)"
+    if early.stopped_epoch:
+        return "early stopping"
+    return "compute budget" if kind == "compute" else "epochs"
 
 
 def fit_autoencoder(
@@ -133,20 +175,20 @@ def fit_autoencoder(
     x_train: np.ndarray,
     x_val: np.ndarray,
     *,
-    epochs: int,
+    plan: StepPlan,
     batch_size: int,
     patience: int = 3,
-    time_budget: float | None = None,
+    max_seconds: float | None = None,
     verbose: int = 2,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> TrainOutcome:
-    """Train ``model`` to reproduce its input; the returned history is plain floats."""
-    callbacks = standard_callbacks(patience, time_budget) + list(extra_callbacks or [])
+    """Train ``model`` to reproduce its input for the steps ``plan`` allows; plain-float history."""
+    callbacks = standard_callbacks(patience, plan.steps, max_seconds) + list(extra_callbacks or [])
     started = time.monotonic()
     fitted = model.fit(
         x_train, x_train,
         validation_data=(x_val, x_val),
-        epochs=epochs,
+        epochs=plan.epochs,
         batch_size=batch_size,
         shuffle=True,
         verbose=verbose,
@@ -155,14 +197,15 @@ def fit_autoencoder(
     seconds = time.monotonic() - started
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     val = history.get("val_loss", [])
-    epochs_run = len(val)
-    early, _, budget = callbacks[:3]
-    stopped_by = "time budget" if budget.exhausted else ("early stopping" if early.stopped_epoch else "epochs")
+    early, _, budget, cap = callbacks[:4]
     return TrainOutcome(
         history=history,
-        epochs_run=epochs_run,
+        epochs_run=len(val),
         best_epoch=int(np.argmin(val)) + 1 if val else 0,
         seconds=seconds,
-        stopped_by=stopped_by,
-        images_per_second=len(x_train) * max(epochs_run, 1) / max(seconds, 1e-9),
+        stopped_by=stop_reason(early, budget, cap, plan.kind),
+        images_per_second=budget.done * batch_size / max(seconds, 1e-9),
+        steps_run=budget.done,
+        plan=plan.to_dict(),
+        steps_per_epoch=plan.steps_per_epoch,
     )

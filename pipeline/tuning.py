@@ -1,18 +1,28 @@
-"""The KerasTuner random search over the modified architecture, local or distributed.
+"""The KerasTuner search over the modified architecture: the whole grid, then successive halving.
 
-``build_tuned_model(hp)`` only reads the hyper-parameters and calls ``build_modified``. Each
-trial trains on a seeded, stratified subset for a few epochs, with early stopping and a time
-budget per trial, so trials of every size are compared at a similar cost; the best
-hyper-parameters are then retrained at full size as the **tuned** variant.
+``build_tuned_model(hp)`` only reads the hyper-parameters and calls ``build_modified``.
 
-Distributed search uses KerasTuner's own mode: a chief serves the oracle over gRPC and workers
-run trials (``pipeline.distributed`` sets the roles). The oracle here also records which tuner
-ran each trial and for how long, since ``trial.json`` does not.
+The default search (``--search halving``) is ours on KerasTuner's ``Oracle``: every one of the
+36 combinations of activation × units × optimizer is trained once on the first rung's budget
+(in product order), then each rung keeps the best third by validation loss and trains them again
+from the same seed with three times the budget. Budgets are work (``pipeline.budget``): equal
+FLOPs under ``--budget compute``, equal optimizer steps under ``--budget epochs``, so the same
+seed gives the same search on any machine. Why not KerasTuner's ``Hyperband``: its fresh
+configurations are random draws that stop after 20 duplicates (the grid is covered only by
+chance), its budgets are epochs, and it restarts optimizers between rounds. ``--search random
+--max-trials N`` keeps the original study's RandomSearch (every trial on the last rung's budget).
+
+Every trial starts from the run's seed, whichever worker runs it and in whatever order, and
+trains on the training split's tuning subset, scored on a validation subset: the test set is
+never seen. Distributed search uses KerasTuner's own chief/worker mode (``pipeline.distributed``);
+the oracle records which tuner ran each trial and for how long.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,20 +32,28 @@ import keras
 import keras_tuner
 import numpy as np
 
+from pipeline.budget import StepPlan, plan_steps, steps_per_epoch, train_step_flops
 from pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
-from pipeline.train import TimeBudget
 
 SEARCH_SPACE = {"activation": list(ACTIVATIONS), "units": list(UNITS), "optimizer": list(OPTIMIZERS)}
 COMBINATIONS = len(ACTIVATIONS) * len(UNITS) * len(OPTIMIZERS)
+GRID: list[dict[str, Any]] = [
+    {"activation": a, "units": u, "optimizer": o} for u, a, o in itertools.product(UNITS, ACTIVATIONS, OPTIMIZERS)
+]
 PROJECT = "modified_search"
+TRIAL_METRICS = ("val_loss", "steps", "flops", "step_flops", "train_seconds", "epochs", "budget_flops", "budget_steps")
+Status = keras_tuner.engine.trial.TrialStatus
 
 
-def build_tuned_model(hp: keras_tuner.HyperParameters, policy: str | None = None) -> keras.Model:
+def build_tuned_model(hp: keras_tuner.HyperParameters, policy: str | None = None, seed: int | None = None) -> keras.Model:
     """The hypermodel: the modified architecture with the searched choices.
 
     KerasTuner calls ``keras.backend.clear_session()`` before every build, which also resets
-    the global dtype policy to float32; ``policy`` puts the run's policy back first.
+    the global dtype policy to float32; ``policy`` puts the run's policy back first, and
+    ``seed`` makes every trial start from the same random state.
     """
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     if policy:
         keras.mixed_precision.set_dtype_policy(policy)
     return build_modified(
@@ -46,19 +64,18 @@ def build_tuned_model(hp: keras_tuner.HyperParameters, policy: str | None = None
     )
 
 
-class RecordingRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
-    """RandomSearch's oracle that also records each trial's tuner and wall time in its state."""
+class RecordingMixin:
+    """Records each trial's tuner and wall time in the oracle's state (``trial.json`` has neither)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def _init_records(self) -> None:
         self.trial_tuners: dict[str, str] = {}
         self.trial_started: dict[str, float] = {}
         self.trial_seconds: dict[str, float] = {}
-        super().__init__(*args, **kwargs)
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id: str) -> keras_tuner.engine.trial.Trial:
         trial = super().create_trial(tuner_id)
-        if trial.status == keras_tuner.engine.trial.TrialStatus.RUNNING:
+        if trial.status == Status.RUNNING:
             self.trial_tuners[trial.trial_id] = tuner_id
             self.trial_started[trial.trial_id] = time.time()
             self.save()
@@ -84,17 +101,149 @@ class RecordingRandomSearchOracle(keras_tuner.oracles.RandomSearchOracle):
         self.trial_seconds = dict(ours.get("seconds", {}))
 
 
-class ReportingTuner(keras_tuner.Tuner):
-    """A Tuner that prints `trial k/N` as each trial it runs begins."""
+class RecordingRandomSearchOracle(RecordingMixin, keras_tuner.oracles.RandomSearchOracle):
+    """The original study's RandomSearch, with trial records."""
 
-    def __init__(self, *args: Any, progress: Callable[[str], None] = print, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._init_records()
+        super().__init__(*args, **kwargs)
+
+
+def search_hyperparameters(rungs: int | None = None) -> keras_tuner.HyperParameters:
+    """The search space as KerasTuner declares it, plus the rung a trial belongs to (halving)."""
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("units", list(UNITS))
+    hp.Choice("activation", list(ACTIVATIONS))
+    hp.Choice("optimizer", list(OPTIMIZERS))
+    if rungs is not None:
+        hp.Int("rung", 0, max(rungs - 1, 1))
+    return hp
+
+
+def rung_sizes(rungs: int, rate: int, first: int = COMBINATIONS) -> list[int]:
+    """How many configurations each rung trains: all of them, then the best ``1/rate`` each time."""
+    sizes = [first]
+    for _ in range(1, rungs):
+        sizes.append(max(1, math.ceil(sizes[-1] / rate)))
+    return sizes
+
+
+def combination(values: dict[str, Any]) -> tuple[str, int, str]:
+    return (values["activation"], int(values["units"]), values["optimizer"])
+
+
+class GridHalvingOracle(RecordingMixin, keras_tuner.Oracle):
+    """All 36 combinations on the first rung, then successive halving (see the module docstring).
+
+    Everything it decides is derived from its trials, which KerasTuner saves and reloads, so a
+    resumed search continues where it stopped; a rung starts only when every trial of the rung
+    before it has ended (workers wait meanwhile).
+    """
+
+    def __init__(self, *, rungs: int, rate: int, seed: int, **kwargs: Any) -> None:
+        self._init_records()
+        self.rungs = rungs
+        self.rate = rate
+        self.sizes = rung_sizes(rungs, rate)
+        super().__init__(
+            objective="val_loss",
+            max_trials=sum(self.sizes),
+            hyperparameters=search_hyperparameters(rungs),
+            allow_new_entries=False,
+            tune_new_entries=False,
+            seed=seed,
+        )
+
+    def rung_trials(self, rung: int) -> list[keras_tuner.engine.trial.Trial]:
+        return [t for t in self.trials.values() if int(t.hyperparameters.values.get("rung", 0)) == rung]
+
+    def rung_members(self, rung: int) -> list[tuple[str, int, str]] | None:
+        """The configurations rung ``rung`` trains, or None while the rung before it still runs."""
+        if rung == 0:
+            return [combination(c) for c in GRID]
+        previous = self.rung_members(rung - 1)
+        if previous is None:
+            return None
+        ran = {combination(t.hyperparameters.values): t for t in self.rung_trials(rung - 1)}
+        if any(c not in ran or ran[c].status not in (Status.COMPLETED, Status.FAILED) for c in previous):
+            return None
+        order = {combination(c): i for i, c in enumerate(GRID)}
+        scored = [t for t in ran.values() if t.status == Status.COMPLETED and t.score is not None and np.isfinite(t.score)]
+        scored.sort(key=lambda t: (t.score, order[combination(t.hyperparameters.values)]))
+        return [combination(t.hyperparameters.values) for t in scored[: self.sizes[rung]]]
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        for rung in range(self.rungs):
+            members = self.rung_members(rung)
+            if members is None:
+                return {"status": Status.IDLE}
+            started = {combination(t.hyperparameters.values) for t in self.rung_trials(rung)}
+            for activation, units, optimizer in members:
+                if (activation, units, optimizer) not in started:
+                    values = {"units": units, "activation": activation, "optimizer": optimizer, "rung": rung}
+                    return {"status": Status.RUNNING, "values": values}
+        return {"status": Status.STOPPED}
+
+
+@dataclass(frozen=True)
+class TrialBudget:
+    """What one search trial may spend: the first rung's budget, grown ``rate`` times a rung."""
+
+    kind: str  # "compute" or "epochs"
+    first_flops: float
+    first_steps: int
+    rate: int
+    batch_size: int
+    patience: int
+
+    def plan(self, model: keras.Model, rung: int, images: int) -> StepPlan:
+        """The steps a trial of ``model`` on rung ``rung`` runs."""
+        growth = self.rate**rung
+        if self.kind == "compute":
+            return plan_steps(model, kind="compute", images=images, batch_size=self.batch_size, budget_flops=self.first_flops * growth)
+        steps = self.first_steps * growth
+        return StepPlan(kind="steps", budget_flops=None, step_flops=train_step_flops(model, self.batch_size), steps=steps,
+                        steps_per_epoch=steps_per_epoch(images, self.batch_size))
+
+
+class BudgetTuner(keras_tuner.Tuner):
+    """Runs each trial for the steps its rung's budget buys and prints `trial k/N` as it begins."""
+
+    def __init__(self, *args: Any, budget: TrialBudget, progress: Callable[[str], None] = print, **kwargs: Any) -> None:
         self.progress = progress
+        self.budget = budget
         super().__init__(*args, **kwargs)
 
     def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_begin(trial)
         values = ", ".join(f"{k}={v}" for k, v in trial.hyperparameters.values.items())
         self.progress(f"trial {int(trial.trial_id) + 1}/{self.oracle.max_trials}: {values}")
+
+    def run_trial(self, trial: keras_tuner.engine.trial.Trial, x_train: np.ndarray, x_val: np.ndarray) -> dict[str, float]:
+        from contextlib import nullcontext
+
+        from pipeline.train import fit_autoencoder
+
+        hp = trial.hyperparameters
+        strategy = self.distribution_strategy
+        with strategy.scope() if strategy else nullcontext():
+            model = self._try_build(hp)
+        plan = self.budget.plan(model, int(hp.values.get("rung", 0)), len(x_train))
+        outcome = fit_autoencoder(model, x_train, x_val, plan=plan, batch_size=self.budget.batch_size,
+                                  patience=self.budget.patience, verbose=0)
+        val = outcome.history.get("val_loss") or [float("nan")]
+        best = float(np.min(val))
+        self.progress(f"  val_loss {best:.5f} after {outcome.steps_run} steps ({outcome.seconds:.1f} s)")
+        return {
+            "val_loss": best,
+            "steps": float(outcome.steps_run),
+            "flops": outcome.flops,
+            "step_flops": float(plan.step_flops),
+            "train_seconds": float(outcome.seconds),
+            "epochs": outcome.steps_run / plan.steps_per_epoch,
+            "budget_flops": float(plan.budget_flops or 0.0),
+            "budget_steps": float(plan.steps),
+        }
 
 
 @dataclass
@@ -106,6 +255,8 @@ class SearchResult:
     combinations: int = COMBINATIONS
     seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    grid: list[dict[str, Any]] = field(default_factory=list)
+    mean_image_val_loss: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,48 +267,105 @@ class SearchResult:
             "seconds": round(self.seconds, 2),
             "settings": self.settings,
             "space": SEARCH_SPACE,
+            "grid": self.grid,
+            "mean_image_val_loss": self.mean_image_val_loss,
         }
 
 
-def trial_records(oracle: RecordingRandomSearchOracle) -> list[dict[str, Any]]:
-    """One row per trial, best first: hyper-parameters, best val_loss and its epoch, time, tuner, status."""
+def trial_metric(trial: keras_tuner.engine.trial.Trial, name: str) -> float | None:
+    """The last value a trial reported for ``name`` (None when it reported none)."""
+    if not trial.metrics.exists(name):
+        return None
+    value = trial.metrics.get_last_value(name)
+    return None if value is None else float(value)
+
+
+def trial_records(oracle: Any) -> list[dict[str, Any]]:
+    """One row per trial, best first within the highest rung: choices, rung, budget, result, time."""
     rows = []
     for trial in oracle.trials.values():
         values = trial.hyperparameters.values
         seconds = oracle.trial_seconds.get(trial.trial_id)
+        steps, flops, train_seconds = (trial_metric(trial, k) for k in ("steps", "flops", "train_seconds"))
         rows.append(
             {
                 "trial_id": trial.trial_id,
+                "rung": int(values.get("rung", 0)),
                 "activation": values.get("activation"),
                 "units": values.get("units"),
                 "optimizer": values.get("optimizer"),
                 "val_loss": float(trial.score) if trial.score is not None else None,
-                # KerasTuner keeps only the best epoch's metrics, so that is what can be shown.
-                "best_epoch": int(trial.best_step) + 1 if trial.best_step is not None else None,
+                "steps": int(steps) if steps is not None else None,
+                "epochs": trial_metric(trial, "epochs"),
+                "flops": flops,
+                "budget_flops": trial_metric(trial, "budget_flops") or None,
+                "gflops_per_second": round(flops / train_seconds / 1e9, 1) if flops and train_seconds else None,
                 "seconds": round(seconds, 2) if seconds is not None else None,
                 "worker": oracle.trial_tuners.get(trial.trial_id, ""),
                 "status": str(trial.status),
             }
         )
-    rows.sort(key=lambda r: (r["val_loss"] is None, r["val_loss"] if r["val_loss"] is not None else 0.0))
+    rows.sort(key=lambda r: (-r["rung"], r["val_loss"] is None, r["val_loss"] if r["val_loss"] is not None else 0.0, r["trial_id"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
 
 
-def make_tuner(directory: Path, max_trials: int, seed: int, progress: Callable[[str], None], strategy: Any = None) -> ReportingTuner:
+def grid_table(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The whole space: per combination, its result on the highest rung it reached (None: never run)."""
+    reached: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for row in trials:
+        if row["val_loss"] is None:
+            continue
+        key = (row["activation"], int(row["units"]), row["optimizer"])
+        if key not in reached or row["rung"] > reached[key]["rung"]:
+            reached[key] = row
+    table = []
+    for c in GRID:
+        row = reached.get(combination(c))
+        table.append({**c, "val_loss": row["val_loss"] if row else None, "rung": row["rung"] if row else None,
+                      "steps": row["steps"] if row else None, "flops": row["flops"] if row else None})
+    return table
+
+
+def best_choice(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The completed trial with the lowest validation loss on the highest rung any trial completed."""
+    done = [t for t in trials if t["val_loss"] is not None and np.isfinite(t["val_loss"])]
+    if not done:
+        from pipeline.errors import GenreportError
+
+        raise GenreportError("the search completed no trial; see the trials in OUT/tuner")
+    top = max(t["rung"] for t in done)
+    best = min((t for t in done if t["rung"] == top), key=lambda t: (t["val_loss"], t["trial_id"]))
+    return {k: best[k] for k in ("activation", "units", "optimizer")}
+
+
+def mean_image_loss(x_train: np.ndarray, x_val: np.ndarray) -> float:
+    """Validation MSE of predicting the mean training image for every image: the floor to beat."""
+    mean = np.asarray(x_train, dtype=np.float64).mean(axis=0)
+    return float(np.mean((np.asarray(x_val, dtype=np.float64) - mean) ** 2))
+
+
+def make_tuner(directory: Path, settings: dict[str, Any], budget: TrialBudget, seed: int,
+               progress: Callable[[str], None], strategy: Any = None) -> BudgetTuner:
     """The search's tuner in ``directory``; it resumes what is there (never overwrites).
 
     Trials are built under the dtype policy that is global when the tuner is made.
     """
-    oracle = RecordingRandomSearchOracle(objective="val_loss", max_trials=max_trials, seed=seed)
-    return ReportingTuner(
+    if settings["algorithm"] == "RandomSearch":
+        oracle: Any = RecordingRandomSearchOracle(objective="val_loss", max_trials=settings["max_trials"], seed=seed,
+                                                   hyperparameters=search_hyperparameters(), allow_new_entries=False,
+                                                   tune_new_entries=False)
+    else:
+        oracle = GridHalvingOracle(rungs=settings["rungs"], rate=budget.rate, seed=seed)
+    return BudgetTuner(
         oracle=oracle,
-        hypermodel=functools.partial(build_tuned_model, policy=keras.mixed_precision.dtype_policy().name),
+        hypermodel=functools.partial(build_tuned_model, policy=keras.mixed_precision.dtype_policy().name, seed=seed),
         directory=str(directory),
         project_name=PROJECT,
         overwrite=False,
         progress=progress,
+        budget=budget,
         distribution_strategy=strategy,
     )
 
@@ -167,11 +375,11 @@ def run_search(
     x_val: np.ndarray,
     *,
     directory: Path,
+    algorithm: str,
+    budget: TrialBudget,
+    rungs: int,
     max_trials: int,
-    epochs: int,
-    batch_size: int,
     seed: int,
-    trial_seconds: float | None = None,
     progress: Callable[[str], None] = print,
     strategy: Any = None,
 ) -> SearchResult | None:
@@ -183,31 +391,37 @@ def run_search(
     from pipeline.distributed import is_worker
 
     started = time.monotonic()
-    tuner = make_tuner(directory, max_trials, seed, progress, strategy)
-    tuner.search(
-        x_train, x_train,
-        validation_data=(x_val, x_val),
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=1), TimeBudget(trial_seconds)],
-    )
+    settings = {
+        "algorithm": "RandomSearch" if algorithm == "random" else "grid + successive halving",
+        "rungs": 1 if algorithm == "random" else rungs,
+        "rate": budget.rate,
+        "max_trials": max_trials,
+        "rung_sizes": [max_trials] if algorithm == "random" else rung_sizes(rungs, budget.rate),
+        "budget": budget.kind,
+        "first_rung_flops": budget.first_flops if budget.kind == "compute" else None,
+        "first_rung_steps": budget.first_steps if budget.kind != "compute" else None,
+        "trial_images": int(len(x_train)),
+        "validation_images": int(len(x_val)),
+        "batch_size": budget.batch_size,
+        "objective": "val_loss",
+        "seed": seed,
+    }
+    if algorithm == "random":  # every random trial gets the halving search's last-rung budget
+        budget = TrialBudget(budget.kind, budget.first_flops * budget.rate ** (rungs - 1), budget.first_steps * budget.rate ** (rungs - 1),
+                             1, budget.batch_size, budget.patience)
+        settings.update(first_rung_flops=budget.first_flops if budget.kind == "compute" else None,
+                        first_rung_steps=budget.first_steps if budget.kind != "compute" else None)
+    tuner = make_tuner(directory, settings, budget, seed, progress, strategy)
+    tuner.oracle.verbose = 0  # our own progress lines instead of KerasTuner's tables
+    tuner.search(x_train, x_val)
     if is_worker():
         return None
-    oracle = tuner.oracle
-    best_hp = oracle.get_best_trials(1)[0].hyperparameters.values
+    trials = trial_records(tuner.oracle)
     return SearchResult(
-        best={k: best_hp[k] for k in ("activation", "units", "optimizer")},
-        trials=trial_records(oracle),
+        best=best_choice(trials),
+        trials=trials,
         seconds=time.monotonic() - started,
-        settings={
-            "max_trials": max_trials,
-            "epochs_per_trial": epochs,
-            "trial_images": int(len(x_train)),
-            "validation_images": int(len(x_val)),
-            "trial_seconds_budget": trial_seconds,
-            "objective": "val_loss",
-            "algorithm": "RandomSearch",
-            "seed": seed,
-        },
+        settings=settings,
+        grid=grid_table(trials),
+        mean_image_val_loss=mean_image_loss(x_train, x_val),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pipeline.config import RunConfig
-from pipeline.environment import seed_everything
+from pipeline.environment import pin_threads, seed_everything
 from pipeline.run import configured_search, load_data
 
 Progress = Callable[[str], None]
@@ -26,6 +26,7 @@ def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Pr
     check_worker_id(worker_id)
     wait_for_chief(host, port, wait_seconds)
     with output_lock(config.output):
+        pin_threads()
         seed_everything(config.seed)
         apply_policy(choose_policy(config.precision))
         data = load_data(config)

@@ -19,45 +19,84 @@ def ordered_variants(metrics: dict[str, Any]) -> list[str]:
     return [v for v in VARIANT_ORDER if v in metrics["variants"]]
 
 
+def figure_row(label: str, figures_: dict[str, Any]) -> dict[str, Any]:
+    """The summary table's score columns for one variant or baseline."""
+    return {
+        "label": label,
+        "mean": figures_["ssim"]["mean"],
+        "ci_low": figures_["ssim"]["ci95"][0],
+        "ci_high": figures_["ssim"]["ci95"][1],
+        "gaussian_mean": figures_["ssim_gaussian"]["mean"],
+        "median": figures_["ssim"]["median"],
+        "p5": figures_["ssim"]["p5"],
+        "psnr": figures_["psnr"]["mean"],
+        "mse": figures_["mse"]["mean"],
+    }
+
+
 def summary_rows(metrics: dict[str, Any], models: dict[str, Any], variants: list[str]) -> list[dict[str, Any]]:
     """One row per variant for the summary table."""
     rows = []
     for v in variants:
-        figures_ = metrics["variants"][v]
         model = models.get(v) or {}
         training = model.get("training") or {}
-        reference = figures_.get("reference_ssim")
-        mean = figures_["ssim"]["mean"]
         rows.append(
             {
+                **figure_row(VARIANT_LABELS[v], metrics["variants"][v]),
                 "variant": v,
-                "label": VARIANT_LABELS[v],
                 "params": model.get("params"),
-                "epochs": training.get("epochs_run"),
+                "epochs": training.get("fractional_epochs", training.get("epochs_run")),
+                "tflop": training["flops"] / 1e12 if training.get("flops") else None,
                 "train_seconds": training.get("seconds"),
-                "mean": mean,
-                "ci_low": figures_["ssim"]["ci95"][0],
-                "ci_high": figures_["ssim"]["ci95"][1],
-                "gaussian_mean": figures_["ssim_gaussian"]["mean"],
-                "median": figures_["ssim"]["median"],
-                "p5": figures_["ssim"]["p5"],
-                "psnr": figures_["psnr"]["mean"],
-                "mse": figures_["mse"]["mean"],
-                "reference": reference,
-                "difference": None if reference is None else mean - reference,
-                "beats_reference": None if reference is None else mean >= reference,
+                "stopped_by": training.get("stopped_by"),
             }
         )
     return rows
 
 
+def baseline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The baselines' rows, scored exactly like the variants."""
+    return [figure_row(name, figures_) for name, figures_ in (metrics.get("baselines") or {}).items()]
+
+
+def published_verdict(row: dict[str, Any]) -> str:
+    """Whether a variant beats its published figure, per SSIM definition, in words."""
+    if row["beats_uniform"] and row["beats_gaussian"]:
+        return "beats it under both definitions"
+    if row["beats_uniform"]:
+        return "beats it under the uniform-window definition only"
+    if row["beats_gaussian"]:
+        return "beats it under the Gaussian definition only"
+    return "does not beat it under either definition"
+
+
+def published_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Our mean SSIM under both definitions against each published figure, with a verdict."""
+    return [dict(row, label=VARIANT_LABELS.get(row["variant"], row["variant"]), verdict=published_verdict(row))
+            for row in metrics.get("published", [])]
+
+
+def budget_section(run: dict[str, Any], models: dict[str, Any], variants: list[str]) -> dict[str, Any]:
+    """The budget rule the variants were matched on, and any training the clock cut short."""
+    config = run["config"]
+    kind = config.get("budget", "epochs")
+    if kind == "compute":
+        rule = (f"equal training compute: {config['train_tflop']:g} TFLOP (10^12 floating-point operations) per variant, "
+                "each running as many optimizer steps as that buys")
+    else:
+        rule = f"equal epochs: {config['epochs']} passes over the training split per variant"
+    cut = [v for v in variants if "wall-clock" in str(((models.get(v) or {}).get("training") or {}).get("stopped_by", ""))]
+    return {"kind": kind, "rule": rule, "cut_by_clock": cut, "max_minutes": config.get("max_minutes")}
+
+
 def comparison_sentence(c: dict[str, Any]) -> str:
     """A plain sentence for one paired comparison, written from its numbers."""
     verdict = "significant" if c["significant"] else "not significant"
-    p = "p < 0.001" if c["wilcoxon_p"] < 0.001 else f"p = {c['wilcoxon_p']:.3f}"
+    adjusted = c.get("wilcoxon_p_holm", c["wilcoxon_p"])
+    p = "p < 0.001" if adjusted < 0.001 else f"p = {adjusted:.3f}"
     return (
         f"{c['second']} vs {c['first']}: {c['mean_difference']:+.4f} SSIM, 95% CI "
-        f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]; the difference is {verdict} (Wilcoxon {p}); "
+        f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]; the difference is {verdict} (Wilcoxon, Holm-adjusted {p}); "
         f"{c['second']} scores higher on {100 * c['second_wins']:.1f}% of test images."
     ).replace("-", "−").replace("e−", "e-")
 
@@ -138,32 +177,70 @@ def extremes(images: SampleImages, variants: list[str]) -> list[dict[str, Any]]:
     return sections
 
 
+def validation_curve(training: dict[str, Any]) -> dict[str, list[float]] | None:
+    """Validation loss at the end of each epoch, with the fractional epoch and TFLOP spent by then."""
+    val = (training.get("history") or {}).get("val_loss") or []
+    budget = training.get("budget") or {}
+    per_epoch, step_flops = budget.get("steps_per_epoch"), budget.get("step_flops")
+    if not val or not per_epoch or not step_flops:
+        return None
+    steps = [min((i + 1) * per_epoch, training.get("steps_run", (i + 1) * per_epoch)) for i in range(len(val))]
+    return {"val_loss": val, "epochs": [s / per_epoch for s in steps], "tflop": [s * step_flops / 1e12 for s in steps]}
+
+
 def training_section(models: dict[str, Any], variants: list[str]) -> dict[str, Any]:
-    """Per-variant training records, the loss chart, and which variants have no history."""
-    rows, histories, missing = [], {}, []
+    """Per-variant training records (budget, work done, speed), the charts, and which variants have no history."""
+    rows, histories, curves, missing = [], {}, {}, []
     for v in variants:
-        training = (models.get(v) or {}).get("training")
+        model = models.get(v) or {}
+        training = model.get("training")
         if not training or not training.get("history"):
             missing.append(v)
             continue
         histories[v] = training["history"]
-        rows.append({"variant": v, "policy": (models.get(v) or {}).get("policy", "–"),
-                     **{k: training.get(k) for k in ("epochs_run", "best_epoch", "seconds", "stopped_by", "images_per_second")},
+        curve = validation_curve(training)
+        if curve:
+            curves[v] = curve
+        budget = training.get("budget") or {}
+        rows.append({"variant": v, "policy": model.get("policy", "–"),
+                     **{k: training.get(k) for k in ("epochs_run", "best_epoch", "seconds", "stopped_by", "images_per_second", "steps_run", "gflops_per_second", "fractional_epochs")},
+                     "step_gflop": budget["step_flops"] / 1e9 if budget.get("step_flops") else None,
+                     "tflop": training["flops"] / 1e12 if training.get("flops") else None,
                      "best_val_loss": min(training["history"].get("val_loss") or [float("nan")])})
-    return {"rows": rows, "chart": figures.loss_curves(histories) if histories else None, "missing": missing}
+    return {"rows": rows, "chart": figures.loss_curves(histories) if histories else None,
+            "work_chart": figures.validation_against_work(curves) if curves else None, "missing": missing}
+
+
+def search_grid_rows(grid: list[dict[str, Any]], best: dict[str, Any]) -> list[dict[str, Any]]:
+    """The whole space as rows of units × activation, one cell per optimizer, the chosen one marked."""
+    optimizers = list(dict.fromkeys(g["optimizer"] for g in grid))
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for g in grid:
+        row = rows.setdefault((g["units"], g["activation"]), {"units": g["units"], "activation": g["activation"], "cells": {}})
+        chosen = (g["activation"], g["units"], g["optimizer"]) == (best["activation"], best["units"], best["optimizer"])
+        row["cells"][g["optimizer"]] = {"val_loss": g["val_loss"], "rung": g["rung"], "chosen": chosen}
+    return [dict(r, cells=[r["cells"].get(o, {"val_loss": None, "rung": None, "chosen": False}) for o in optimizers]) for r in rows.values()]
 
 
 def tuning_section(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The search space, every trial best first with the chosen one marked, and coverage."""
+    """The search space and its results, every trial best first with the chosen one marked, and coverage."""
     if not tuning:
         return None
     best = tuning["best"]
-    trials = [
-        dict(t, best_epoch=t.get("best_epoch"), worker=t.get("worker", ""), chosen=(t["activation"], t["units"], t["optimizer"]) == (best["activation"], best["units"], best["optimizer"]) and t["rank"] == 1)
-        for t in tuning["trials"]
-    ]
+    key = (best["activation"], best["units"], best["optimizer"])
+    trials = [dict(t, worker=t.get("worker", ""), chosen=(t["activation"], t["units"], t["optimizer"]) == key and t["rank"] == 1)
+              for t in tuning["trials"]]
+    grid = tuning.get("grid") or []
+    optimizers = list(dict.fromkeys(g["optimizer"] for g in grid))
+    settings = tuning["settings"]
+    rung_flops = [settings["first_rung_flops"] * settings["rate"] ** r for r in range(settings["rungs"])] if settings.get("first_rung_flops") else []
+    rung_steps = [settings["first_rung_steps"] * settings["rate"] ** r for r in range(settings["rungs"])] if settings.get("first_rung_steps") else []
     return {"best": best, "trials": trials, "tried": tuning["tried"], "combinations": tuning["combinations"],
-            "space": tuning["space"], "settings": tuning["settings"], "seconds": tuning.get("seconds")}
+            "space": tuning["space"], "settings": settings, "seconds": tuning.get("seconds"),
+            "grid_rows": search_grid_rows(grid, best), "optimizers": optimizers,
+            "chart": figures.search_space_chart(grid, tuning.get("mean_image_val_loss"), best) if any(g["val_loss"] is not None for g in grid) else None,
+            "mean_image_val_loss": tuning.get("mean_image_val_loss"), "last_rung_fraction": tuning.get("last_rung_fraction"),
+            "rung_tflop": [f / 1e12 for f in rung_flops], "rung_steps": rung_steps}
 
 
 def architecture_section(models: dict[str, Any], variants: list[str]) -> list[dict[str, Any]]:
@@ -196,6 +273,10 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
         "mode": run["mode"],
         "test_images": metrics["test_images"],
         "summary": summary_rows(metrics, models, variants),
+        "baselines": baseline_rows(metrics),
+        "published": published_rows(metrics),
+        "budget": budget_section(run, models, variants),
+        "interval_covers": metrics.get("interval_covers", "the choice of test images"),
         "sentences": [comparison_sentence(c) for c in metrics["comparisons"]],
         "comparisons": metrics["comparisons"],
         "per_class": per_class_section(metrics, variants, class_names),

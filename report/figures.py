@@ -89,6 +89,53 @@ def ssim_histogram(values: dict[str, np.ndarray]) -> str:
     return _svg_uri(fig)
 
 
+def validation_against_work(curves: dict[str, dict[str, list[float]]]) -> str:
+    """Validation MSE of each variant against epochs (left) and training compute (right).
+
+    ``curves[variant]`` holds ``val_loss``, ``epochs`` (the fractional epoch each value was
+    measured at) and ``tflop`` (the training compute spent by then), so both framings of a
+    matched budget are visible side by side.
+    """
+    fig = Figure(figsize=(7.2, 3.0))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, key, label in ((axes[0], "epochs", "epochs (passes over the training split)"), (axes[1], "tflop", "training compute (TFLOP)")):
+        ax.spines[["top", "right"]].set_visible(False)
+        for variant, curve in curves.items():
+            style = STYLES.get(variant, STYLES["tuned"])
+            ax.plot(curve[key], curve["val_loss"], linestyle=style["linestyle"], marker=style["marker"], markersize=3,
+                    color=style["color"], label=variant)
+        ax.set_xlabel(label, fontsize=8)
+        ax.set_xlim(left=0)
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("validation MSE")
+    axes[1].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return _svg_uri(fig)
+
+
+def search_space_chart(grid: list[dict], mean_image_loss: float | None, chosen: dict) -> str:
+    """Best validation loss of every searched combination (one marker per rung reached), the
+    chosen one ringed and the mean-image baseline as a reference line."""
+    fig, ax = _new_figure(7.2, 3.2)
+    labels = [f"{g['units']} {g['activation'][:5]} {g['optimizer'][:4]}" for g in grid]
+    x = np.arange(len(grid))
+    markers = {0: ("o", "#9e9e9e"), 1: ("s", "#3b6ea8"), 2: ("^", "#1b1b1b"), 3: ("D", "#000000")}
+    for rung in sorted({g["rung"] for g in grid if g["rung"] is not None}):
+        idx = [i for i, g in enumerate(grid) if g["rung"] == rung]
+        marker, colour = markers.get(rung, ("D", "#000000"))
+        ax.scatter(x[idx], [grid[i]["val_loss"] for i in idx], marker=marker, color=colour, s=16, label=f"last rung {rung}", zorder=3)
+    for i, g in enumerate(grid):
+        if (g["activation"], g["units"], g["optimizer"]) == (chosen["activation"], chosen["units"], chosen["optimizer"]) and g["val_loss"] is not None:
+            ax.scatter([i], [g["val_loss"]], s=120, facecolors="none", edgecolors="black", linewidths=1.2, label="chosen", zorder=4)
+    if mean_image_loss is not None:
+        ax.axhline(mean_image_loss, color="#b00000", linestyle="--", linewidth=1, label="mean image")
+    ax.set_yscale("log")
+    ax.set_xticks(x, labels, rotation=90, fontsize=5)
+    ax.set_ylabel("best validation MSE")
+    ax.legend(fontsize=7, loc="upper left", ncols=3)
+    return _svg_uri(fig)
+
+
 def loss_curves(histories: dict[str, dict[str, list[float]]]) -> str:
     """Training (dashed) and validation (solid) loss per epoch for each variant, log scale."""
     fig, ax = _new_figure()

@@ -94,7 +94,8 @@ def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "gen
     from pipeline.config import resolve_config
     from pipeline.data import load_dataset
     from pipeline.evaluate import score_reconstructions
-    from pipeline.scoring import sample_arrays, write_results
+    from pipeline.baselines import score_baselines
+    from pipeline.scoring import ResultsInput, sample_arrays, write_results
 
     config = resolve_config("smoke", output=folder, command_line=command_line)
     data = load_dataset(data_dir, train_limit=200, test_limit=120, seed=1)
@@ -105,19 +106,30 @@ def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "gen
               {"name": "reconstruction", "type": "Conv2D", "output_shape": "28x28x1", "params": 10}]
     entries = {
         v: {"variant": v, "params": 10, "layers": layers, "hyperparameters": {"activation": "relu"},
-            "training": {"history": {"loss": [0.02, 0.01], "val_loss": [0.021, 0.012]}, "epochs_run": 2,
-                         "best_epoch": 2, "seconds": 3.0, "stopped_by": "epochs", "images_per_second": 100.0}}
+            "training": {"history": {"loss": [0.02, 0.01], "val_loss": [0.021, 0.012]}, "epochs_run": 2, "fractional_epochs": 1.5,
+                         "best_epoch": 2, "seconds": 3.0, "stopped_by": "compute budget", "images_per_second": 100.0, "steps_run": 6,
+                         "flops": 6e11, "gflops_per_second": 200.0,
+                         "budget": {"kind": "compute", "budget_flops": 6e11, "step_flops": 1e11, "planned_steps": 6, "steps_per_epoch": 4, "planned_epochs": 1.5}}}
         for v in sigmas
     }
     trials = [
-        {"rank": 1, "trial_id": "1", "activation": "leakyrelu", "units": 32, "optimizer": "rmsprop", "val_loss": 0.01, "best_epoch": 2, "seconds": 5.0, "worker": "tuner0", "status": "COMPLETED"},
-        {"rank": 2, "trial_id": "0", "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "best_epoch": 2, "seconds": 6.0, "worker": "tuner0", "status": "COMPLETED"},
+        {"rank": 1, "trial_id": "1", "rung": 0, "activation": "leakyrelu", "units": 32, "optimizer": "rmsprop", "val_loss": 0.01, "steps": 20,
+         "epochs": 2.0, "flops": 4e11, "budget_flops": 4e11, "gflops_per_second": 80.0, "seconds": 5.0, "worker": "tuner0", "status": "COMPLETED"},
+        {"rank": 2, "trial_id": "0", "rung": 0, "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "steps": 5,
+         "epochs": 0.5, "flops": 4e11, "budget_flops": 4e11, "gflops_per_second": 90.0, "seconds": 6.0, "worker": "tuner0", "status": "COMPLETED"},
     ]
-    tuning = {"best": {"activation": "leakyrelu", "units": 32, "optimizer": "rmsprop"}, "trials": trials, "combinations": 36, "tried": 2,
+    from pipeline.tuning import GRID, grid_table
+
+    tuning = {"best": {"activation": "leakyrelu", "units": 32, "optimizer": "rmsprop"}, "trials": trials, "combinations": len(GRID), "tried": 2,
               "seconds": 11.0, "space": {"activation": ["relu", "leakyrelu", "tanh"], "units": [32, 64, 128, 256], "optimizer": ["adam", "sgd", "rmsprop"]},
-              "settings": {"algorithm": "RandomSearch", "objective": "val_loss", "trial_images": 100, "validation_images": 50, "epochs_per_trial": 2, "trial_seconds_budget": 60, "seed": 42}}
+              "settings": {"algorithm": "grid + successive halving", "rungs": 1, "rate": 3, "rung_sizes": [36], "budget": "compute",
+                           "first_rung_flops": 4e11, "first_rung_steps": None, "objective": "val_loss", "trial_images": 100,
+                           "validation_images": 50, "batch_size": 64, "seed": 42, "max_trials": 2},
+              "grid": grid_table(trials), "mean_image_val_loss": 0.087, "last_rung_fraction": 0.05}
     stages = [{"name": "score", "seconds": 1.5}]
-    return write_results(config, data, scores, sample_arrays(data, scores, recon), entries, tuning, stages, "float32", "2026-01-01T00:00:00+00:00", "full")
+    baselines = score_baselines(data, components=(16,))
+    return write_results(ResultsInput(config, data, scores, baselines, sample_arrays(data, scores, recon), entries, tuning, stages,
+                                      "float32", "2026-01-01T00:00:00+00:00", "full"))
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def assert_one_line_error(code: int, output: str, expected: str) -> None:
 def test_help_answers_and_documents_every_option() -> None:
     code, output = run_cli("full", "--help")
     assert code == 0
-    for option in ("--output", "--data-dir", "--preset", "--epochs", "--max-trials", "--train-limit",
+    for option in ("--output", "--data-dir", "--preset", "--budget", "--train-tflop", "--epochs", "--search", "--max-trials", "--max-minutes", "--train-limit",
                    "--test-limit", "--batch-size", "--seed", "--precision", "--format"):
         assert option in output
     code, output = run_cli("eval-only", "--help")
@@ -104,9 +104,11 @@ def test_unknown_preset() -> None:
     assert_one_line_error(code, output, "huge")
 
 
-@pytest.mark.parametrize("option, value", [("--epochs", "-2"), ("--max-trials", "0"), ("--batch-size", "-1"), ("--test-limit", "0")])
+@pytest.mark.parametrize("option, value", [("--epochs", "-2"), ("--max-trials", "0"), ("--batch-size", "-1"), ("--test-limit", "0"),
+                                           ("--train-tflop", "-1"), ("--max-minutes", "0")])
 def test_out_of_range_numbers(tmp_path: Path, option: str, value: str) -> None:
-    code, output = run_cli("full", "--preset", "smoke", option, value, "--output", str(tmp_path / "o"))
+    extra = ["--search", "random"] if option == "--max-trials" else []
+    code, output = run_cli("full", "--preset", "smoke", *extra, option, value, "--output", str(tmp_path / "o"))
     assert_one_line_error(code, output, option)
 
 

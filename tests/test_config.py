@@ -11,7 +11,8 @@ from pipeline.errors import ConfigError
 def test_smoke_preset_is_small() -> None:
     config = resolve_config("smoke")
     assert config.train_limit == 2000 and config.test_limit == 500
-    assert set(config.epochs.values()) == {1} and config.max_trials == 2
+    assert config.budget == "compute" and config.search == "halving" and config.rungs == 1
+    assert config.train_flops == pytest.approx(0.2e12)
 
 
 def test_full_preset_uses_all_data() -> None:
@@ -20,16 +21,27 @@ def test_full_preset_uses_all_data() -> None:
 
 
 def test_overrides_win_over_the_preset() -> None:
-    config = resolve_config("smoke", epochs=3, max_trials=4, batch_size=16, seed=7, test_limit=50)
-    assert config.epochs == {"base": 3, "modified": 3, "tuned": 3}
+    config = resolve_config("smoke", budget="epochs", epochs=3, search="random", max_trials=4, batch_size=16, seed=7, test_limit=50)
+    assert (config.budget, config.epochs, config.search) == ("epochs", 3, "random")
     assert (config.max_trials, config.batch_size, config.seed, config.test_limit) == (4, 16, 7, 50)
+
+
+def test_the_full_preset_budgets_are_work_not_seconds() -> None:
+    config = resolve_config("full")
+    assert config.budget == "compute" and config.max_minutes is None
+    assert config.rungs >= 2 and config.search == "halving"
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"epochs": -1}, "--epochs must be at least 1"),
-        ({"max_trials": 0}, "--max-trials"),
+        ({"max_trials": 0, "search": "random"}, "--max-trials"),
+        ({"max_trials": 3}, "--max-trials applies to --search random only"),
+        ({"budget": "seconds"}, "unknown budget"),
+        ({"search": "bayes"}, "unknown search"),
+        ({"train_tflop": 0.0}, "--train-tflop must be above 0"),
+        ({"max_minutes": -1.0}, "--max-minutes must be above 0"),
         ({"train_limit": 5}, "--train-limit"),
         ({"batch_size": 0}, "--batch-size"),
         ({"seed": -3}, "--seed"),

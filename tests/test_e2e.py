@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,7 @@ def test_full_writes_checkpoints_results_and_both_reports(smoke_run: tuple[Path,
 
 def test_progress_names_stages_trials_and_report_paths(smoke_run: tuple[Path, str]) -> None:
     out, stdout = smoke_run
-    for line in ("▶ train base", "✓ train base", "✓ tune", "trial 1/2", "trial 2/2", "val_loss", f"report (pdf): {out / 'report.pdf'}"):
+    for line in ("▶ train base", "✓ train base", "✓ tune", "trial 1/36", "trial 36/36", "val_loss", f"report (pdf): {out / 'report.pdf'}"):
         assert line in stdout, line
 
 
@@ -96,3 +99,43 @@ def test_manifest_records_how_each_model_was_made(smoke_run: tuple[Path, str]) -
         assert entry["hyperparameters"]
     assert set(manifest["variants"]["tuned"]["hyperparameters"]) == {"activation", "units", "optimizer"}
     assert {entry["policy"] for entry in manifest["variants"].values()} == {manifest["policy"]}
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_smoke_search_visits_all_36_combinations(smoke_run: tuple[Path, str]) -> None:
+    trials = read_rows(smoke_run[0] / "results" / "trials.csv")
+    assert len({(t["activation"], t["units"], t["optimizer"]) for t in trials}) == 36
+    assert all(t["status"] == "COMPLETED" and int(t["steps"]) >= 1 for t in trials)
+
+
+def test_every_variant_got_the_same_compute_budget(smoke_run: tuple[Path, str]) -> None:
+    manifest = json.loads((smoke_run[0] / "checkpoints" / "manifest.json").read_text())
+    budgets = {v: e["training"]["budget"] for v, e in manifest["variants"].items()}
+    assert {b["budget_flops"] for b in budgets.values()} == {0.2e12}
+    for variant, entry in manifest["variants"].items():
+        training = entry["training"]
+        step = budgets[variant]["step_flops"]
+        assert training["steps_run"] == max(1, int(0.2e12 // step)), variant
+        assert training["flops"] == training["steps_run"] * step
+
+
+def test_the_same_seed_beside_a_busy_process_writes_identical_ssim(smoke_run: tuple[Path, str], tmp_path: Path) -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 900\nwhile time.time() < end: pass"])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    try:
+        again = subprocess.run([sys.executable, "-m", "report.cli", "full", "--preset", "smoke", "--format", "html", "--output", str(tmp_path / "again")],
+                               capture_output=True, text=True, env=env, timeout=1200)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert again.returncode == 0, again.stderr[-2000:]
+    first = read_rows(smoke_run[0] / "results" / "per_image.csv")
+    second = read_rows(tmp_path / "again" / "results" / "per_image.csv")
+    columns = [c for c in first[0] if c.startswith("ssim")]
+    assert len(columns) == 6 and len(first) == len(second) == 500
+    largest = max(abs(float(a[c]) - float(b[c])) for a, b in zip(first, second) for c in columns)
+    assert largest <= 1e-6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -19,6 +20,11 @@ from pipeline.checkpoints import file_sha256
 from pipeline.lock import LOCK_NAME, output_lock
 from pipeline.resume import move_previous_run_aside
 from report.cli import main
+
+def per_image_column(out: Path, column: str) -> list[str]:
+    with open(out / "results" / "per_image.csv", newline="") as handle:
+        return [row[column] for row in csv.DictReader(handle)]
+
 
 def completed_trials(out: Path) -> dict[str, dict]:
     trials = {}
@@ -110,7 +116,7 @@ def test_a_checkpoint_with_code_cannot_run_it(tmp_path: Path, real_data_dir: Pat
 def start_full(out: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.Popen(
-        [sys.executable, "-m", "report.cli", "full", "--preset", "smoke", "--max-trials", "3", "--format", "html", "--output", str(out), *extra],
+        [sys.executable, "-m", "report.cli", "full", "--preset", "smoke", "--search", "random", "--max-trials", "3", "--format", "html", "--output", str(out), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
 
@@ -128,7 +134,7 @@ def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[
 
 
 @pytest.mark.e2e
-def test_sigint_stops_cleanly_and_sigkill_during_search_resumes(tmp_path: Path, real_data_dir: Path) -> None:
+def test_sigint_stops_cleanly_and_sigkill_during_search_resumes(tmp_path: Path, real_data_dir: Path, smoke_run: tuple[Path, str]) -> None:
     out = tmp_path / "out"
     process = start_full(out)
     try:
@@ -162,3 +168,8 @@ def test_sigint_stops_cleanly_and_sigkill_during_search_resumes(tmp_path: Path, 
     assert len(started_trials) == 3 - len(before)
     assert file_sha256(out / "checkpoints" / "base.keras") == base_digest
     assert (out / "report.html").is_file()
+    # Reseeded before each variant: modified, trained after a resume that reused base, has the
+    # weights of an uninterrupted run (the shared smoke run), so the same SSIM on every image.
+    resumed = per_image_column(out, "ssim_modified")
+    uninterrupted = per_image_column(smoke_run[0], "ssim_modified")
+    assert resumed == uninterrupted

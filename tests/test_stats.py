@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.stats import bootstrap_mean_ci, paired_comparison, wilcoxon_p
+import pytest
+
+from pipeline.stats import (
+    bootstrap_mean_ci,
+    holm_adjusted,
+    paired_comparison,
+    two_level_bootstrap_ci,
+    wilcoxon_p,
+    with_holm_correction,
+)
 
 
 def test_bootstrap_interval_contains_the_true_mean_difference() -> None:
@@ -39,3 +48,52 @@ def test_win_shares_and_significance() -> None:
     result = paired_comparison(first, second, np.random.default_rng(0))
     assert result["second_wins"] == 1.0 and result["first_wins"] == 0.0
     assert result["significant"] is True
+
+
+def test_a_95_percent_interval_has_the_width_theory_gives() -> None:
+    # The mean of n draws with standard deviation s has standard error s/sqrt(n): a 95% interval
+    # spans 2 * 1.96 * s / sqrt(n). A 90% interval (1.645) would be 16% narrower.
+    values = np.random.default_rng(7).normal(0.0, 2.0, 4000)
+    low, high = bootstrap_mean_ci(values, np.random.default_rng(8), resamples=4000)
+    expected = 2 * 1.96 * values.std(ddof=1) / np.sqrt(len(values))
+    assert high - low == pytest.approx(expected, rel=0.06)
+
+
+def test_holm_adjusts_the_smallest_p_by_the_family_size_and_keeps_the_order() -> None:
+    assert holm_adjusted([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm_adjusted([0.5]) == [0.5]
+    assert holm_adjusted([0.2, 0.01]) == pytest.approx([0.2, 0.02])
+    assert holm_adjusted([0.9, 0.8]) == [1.0, 1.0]
+
+
+def test_a_comparison_significant_alone_can_lose_significance_after_holm() -> None:
+    base = {"mean_difference": 0.01, "ci_low": 0.001, "ci_high": 0.02}
+    family = [dict(base, wilcoxon_p=0.02), dict(base, wilcoxon_p=0.03), dict(base, wilcoxon_p=0.2)]
+    corrected = with_holm_correction(family)
+    assert [c["wilcoxon_p_holm"] for c in corrected] == pytest.approx([0.06, 0.06, 0.2])
+    assert [c["significant"] for c in corrected] == [False, False, False]
+    assert all(c["family_size"] == 3 for c in corrected)
+
+
+def test_the_two_level_bootstrap_covers_seed_variance_as_well_as_image_variance() -> None:
+    # Five seeds whose means differ (sd 0.01) over 2,000 images with per-image noise (sd 0.05).
+    # The grand mean's variance is the seed means' plug-in variance / S (seed level) plus the
+    # image level's share, var(image effect) / N: the interval must be as wide as both give.
+    rng = np.random.default_rng(11)
+    seed_effects = np.array([-0.012, -0.004, 0.0, 0.006, 0.010])
+    image_effects = rng.normal(0, 0.05, 2000)
+    values = 0.9 + seed_effects[:, None] + image_effects[None, :] + rng.normal(0, 0.001, (5, 2000))
+    low, high = two_level_bootstrap_ci(values, np.random.default_rng(12), resamples=4000)
+    seed_var = np.var(values.mean(axis=1)) / 5  # ddof=0: what resampling five seeds gives
+    image_var = np.var(values.mean(axis=0)) / 2000
+    expected = 2 * 1.96 * np.sqrt(seed_var + image_var)
+    assert high - low == pytest.approx(expected, rel=0.15)
+    only_images = bootstrap_mean_ci(values.mean(axis=0), np.random.default_rng(13))
+    assert (high - low) > 3 * (only_images[1] - only_images[0])
+
+
+def test_the_two_level_bootstrap_of_one_seed_is_the_image_bootstrap() -> None:
+    values = np.random.default_rng(14).normal(0.8, 0.1, (1, 3000))
+    low, high = two_level_bootstrap_ci(values, np.random.default_rng(15), resamples=4000)
+    expected = 2 * 1.96 * values.std(ddof=1) / np.sqrt(3000)
+    assert high - low == pytest.approx(expected, rel=0.08)

@@ -3,23 +3,53 @@
 from __future__ import annotations
 
 import keras
+import pytest
 
+from pipeline.budget import plan_steps
 from pipeline.data import load_dataset
 from pipeline.models import build_base
-from pipeline.train import TimeBudget, fit_autoencoder, standard_callbacks
+from pipeline.train import StepBudget, WallClockCap, fit_autoencoder, standard_callbacks
 
 
-def test_standard_callbacks_restore_best_weights_and_halve_the_rate_on_a_plateau() -> None:
-    early, plateau, budget = standard_callbacks(patience=3, time_budget=60.0)
+def test_standard_callbacks_restore_best_weights_halve_the_rate_and_count_steps() -> None:
+    early, plateau, budget, cap = standard_callbacks(patience=3, steps=120, max_seconds=None)
     assert isinstance(early, keras.callbacks.EarlyStopping) and early.restore_best_weights
     assert isinstance(plateau, keras.callbacks.ReduceLROnPlateau) and plateau.factor == 0.5
-    assert isinstance(budget, TimeBudget) and budget.seconds == 60.0
+    assert isinstance(budget, StepBudget) and budget.steps == 120
+    assert isinstance(cap, WallClockCap) and cap.seconds is None
 
 
-def test_a_fit_cut_by_its_time_budget_says_so_and_keeps_its_history(real_data_dir) -> None:
-    data = load_dataset(real_data_dir, train_limit=600, test_limit=10, seed=3)
+@pytest.fixture(scope="module")
+def small_data(real_data_dir):
+    return load_dataset(real_data_dir, train_limit=600, test_limit=10, seed=3)
+
+
+def test_a_compute_budget_stops_after_exactly_the_steps_it_buys_mid_epoch(small_data) -> None:
     keras.utils.set_random_seed(3)
-    outcome = fit_autoencoder(build_base(), data.x_train, data.x_val, epochs=50, batch_size=30, time_budget=0.5, verbose=0)
-    assert outcome.stopped_by == "time budget"
-    assert 1 <= outcome.epochs_run < 50
+    model = build_base()
+    step = 3 * 30 * 18_966_528
+    plan = plan_steps(model, kind="compute", images=len(small_data.x_train), batch_size=30, budget_flops=25.5 * step)
+    assert (plan.steps, plan.steps_per_epoch, plan.epochs) == (25, 18, 2)
+    outcome = fit_autoencoder(model, small_data.x_train, small_data.x_val, plan=plan, batch_size=30, verbose=0)
+    assert outcome.steps_run == 25 and outcome.stopped_by == "compute budget"
+    assert outcome.to_dict()["fractional_epochs"] == pytest.approx(25 / 18, abs=1e-3)
+    assert outcome.to_dict()["flops"] == 25 * step
+    assert len(outcome.history["val_loss"]) == 2  # the cut epoch is still validated
+
+
+def test_an_epoch_budget_runs_whole_epochs(small_data) -> None:
+    keras.utils.set_random_seed(3)
+    model = build_base()
+    plan = plan_steps(model, kind="epochs", images=len(small_data.x_train), batch_size=30, epochs=2)
+    outcome = fit_autoencoder(model, small_data.x_train, small_data.x_val, plan=plan, batch_size=30, patience=5, verbose=0)
+    assert outcome.steps_run == 36 and outcome.epochs_run == 2 and outcome.stopped_by == "epochs"
+
+
+def test_a_fit_cut_by_the_wall_clock_cap_says_so_and_keeps_its_history(small_data) -> None:
+    keras.utils.set_random_seed(3)
+    model = build_base()
+    plan = plan_steps(model, kind="epochs", images=len(small_data.x_train), batch_size=30, epochs=50)
+    outcome = fit_autoencoder(model, small_data.x_train, small_data.x_val, plan=plan, batch_size=30, max_seconds=0.5, verbose=0)
+    assert outcome.stopped_by.startswith("wall-clock cap")
+    assert 1 <= outcome.epochs_run < 50 and outcome.steps_run < plan.steps
     assert len(outcome.history["val_loss"]) == outcome.epochs_run and outcome.best_epoch >= 1
