@@ -1,7 +1,9 @@
 """Saving and loading the variants' ``.keras`` archives and the manifest beside them.
 
 Models are loaded with Keras' safe mode, so an archive that needs arbitrary code (a Lambda
-layer, say) is refused rather than run. Paths named in a manifest must stay inside the folder.
+layer, say) is refused rather than run; before that, ``pipeline.archive`` holds the archive's
+``config.json`` against the layer classes genreport builds. Paths named in a manifest, and
+archives found by their standard names, must stay inside the folder.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from pipeline.archive import check_archive, shown
 from pipeline.config import VARIANTS
 from pipeline.errors import CheckpointError
 from pipeline.fsutil import write_atomically, write_json_atomically
@@ -63,18 +66,35 @@ def record_variant(folder: Path, variant: str, entry: dict[str, Any], run_info: 
     write_json_atomically(Path(folder) / MANIFEST, manifest)
 
 
-def resolve_inside(folder: Path, name: str) -> Path:
-    """``folder/name``, refusing absolute paths and any that leave the folder."""
+def resolve_inside(folder: Path, name: str, source: str = "manifest names") -> Path:
+    """``folder/name`` with links resolved, refusing absolute paths and any that leave the folder.
+
+    ``source`` begins the error message: how the name was found.
+    """
     if Path(name).is_absolute() or ".." in Path(name).parts:
-        raise CheckpointError(f"manifest names {name!r}, a path outside {folder}")
+        raise CheckpointError(f"{source} {name!r}, a path outside {folder}")
     path = (Path(folder) / name).resolve()
     if Path(folder).resolve() not in path.parents:
-        raise CheckpointError(f"manifest names {name!r}, a path outside {folder}")
+        raise CheckpointError(f"{source} {name!r}, a path outside {folder}")
+    return path
+
+
+def manifest_checkpoint(folder: Path, variant: str, entry: Any) -> Path:
+    """The archive a manifest entry names: a plain, printable name of a file inside ``folder``."""
+    name = entry.get("file", f"{variant}.keras") if isinstance(entry, dict) else f"{variant}.keras"
+    if not isinstance(name, str) or not name.isprintable():
+        raise CheckpointError(f"manifest names {name!r} for {variant}, which is not a plain file name")
+    path = resolve_inside(folder, name)
+    if not path.is_file():
+        raise CheckpointError(f"manifest names {name!r}, which is not in {folder}")
     return path
 
 
 def find_checkpoints(folder: Path) -> dict[str, Path]:
-    """The variant archives present in ``folder`` (the manifest's names, else the standard ones)."""
+    """The variant archives present in ``folder`` (the manifest's names, else the standard ones).
+
+    Either way an archive must lie inside the folder once links are resolved.
+    """
     folder = Path(folder)
     if not folder.exists():
         raise CheckpointError(f"checkpoints folder {folder} does not exist")
@@ -83,37 +103,38 @@ def find_checkpoints(folder: Path) -> dict[str, Path]:
     manifest = read_manifest(folder)
     found: dict[str, Path] = {}
     for variant, entry in manifest["variants"].items():
-        if variant not in VARIANTS:
-            continue
-        name = entry.get("file", f"{variant}.keras") if isinstance(entry, dict) else f"{variant}.keras"
-        path = resolve_inside(folder, str(name))
-        if not path.is_file():
-            raise CheckpointError(f"manifest names {name}, which is not in {folder}")
-        found[variant] = path
+        if variant in VARIANTS:
+            found[variant] = manifest_checkpoint(folder, variant, entry)
     for variant in VARIANTS:
         path = checkpoint_path(folder, variant)
-        if variant not in found and path.is_file():
-            found[variant] = path
+        if variant not in found and (path.is_file() or path.is_symlink()):
+            found[variant] = resolve_inside(folder, path.name, source="checkpoints folder holds")
     if not found:
         raise CheckpointError(f"no base.keras, modified.keras or tuned.keras in {folder}")
     return {v: found[v] for v in VARIANTS if v in found}
 
 
 def load_model_safely(path: Path) -> Any:
-    """Load a ``.keras`` archive in safe mode and check it maps 28x28x1 to 28x28x1."""
+    """The model in a ``.keras`` archive, checked, loaded in safe mode, mapping 28x28x1 to 28x28x1.
+
+    The archive's size and ``config.json`` are checked (``pipeline.archive.check_archive``)
+    before Keras builds anything; safe mode then refuses any serialised code.
+    """
     import keras
 
     path = Path(path)
+    name = shown(path)
     if path.suffix != ".keras":
-        raise CheckpointError(f"{path.name}: only .keras archives are loaded")
+        raise CheckpointError(f"{name}: only .keras archives are loaded")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path.name} is not a Keras archive (not a zip file)")
+        raise CheckpointError(f"{name} is not a Keras archive (not a zip file)")
+    check_archive(path)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad archive; all mean "refused".
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path.name} could not be loaded safely: {reason[:300]}") from None
+        raise CheckpointError(f"{name} could not be loaded safely: {reason[:300]!r}") from None
     for side, shape in (("input", model.input_shape), ("output", model.output_shape)):
         if isinstance(shape, list) or tuple(shape[1:]) != EXPECTED_SHAPE:
-            raise CheckpointError(f"{path.name}: {side} shape {shape} is not (None, 28, 28, 1)")
+            raise CheckpointError(f"{name}: {side} shape {shape} is not (None, 28, 28, 1)")
     return model

@@ -15,13 +15,13 @@ from typing import Iterator
 from pipeline.errors import ConfigError, GenreportError
 
 ENV_KEYS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-ADDRESS = re.compile(r"^(?:\[(?P<v6>[0-9a-fA-F:]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})$")
-WORKER_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+ADDRESS = re.compile(r"(?:\[(?P<v6>[0-9a-fA-F:]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})")
+WORKER_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 def parse_oracle_address(text: str) -> tuple[str, int]:
     """'HOST:PORT' (or '[IPv6]:PORT') as a host and a port in 1..65535."""
-    match = ADDRESS.match(text.strip())
+    match = ADDRESS.fullmatch(text.strip())
     if not match:
         raise ConfigError(f"--oracle {text!r} is not HOST:PORT")
     port = int(match["port"])
@@ -32,7 +32,7 @@ def parse_oracle_address(text: str) -> tuple[str, int]:
 
 def check_worker_id(worker_id: str) -> str:
     """A worker id usable in a tuner id and a folder name."""
-    if not WORKER_ID.match(worker_id) or "chief" in worker_id:
+    if not WORKER_ID.fullmatch(worker_id) or "chief" in worker_id:
         raise ConfigError(f"--worker-id {worker_id!r} must be 1-40 letters, digits, '-' or '_', and not contain 'chief'")
     return worker_id
 

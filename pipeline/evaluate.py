@@ -19,6 +19,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from pipeline.data import CLASS_NAMES
+from pipeline.errors import CheckpointError
 
 SSIM_METHOD = {
     "function": "skimage.metrics.structural_similarity",
@@ -151,7 +152,27 @@ def score_reconstructions(variant: str, originals: np.ndarray, reconstructions: 
     return VariantScores(variant=variant, ssim=ssim, ssim_gaussian=ssim_gaussian, mse=mse, psnr=psnr_from_mse(mse))
 
 
-def reconstruct(model: Any, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """The model's float32 reconstructions of ``images``, clipped to [0, 1]."""
-    out = model.predict(images, batch_size=batch_size, verbose=0)
-    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
+def check_finite(reconstructions: np.ndarray, source: str) -> np.ndarray:
+    """``reconstructions`` unchanged when every value is finite; else a CheckpointError naming ``source``.
+
+    Clipping to [0, 1] would turn infinities into ordinary pixels and keep NaN, which then
+    poisons every mean, so a model that produces either is refused before scoring.
+    """
+    values = np.asarray(reconstructions)
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad_images = int((~finite).reshape(len(values), -1).any(axis=1).sum()) if values.ndim else 1
+        kinds = " and ".join(k for k, present in (("NaN", np.isnan(values).any()), ("infinity", np.isinf(values).any())) if present)
+        raise CheckpointError(f"{source}: the model's reconstructions of {bad_images} of {len(values) if values.ndim else 1} images hold {kinds}; it cannot be scored")
+    return reconstructions
+
+
+def reconstruct(model: Any, images: np.ndarray, batch_size: int = 512, source: str | None = None) -> np.ndarray:
+    """The model's float32 reconstructions of ``images``, clipped to [0, 1].
+
+    Raises a CheckpointError naming ``source`` (the checkpoint; else the model's name) if any
+    value is NaN or infinite, before clipping could hide it.
+    """
+    out = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+    check_finite(out, source or f"model {getattr(model, 'name', '')!r}")
+    return np.clip(out, 0.0, 1.0)

@@ -43,8 +43,15 @@ def write_text_atomically(path: Path, text: str) -> Path:
 
 
 def write_json_atomically(path: Path, payload: Any) -> Path:
-    """Write ``payload`` as indented JSON to ``path`` whole."""
-    return write_text_atomically(path, json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    """Write ``payload`` as indented, strict JSON to ``path`` whole; return ``path``.
+
+    NaN and infinity are not JSON: a ValueError naming the file is raised and nothing is written.
+    """
+    try:
+        text = json.dumps(payload, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"{Path(path).name}: {exc}") from None
+    return write_text_atomically(path, text + "\n")
 
 
 def _current_umask() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -11,6 +12,43 @@ from typing import Iterator
 from pipeline.errors import GenreportError
 
 LOCK_NAME = ".genreport.lock"
+# No symlink is followed, the descriptor does not leak into children, and a FIFO cannot block us.
+OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def open_lock_file(path: Path) -> int:
+    """A descriptor on ``path``, created if absent; refuses a symlink or anything but a regular file.
+
+    The file must also have a single link, so it is not another file's hard link: whatever
+    genreport then writes into it lands in this lock file and nowhere else.
+    """
+    try:
+        fd = os.open(path, OPEN_FLAGS, 0o644)
+    except OSError as exc:  # ELOOP for a symlink, ENXIO for a FIFO without a reader, EISDIR...
+        raise GenreportError(f"lock file {path} cannot be opened safely (a symlink or special file?): {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise GenreportError(f"lock file {path} is not a plain regular file (a device, FIFO or hard link?); remove it and run again")
+    return fd
+
+
+def _read_holder(fd: int) -> str:
+    """The pid written in the lock file, or 'unknown'."""
+    text = os.pread(fd, 64, 0).decode("ascii", errors="replace").strip()
+    return text if text.isdigit() else "unknown"
+
+
+def _write_pid(fd: int) -> None:
+    """Write our pid at the start of the (checked, locked) lock file, then drop what followed it.
+
+    The file is never emptied before the write; only bytes after the pid (a longer pid left by
+    a dead run) are cut, and only in a file ``open_lock_file`` has checked is our own.
+    """
+    text = str(os.getpid()).encode("ascii")
+    os.pwrite(fd, text, 0)
+    if os.fstat(fd).st_size > len(text):
+        os.ftruncate(fd, len(text))
 
 
 @contextmanager
@@ -23,18 +61,13 @@ def output_lock(folder: Path) -> Iterator[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    handle = open(path, "a+")
+    fd = open_lock_file(path)
     try:
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise GenreportError(f"another genreport run (pid {holder}) is writing to {folder}; wait for it or choose another --output") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+            raise GenreportError(f"another genreport run (pid {_read_holder(fd)}) is writing to {folder}; wait for it or choose another --output") from None
+        _write_pid(fd)
         yield path
     finally:
-        handle.close()
+        os.close(fd)

@@ -23,6 +23,13 @@ TRIALS = "trials.csv"
 SAMPLES = "samples.npz"
 REQUIRED = (METRICS, RUN, PER_IMAGE, SAMPLES)
 
+# The top-level fields a report reads, and the JSON type each must have.
+METRICS_FIELDS = {"test_images": "integer", "variants": "object", "comparisons": "array", "ssim_method": "object",
+                  "gaussian_ssim_method": "object", "reference_ssim": "object"}
+RUN_FIELDS = {"mode": "string", "config": "object", "class_names": "array", "data": "object", "machine": "object",
+              "started": "string", "finished": "string", "stages": "array"}
+JSON_TYPES: dict[str, tuple[type, ...]] = {"object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float)}
+
 TRIAL_COLUMNS = ("rank", "trial_id", "rung", "activation", "units", "optimizer", "val_loss", "steps", "epochs", "flops", "budget_flops", "gflops_per_second", "seconds", "worker", "status")
 
 
@@ -113,6 +120,8 @@ def load_results(folder: Path) -> dict[str, Any]:
             samples = {key: npz[key] for key in npz.files}
     except (OSError, ValueError) as exc:
         raise ResultsError(f"results in {folder} are unreadable ({exc})") from None
+    check_fields(metrics, METRICS_FIELDS, folder / METRICS)
+    check_fields(run, RUN_FIELDS, folder / RUN)
     return {
         "metrics": metrics,
         "run": run,
@@ -121,3 +130,28 @@ def load_results(folder: Path) -> dict[str, Any]:
         "samples": samples,
         "folder": str(folder),
     }
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type ('object', 'array', 'string', ...)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    for name, kinds in JSON_TYPES.items():
+        if isinstance(value, kinds):
+            return name
+    return type(value).__name__
+
+
+def check_fields(record: Any, fields: dict[str, str], path: Path) -> dict[str, Any]:
+    """``record`` when it is a JSON object holding each of ``fields`` with its JSON type; else a ResultsError."""
+    if not isinstance(record, dict):
+        raise ResultsError(f"{path} holds a JSON {json_type(record)}, not an object")
+    for name, expected in fields.items():
+        if name not in record:
+            raise ResultsError(f"{path} lacks the field {name!r}; was it written by this version of genreport?")
+        value = record[name]
+        if isinstance(value, bool) or not isinstance(value, JSON_TYPES[expected]):
+            raise ResultsError(f"{path}: field {name!r} is a JSON {json_type(value)}, not {'an' if expected[0] in 'aeiou' else 'a'} {expected}")
+    return record

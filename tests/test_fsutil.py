@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.fsutil import write_atomically, write_text_atomically
+from pipeline.fsutil import write_atomically, write_json_atomically, write_text_atomically
 
 
 def test_writes_the_new_content(tmp_path: Path) -> None:
@@ -35,3 +35,11 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
 def test_files_get_ordinary_permissions(tmp_path: Path) -> None:
     target = write_text_atomically(tmp_path / "b.txt", "x")
     assert target.stat().st_mode & 0o644 == 0o644
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_json_refuses_nan_and_infinity_and_writes_nothing(tmp_path: Path, value: float) -> None:
+    target = tmp_path / "metrics.json"
+    with pytest.raises(ValueError, match="metrics.json"):
+        write_json_atomically(target, {"ssim": {"mean": value}})
+    assert list(tmp_path.iterdir()) == []
