@@ -42,12 +42,14 @@ PRESETS: dict[str, Preset] = {
         rungs=1, max_trials=2, tune_train_limit=1000, tune_val_limit=100, batch_size=64, patience=2,
     ),
     "quick": Preset(
-        train_limit=12_000, test_limit=2000, train_tflop=4.0, epochs=4, trial_tflop=0.05, trial_steps=10,
-        rungs=2, max_trials=3, tune_train_limit=3000, tune_val_limit=500, batch_size=32, patience=2,
+        train_limit=12_000, test_limit=2000, train_tflop=4.0, epochs=4, trial_tflop=0.05, trial_steps=20,
+        rungs=2, max_trials=3, tune_train_limit=3000, tune_val_limit=300, batch_size=16, patience=2,
     ),
+    # Calibrated on the validation split (benchmarks/README.md): batch 16 beat 32 and 64 at equal
+    # compute; 60 TFLOP a variant and a four-rung search keep `make report` under an hour on 2 cores.
     "full": Preset(
-        train_limit=None, test_limit=None, train_tflop=70.0, epochs=12, trial_tflop=0.4, trial_steps=60,
-        rungs=3, max_trials=6, tune_train_limit=6000, tune_val_limit=1000, batch_size=32, patience=3,
+        train_limit=None, test_limit=None, train_tflop=60.0, epochs=12, trial_tflop=0.25, trial_steps=80,
+        rungs=4, max_trials=6, tune_train_limit=6000, tune_val_limit=500, batch_size=16, patience=3,
     ),
 }
 HALVING_RATE = 3  # each rung keeps the best third and gives each survivor three times the work
@@ -77,6 +79,8 @@ class RunConfig:
     batch_size: int = 128
     patience: int = 3
     seed: int = 42
+    seeds: tuple[int, ...] = ()
+    data_seed: int = 42
     precision: str = "auto"
     formats: tuple[str, ...] = FORMATS
     val_fraction: float = 0.1
@@ -88,6 +92,7 @@ class RunConfig:
         data = dataclasses.asdict(self)
         data["output"] = str(self.output)
         data["formats"] = list(self.formats)
+        data["seeds"] = list(self.seeds)
         return data
 
     @property
@@ -123,6 +128,8 @@ def resolve_config(
     test_limit: int | None = None,
     batch_size: int | None = None,
     seed: int | None = None,
+    seeds: str | tuple[int, ...] | None = None,
+    data_seed: int | None = None,
     precision: str = "auto",
     formats: str | tuple[str, ...] = FORMATS,
     command_line: str = "",
@@ -148,8 +155,12 @@ def resolve_config(
     for option, value in (("--train-tflop", train_tflop), ("--max-minutes", max_minutes)):
         if value is not None and not value > 0:
             raise ConfigError(f"{option} must be above 0, got {value}")
-    if seed is not None and seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {seed}")
+    for option, value in (("--seed", seed), ("--data-seed", data_seed)):
+        if value is not None and value < 0:
+            raise ConfigError(f"{option} must be 0 or more, got {value}")
+    replicate_seeds = parse_seeds(seeds) if isinstance(seeds, str) else tuple(seeds or ())
+    if replicate_seeds and seed is not None:
+        raise ConfigError("give either --seed or --seeds, not both")
     chosen = PRESETS[preset]
     train_cap = train_limit if train_limit is not None else chosen.train_limit
     tune_cap = chosen.tune_train_limit if train_cap is None else min(chosen.tune_train_limit, train_cap)
@@ -172,11 +183,29 @@ def resolve_config(
         max_minutes=max_minutes,
         batch_size=batch_size if batch_size is not None else chosen.batch_size,
         patience=chosen.patience,
-        seed=seed if seed is not None else 42,
+        seed=replicate_seeds[0] if replicate_seeds else (seed if seed is not None else 42),
+        seeds=replicate_seeds,
+        data_seed=data_seed if data_seed is not None else 42,
         precision=precision,
         formats=parse_formats(formats) if isinstance(formats, str) else tuple(formats),
         command_line=command_line,
     )
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'42,7,1' to (42, 7, 1): distinct seeds of 0 or more, in the order given."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        seeds = tuple(int(part) for part in parts)
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r} is not a comma-separated list of whole numbers") from None
+    if not seeds:
+        raise ConfigError("--seeds needs at least one seed")
+    if any(s < 0 for s in seeds):
+        raise ConfigError(f"--seeds must be 0 or more, got {text!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds {text!r} repeats a seed")
+    return seeds
 
 
 def _check_positive(option: str, value: int | None, minimum: int = 1) -> None:

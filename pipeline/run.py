@@ -79,19 +79,19 @@ def load_data(config: RunConfig) -> Dataset:
         train_limit=config.train_limit,
         test_limit=config.test_limit,
         val_fraction=config.val_fraction,
-        seed=config.seed,
+        seed=config.data_seed,
     )
 
 
 def tuning_subset(data: Dataset, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     """Seeded stratified subsets of train and validation images for the search's trials."""
-    rng = np.random.default_rng(config.seed + 7)
+    rng = np.random.default_rng(config.data_seed + 7)
     train = stratified_indices(data.y_train, config.tune_train_limit, rng)
     val = stratified_indices(data.y_val, min(config.tune_val_limit, len(data.y_val)), rng)
     return data.x_train[train], data.x_val[val]
 
 
-FINGERPRINT_KEYS = ("preset", "seed", "budget", "train_tflop", "epochs", "trial_tflop", "trial_steps", "search", "rungs",
+FINGERPRINT_KEYS = ("preset", "seed", "data_seed", "budget", "train_tflop", "epochs", "trial_tflop", "trial_steps", "search", "rungs",
                     "halving_rate", "max_trials", "train_limit", "tune_train_limit", "tune_val_limit", "max_minutes",
                     "batch_size", "patience", "precision")
 
@@ -153,14 +153,47 @@ def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False)
     """Train base and modified, search and retrain tuned, score all three, save results.
 
     Run again into the same folder, it resumes: complete checkpoints made with the same settings
-    are reused, and the search continues from ``OUT/tuner``.
+    are reused, and the search continues from ``OUT/tuner``. With several ``config.seeds`` every
+    seed runs in ``OUT/seed-<seed>`` and ``OUT/results`` holds the merged replicates.
     """
     from pipeline.lock import output_lock
 
     with output_lock(config.output):
         if fresh:
             move_previous_run_aside(config.output, progress)
+        if len(config.seeds) > 1:
+            return _run_replicates_locked(config, progress)
         return _run_full_locked(config, progress)
+
+
+def seed_folder(output: Path, seed: int) -> Path:
+    """Where one seed of a replicated run keeps its checkpoints, search and results."""
+    return output / f"seed-{seed}"
+
+
+def _run_replicates_locked(config: RunConfig, progress: Progress) -> RunOutcome:
+    """Every seed in turn (each resumable on its own), then the merged results in ``OUT/results``."""
+    import dataclasses
+
+    from pipeline.lock import output_lock
+    from pipeline.replicates import merge_results
+    from pipeline.results import save_results
+
+    started = time.monotonic()
+    folders, means = [], {}
+    for number, seed in enumerate(config.seeds, start=1):
+        progress(f"═ seed {seed} ({number} of {len(config.seeds)}) in {seed_folder(config.output, seed)}")
+        single = dataclasses.replace(config, seed=seed, seeds=(seed,), output=seed_folder(config.output, seed))
+        with output_lock(single.output):
+            outcome = _run_full_locked(single, progress)
+        folders.append(outcome.results_dir)
+        means[seed] = outcome.mean_ssim
+    progress(f"▶ merge {len(folders)} seeds")
+    merged = merge_results(folders, search="once per seed")
+    results_dir = save_results(config.output / "results", metrics=merged["metrics"], run=merged["run"],
+                               per_image=merged["per_image"], trials=merged["trials"], samples=merged["samples"])
+    across = merged["metrics"]["replicates"]["variants"]
+    return RunOutcome(config.output, results_dir, {v: f["ssim"]["mean"] for v, f in across.items()}, time.monotonic() - started)
 
 
 FIXED_VARIANTS = {

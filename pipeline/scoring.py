@@ -31,7 +31,7 @@ def score_checkpoints(paths: dict[str, Path], data: Dataset) -> tuple[dict[str, 
     reconstructions: dict[str, np.ndarray] = {}
     for variant, path in paths.items():
         model = checkpoints.load_model_safely(path)
-        reconstructions[variant] = reconstruct(model, data.x_test)
+        reconstructions[variant] = reconstruct(model, data.x_test, source=path.name)
         scores[variant] = score_reconstructions(variant, data.x_test, reconstructions[variant])
     return scores, sample_arrays(data, scores, reconstructions)
 

@@ -195,8 +195,8 @@ def fit_autoencoder(
         callbacks=callbacks,
     )
     seconds = time.monotonic() - started
-    history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
-    val = history.get("val_loss", [])
+    history = {k: [float(v) if np.isfinite(v) else None for v in values] for k, values in fitted.history.items()}
+    val = [v if v is not None else float("inf") for v in history.get("val_loss", [])]
     early, _, budget, cap = callbacks[:4]
     return TrainOutcome(
         history=history,

@@ -272,12 +272,19 @@ class SearchResult:
         }
 
 
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing, NaN or infinite (JSON holds neither)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def trial_metric(trial: keras_tuner.engine.trial.Trial, name: str) -> float | None:
-    """The last value a trial reported for ``name`` (None when it reported none)."""
+    """The last finite value a trial reported for ``name`` (None when it reported none)."""
     if not trial.metrics.exists(name):
         return None
-    value = trial.metrics.get_last_value(name)
-    return None if value is None else float(value)
+    return finite_or_none(trial.metrics.get_last_value(name))
 
 
 def trial_records(oracle: Any) -> list[dict[str, Any]]:
@@ -294,7 +301,7 @@ def trial_records(oracle: Any) -> list[dict[str, Any]]:
                 "activation": values.get("activation"),
                 "units": values.get("units"),
                 "optimizer": values.get("optimizer"),
-                "val_loss": float(trial.score) if trial.score is not None else None,
+                "val_loss": finite_or_none(trial.score),
                 "steps": int(steps) if steps is not None else None,
                 "epochs": trial_metric(trial, "epochs"),
                 "flops": flops,

@@ -89,7 +89,8 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--train-limit", type=int, default=None, help="Use at most this many training images, validation included."),
         click.option("--test-limit", type=int, default=None, help="Score at most this many test images (a stratified seeded draw)."),
         click.option("--batch-size", type=int, default=None, help="Training batch size (overrides the preset)."),
-        click.option("--seed", type=int, default=None, help="Seed for data splits, initialisation and the search [default: 42]."),
+        click.option("--seed", type=int, default=None, help="Seed of the training randomness: initialisation, shuffling and the search [default: 42]."),
+        click.option("--data-seed", type=int, default=None, help="Seed of the data draws (training subset, validation split, test subset), kept fixed across training seeds [default: 42]."),
         click.option("--precision", type=click.Choice(list(PRECISIONS)), default="auto", show_default=True, help="Training precision; auto picks mixed bfloat16/float16 where the hardware is fast at it."),
         click.option("--format", "formats", default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf."),
     ]
@@ -98,7 +99,7 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def config_from(options: dict[str, Any]) -> RunConfig:
+def config_from(options: dict[str, Any], seeds: str | None = None) -> RunConfig:
     """A RunConfig from the parsed options, with the command line recorded."""
     check_output_dir(options["output"])
     return resolve_config(
@@ -115,6 +116,8 @@ def config_from(options: dict[str, Any]) -> RunConfig:
         test_limit=options["test_limit"],
         batch_size=options["batch_size"],
         seed=options["seed"],
+        seeds=seeds,
+        data_seed=options["data_seed"],
         precision=options["precision"],
         formats=options["formats"],
         command_line=shlex.join(["genreport", *sys.argv[1:]]),
@@ -166,11 +169,14 @@ def main(debug: bool) -> None:
 @main.command()
 @run_options
 @click.option("--fresh", is_flag=True, help="Start over: move what OUT holds to OUT.old-<time> (nothing is deleted) instead of resuming.")
+@click.option("--seeds", default=None, metavar="S1,S2,...", help="Train every variant once per seed (each in OUT/seed-<seed>) and report the replicates merged; replaces --seed.")
 @click.option("--oracle", default=None, metavar="HOST:PORT", help="Be the chief of a distributed search: serve the oracle here (gRPC, no TLS: trusted networks only) and let `genreport tune-worker` processes run the trials.")
 @friendly_errors
-def full(fresh: bool, oracle: str | None, **options: Any) -> None:
+def full(fresh: bool, seeds: str | None, oracle: str | None, **options: Any) -> None:
     """Train base and modified, tune and retrain the tuned variant, score all three, report."""
-    config = config_from(options)
+    config = config_from(options, seeds=seeds)
+    if oracle and len(config.seeds) > 1:
+        raise GenreportError("--oracle serves one search: run one chief per seed (--seed) and merge with genreport render")
     if oracle:
         from pipeline.distributed import parse_oracle_address
 
@@ -228,16 +234,34 @@ def tune_worker(oracle: str, worker_id: str, wait_seconds: float, **options: Any
 
 
 @main.command()
-@click.option("--results", "results_dir", type=click.Path(path_type=Path), required=True, help="A results folder written by full or eval-only (OUT/results).")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Where to write the report [default: the folder above --results].")
+@click.option("--results", "results_dirs", type=click.Path(path_type=Path), required=True, multiple=True, help="A results folder written by full or eval-only (OUT/results); give it several times to merge seed replicates.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Where to write the report [default: the folder above --results; required when merging].")
 @click.option("--format", "formats", default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf.")
 @friendly_errors
-def render(results_dir: Path, output: Path | None, formats: str) -> None:
-    """Render the report again from saved results (no TensorFlow needed)."""
+def render(results_dirs: tuple[Path, ...], output: Path | None, formats: str) -> None:
+    """Render the report again from saved results, or merge seed replicates into one (no TensorFlow needed)."""
     chosen = parse_formats(formats)
-    target = output if output is not None else Path(results_dir).resolve().parent
+    if len(results_dirs) > 1:
+        if output is None:
+            raise GenreportError("merging several --results needs --output DIR for the merged results and report")
+        check_output_dir(output)
+        results_dir = merge_replicates(list(results_dirs), output)
+        render_and_report(results_dir, output, chosen)
+        return
+    target = output if output is not None else Path(results_dirs[0]).resolve().parent
     check_output_dir(target)
-    render_and_report(results_dir, target, chosen)
+    render_and_report(results_dirs[0], target, chosen)
+
+
+def merge_replicates(folders: list[Path], output: Path) -> Path:
+    """Check and merge replicate results folders into ``output/results``; its path."""
+    from pipeline.replicates import merge_results
+    from pipeline.results import save_results
+
+    merged = merge_results(folders, search="as each run did it")
+    echo(f"merged seeds {', '.join(str(s) for s in merged['seeds'])} from {len(folders)} results folders")
+    return save_results(output / "results", metrics=merged["metrics"], run=merged["run"], per_image=merged["per_image"],
+                        trials=merged["trials"], samples=merged["samples"])
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ def extremes(images: SampleImages, variants: list[str]) -> list[dict[str, Any]]:
 
 def validation_curve(training: dict[str, Any]) -> dict[str, list[float]] | None:
     """Validation loss at the end of each epoch, with the fractional epoch and TFLOP spent by then."""
-    val = (training.get("history") or {}).get("val_loss") or []
+    val = [v if v is not None else float("nan") for v in (training.get("history") or {}).get("val_loss") or []]
     budget = training.get("budget") or {}
     per_epoch, step_flops = budget.get("steps_per_epoch"), budget.get("step_flops")
     if not val or not per_epoch or not step_flops:
@@ -206,7 +206,7 @@ def training_section(models: dict[str, Any], variants: list[str]) -> dict[str, A
                      **{k: training.get(k) for k in ("epochs_run", "best_epoch", "seconds", "stopped_by", "images_per_second", "steps_run", "gflops_per_second", "fractional_epochs")},
                      "step_gflop": budget["step_flops"] / 1e9 if budget.get("step_flops") else None,
                      "tflop": training["flops"] / 1e12 if training.get("flops") else None,
-                     "best_val_loss": min(training["history"].get("val_loss") or [float("nan")])})
+                     "best_val_loss": min([v for v in training["history"].get("val_loss") or [] if v is not None] or [float("nan")])})
     return {"rows": rows, "chart": figures.loss_curves(histories) if histories else None,
             "work_chart": figures.validation_against_work(curves) if curves else None, "missing": missing}
 
@@ -259,13 +259,58 @@ def report_versions(run: dict[str, Any]) -> dict[str, str]:
     return {**run.get("versions", {}), **renderer}
 
 
+def first_seed_rows(per_image: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    """The per-image columns of one seed (all of them when the table has no seed column)."""
+    if seed is None or "seed" not in per_image:
+        return per_image
+    keep = np.asarray(per_image["seed"]) == seed
+    return {k: ([x for x, kept in zip(v, keep) if kept] if isinstance(v, list) else np.asarray(v)[keep]) for k, v in per_image.items()}
+
+
+def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str, Any] | None:
+    """The across-seed summary, comparisons, per-class spread and per-seed choices, or None for one seed."""
+    block = metrics.get("replicates")
+    if not block:
+        return None
+    seeds = block["seeds"]
+    rows = []
+    for v in variants:
+        figures_ = block["variants"][v]
+        uniform, gaussian = figures_["ssim"], figures_["ssim_gaussian"]
+        reference = figures_.get("reference_ssim")
+        rows.append({"variant": v, "label": VARIANT_LABELS[v], "per_seed": [uniform["per_seed"][str(s)] for s in seeds],
+                     "mean": uniform["mean"], "std": uniform["std"], "ci_low": uniform["ci95"][0], "ci_high": uniform["ci95"][1],
+                     "gaussian_mean": gaussian["mean"], "gaussian_std": gaussian["std"],
+                     "gaussian_ci_low": gaussian["ci95"][0], "gaussian_ci_high": gaussian["ci95"][1], "reference": reference,
+                     "beats_uniform": reference is not None and uniform["ci95"][0] > reference,
+                     "beats_gaussian": reference is not None and gaussian["ci95"][0] > reference})
+    comparisons = []
+    for c in block["comparisons"]:
+        sentence = (f"{c['second']} vs {c['first']}: {c['mean_difference']:+.4f} SSIM across {c['seeds']} seeds, 95% CI "
+                    f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] over seeds and test images; {c['second']} "
+                    f"{'scores higher' if c['mean_difference'] > 0 else 'scores lower'} in {c['seeds_same_order']} of {c['seeds']} seeds; "
+                    + ({"better": f"{c['second']} is better.", "worse": f"{c['second']} is worse."}.get(c["verdict"], "no clear difference: the interval includes zero.")))
+        comparisons.append(dict(c, sentence=sentence.replace("-", "−").replace("e−", "e-")))
+    per_class_rows = []
+    names = [row["class_name"] for row in block["per_class"][variants[0]]]
+    by_variant = {v: {row["class_name"]: row for row in block["per_class"][v]} for v in variants}
+    for name in names:
+        per_class_rows.append({"class_name": name, "count": by_variant[variants[0]][name]["count"],
+                               "cells": [{"mean": by_variant[v][name]["mean"], "std": by_variant[v][name]["std"]} for v in variants]})
+    return {"seeds": seeds, "first_seed": block["first_seed"], "search": block["search"], "rows": rows,
+            "comparisons": comparisons, "per_class": per_class_rows, "tuning": block.get("tuning") or [],
+            "interval": block["interval"]}
+
+
 def build_context(results: dict[str, Any]) -> dict[str, Any]:
     """Everything the template needs, as strings, numbers, lists, dicts and data URIs."""
     metrics, run = results["metrics"], results["run"]
     variants = ordered_variants(metrics)
     class_names = run["class_names"]
     models = run.get("models", {})
-    images = SampleImages(results["samples"], results["per_image"], class_names)
+    replicates = replicate_section(metrics, variants)
+    per_image = first_seed_rows(results["per_image"], replicates["first_seed"] if replicates else None)
+    images = SampleImages(results["samples"], per_image, class_names)
     return {
         "title": "genreport: autoencoder reconstruction report",
         "variants": variants,
@@ -282,7 +327,9 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
         "per_class": per_class_section(metrics, variants, class_names),
         "grid": grid_rows(images, variants),
         "extremes": extremes(images, variants),
-        "histogram": figures.ssim_histogram({v: results["per_image"][f"ssim_{v}"] for v in variants}),
+        "histogram": figures.ssim_histogram({v: per_image[f"ssim_{v}"] for v in variants}),
+        "replicates": replicates,
+        "seed": run.get("config", {}).get("seed"),
         "training": training_section(models, variants),
         "tuning": tuning_section(run.get("tuning")),
         "architecture": architecture_section(models, variants),

@@ -84,7 +84,8 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> 
     return out, result.stdout
 
 
-def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "genreport full --preset smoke") -> Path:
+def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "genreport full --preset smoke", seed: int = 42,
+                          sigmas: dict[str, float] | None = None, preset: str = "smoke", test_limit: int = 120) -> Path:
     """A real results folder without training: each 'variant' blurs the real test images.
 
     The SSIM, statistics and samples are computed exactly as a run computes them.
@@ -97,9 +98,9 @@ def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "gen
     from pipeline.baselines import score_baselines
     from pipeline.scoring import ResultsInput, sample_arrays, write_results
 
-    config = resolve_config("smoke", output=folder, command_line=command_line)
-    data = load_dataset(data_dir, train_limit=200, test_limit=120, seed=1)
-    sigmas = {"base": 1.0, "modified": 0.7, "tuned": 0.5}
+    config = resolve_config(preset, output=folder, command_line=command_line, seed=seed, test_limit=test_limit)
+    data = load_dataset(data_dir, train_limit=200, test_limit=test_limit, seed=1)
+    sigmas = sigmas or {"base": 1.0, "modified": 0.7, "tuned": 0.5}
     recon = {v: gaussian_filter(data.x_test, sigma=(0, s, s, 0)).astype("float32") for v, s in sigmas.items()}
     scores = {v: score_reconstructions(v, data.x_test, r) for v, r in recon.items()}
     layers = [{"name": "image", "type": "InputLayer", "output_shape": "28x28x1", "params": 0},

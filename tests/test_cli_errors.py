@@ -130,7 +130,7 @@ def test_manifest_naming_a_missing_file(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "manifest.json").write_text('{"variants": {"tuned": {"file": "tuned-v2.keras"}}}')
     code, output = run_cli("eval-only", "--checkpoints", str(folder), "--output", str(tmp_path / "o"))
-    assert_one_line_error(code, output, "tuned-v2.keras, which is not in")
+    assert_one_line_error(code, output, "'tuned-v2.keras', which is not in")
 
 
 def test_model_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:

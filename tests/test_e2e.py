@@ -25,7 +25,7 @@ VARIANTS = ("base", "modified", "tuned")
 
 def smoke_test_set(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     config = resolve_config("smoke")
-    data = load_dataset(data_dir, train_limit=config.train_limit, test_limit=config.test_limit, seed=config.seed)
+    data = load_dataset(data_dir, train_limit=config.train_limit, test_limit=config.test_limit, seed=config.data_seed)
     return data.x_test, data.test_index
 
 

@@ -1,0 +1,197 @@
+"""Seed replicates: check that results folders differ only in their training seed, and merge them.
+
+A replicated verdict needs the same variants trained with several seeds and scored on the same
+test images. Folders made anywhere (one ``genreport full --seeds`` run, or separate runs on
+several machines, each with its own ``--seed``) merge when every setting but the seed, the data
+set's digests and the test images agree; anything else is refused naming the first difference.
+
+The merged figures: per variant, each seed's mean SSIM and the mean ± standard deviation across
+seeds, with a two-level bootstrap interval (seeds, then test images) that covers training
+randomness as well as the choice of test images; paired comparisons across seeds with the same
+interval, how many seeds show the same ordering, and each seed's Wilcoxon test Holm-corrected
+over the whole family. Free of TensorFlow, so ``genreport render`` merges without it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import ResultsError
+from pipeline.stats import holm_adjusted, two_level_bootstrap_ci, wilcoxon_p
+
+# Settings that may differ between replicates: the seed itself and where and how a run wrote.
+FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds"})
+COMPARISONS = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
+METRICS = ("ssim", "ssim_gaussian")
+
+
+def training_seed(run: dict[str, Any]) -> int | None:
+    """The seed a results folder's models were trained with (eval-only: the manifest's), else None."""
+    seed = run.get("training_seed", run.get("config", {}).get("seed") if run.get("mode") == "full" else None)
+    return int(seed) if isinstance(seed, int) else None
+
+
+def replicate_settings(results: dict[str, Any]) -> dict[str, Any]:
+    """What must agree between replicates: settings but the seed, data digests, test images, mode."""
+    run = results["run"]
+    config = {k: v for k, v in run.get("config", {}).items() if k not in FREE_SETTINGS}
+    ordered = sorted(config, key=lambda k: (k != "preset", k))  # the preset first: it explains most differences
+    return {
+        "mode": run.get("mode"),
+        **{f"setting {k}": config[k] for k in ordered},
+        "policy": run.get("policy"),
+        "data set": run.get("data", {}).get("digests"),
+        "test images": [int(i) for i in results["per_image"]["test_index"]],
+        "variants": sorted(results["metrics"].get("variants", {})),
+    }
+
+
+def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """The first key whose values differ, in words, or None when they agree."""
+    for key in a:
+        if a.get(key) != b.get(key):
+            if key in ("test images", "data set"):
+                return f"their {key} differ"
+            return f"{key} differs ({a.get(key)!r} vs {b.get(key)!r})"
+    extra = [k for k in b if k not in a]
+    return f"{extra[0]} differs" if extra else None
+
+
+def check_mergeable(runs: list[dict[str, Any]]) -> list[int]:
+    """The runs' seeds, in order, once every run agrees with the first but for its seed."""
+    seeds: list[int] = []
+    reference = replicate_settings(runs[0])
+    for results in runs:
+        seed = training_seed(results["run"])
+        if seed is None:
+            raise ResultsError(f"{results['folder']} carries no training seed, so it cannot be merged as a replicate")
+        if seed in seeds:
+            raise ResultsError(f"{results['folder']} has seed {seed}, like another folder given: each replicate needs its own seed")
+        difference = first_difference(reference, replicate_settings(results))
+        if difference:
+            raise ResultsError(f"cannot merge {results['folder']} with {runs[0]['folder']}: {difference}")
+        seeds.append(seed)
+    return seeds
+
+
+def seed_matrix(runs: list[dict[str, Any]], column: str) -> np.ndarray:
+    """Seeds × test images of one per-image column."""
+    return np.stack([np.asarray(r["per_image"][column], dtype=np.float64) for r in runs])
+
+
+def variant_figures(runs: list[dict[str, Any]], seeds: list[int], variant: str, rng: np.random.Generator) -> dict[str, Any]:
+    """One variant's per-seed means and across-seed figures under both SSIM definitions."""
+    figures: dict[str, Any] = {}
+    for metric in METRICS:
+        matrix = seed_matrix(runs, f"{metric}_{variant}")
+        per_seed = matrix.mean(axis=1)
+        figures[metric] = {
+            "per_seed": {str(s): float(m) for s, m in zip(seeds, per_seed)},
+            "mean": float(per_seed.mean()),
+            "std": float(per_seed.std(ddof=1)) if len(seeds) > 1 else 0.0,
+            "ci95": list(two_level_bootstrap_ci(matrix, rng)),
+        }
+    return figures
+
+
+def comparison_figures(runs: list[dict[str, Any]], seeds: list[int], first: str, second: str, rng: np.random.Generator) -> dict[str, Any]:
+    """``second - first`` across seeds: mean, two-level interval, seeds agreeing, per-seed Wilcoxon."""
+    diff = seed_matrix(runs, f"ssim_{second}") - seed_matrix(runs, f"ssim_{first}")
+    per_seed = diff.mean(axis=1)
+    low, high = two_level_bootstrap_ci(diff, rng)
+    mean = float(per_seed.mean())
+    same_sign = int(np.sum(np.sign(per_seed) == np.sign(mean))) if mean != 0 else 0
+    verdict = "better" if low > 0 else ("worse" if high < 0 else "no clear difference")
+    return {
+        "first": first, "second": second, "mean_difference": mean, "ci_low": low, "ci_high": high,
+        "seeds_same_order": same_sign, "seeds": len(seeds), "verdict": verdict,
+        "per_seed": [{"seed": s, "mean_difference": float(d), "wilcoxon_p": wilcoxon_p(row)} for s, d, row in zip(seeds, per_seed, diff)],
+    }
+
+
+def with_family_holm(comparisons: list[dict[str, Any]]) -> None:
+    """Holm-adjust every per-seed Wilcoxon p-value over the whole family (pairs × seeds), in place."""
+    cells = [cell for c in comparisons for cell in c["per_seed"]]
+    for cell, adjusted in zip(cells, holm_adjusted([cell["wilcoxon_p"] for cell in cells])):
+        cell["wilcoxon_p_holm"] = adjusted
+        cell["family_size"] = len(cells)
+
+
+def per_class_figures(runs: list[dict[str, Any]], variant: str) -> list[dict[str, Any]]:
+    """Per class: the across-seed mean of the class's mean SSIM, and its spread across seeds."""
+    rows = []
+    per_run = [{row["class_name"]: row for row in r["metrics"]["variants"][variant]["per_class"]} for r in runs]
+    for name in per_run[0]:
+        means = np.array([classes[name]["mean"] for classes in per_run if name in classes])
+        rows.append({"class_name": name, "mean": float(means.mean()), "std": float(means.std(ddof=1)) if len(means) > 1 else 0.0,
+                     "count": per_run[0][name]["count"]})
+    return rows
+
+
+def replicated_metrics(runs: list[dict[str, Any]], seeds: list[int], search: str) -> dict[str, Any]:
+    """The across-seed block of a merged ``metrics.json``."""
+    rng = np.random.default_rng(seeds[0])
+    variants = [v for v in ("base", "modified", "tuned") if v in runs[0]["metrics"]["variants"]]
+    reference = runs[0]["metrics"].get("reference_ssim", {})
+    comparisons = [comparison_figures(runs, seeds, a, b, rng) for a, b in COMPARISONS if a in variants and b in variants]
+    with_family_holm(comparisons)
+    tuning = [{"seed": s, **((r["run"].get("tuning") or {}).get("best") or {})} for s, r in zip(seeds, runs)]
+    return {
+        "seeds": seeds,
+        "first_seed": seeds[0],
+        "search": search,
+        "variants": {v: {**variant_figures(runs, seeds, v, rng), "reference_ssim": reference.get(v)} for v in variants},
+        "comparisons": comparisons,
+        "per_class": {v: per_class_figures(runs, v) for v in variants},
+        "tuning": [t for t in tuning if len(t) > 1],
+        "interval": "two-level bootstrap: seeds with replacement, then test images with replacement",
+    }
+
+
+def merged_per_image(runs: list[dict[str, Any]], seeds: list[int]) -> str:
+    """``per_image.csv`` in long form: one row per seed and test image, with a ``seed`` column."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = list(runs[0]["per_image"])
+    writer.writerow(["seed", *columns])
+    for seed, results in zip(seeds, runs):
+        table = results["per_image"]
+        for i in range(len(table["index"])):
+            writer.writerow([seed, *(_cell(c, table[c][i]) for c in columns)])
+    return buffer.getvalue()
+
+
+INTEGER_COLUMNS = frozenset({"index", "test_index", "label"})
+
+
+def _cell(column: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return str(int(value)) if column in INTEGER_COLUMNS else f"{float(value):.6f}"
+
+
+def merge_results(folders: list[Path], search: str = "per seed") -> dict[str, Any]:
+    """Load and check several results folders; the merged metrics, run record, per-image CSV and samples.
+
+    The first folder's seed is the one the grids and best/worst images come from.
+    """
+    from pipeline.results import load_results
+
+    if len(folders) < 2:
+        raise ResultsError("merging needs at least two results folders")
+    runs = [load_results(Path(f)) for f in folders]
+    seeds = check_mergeable(runs)
+    first = runs[0]
+    metrics = dict(first["metrics"], replicates=replicated_metrics(runs, seeds, search), seeds=seeds)
+    run = dict(first["run"], seeds=seeds, replicate_folders=[str(f) for f in folders],
+               replicate_runs=[{"seed": s, "started": r["run"].get("started"), "finished": r["run"].get("finished"),
+                                "stages": r["run"].get("stages"), "tuning_best": (r["run"].get("tuning") or {}).get("best")}
+                               for s, r in zip(seeds, runs)])
+    return {"metrics": metrics, "run": run, "per_image": merged_per_image(runs, seeds), "samples": first["samples"],
+            "trials": first["trials"], "seeds": seeds}

@@ -1,0 +1,100 @@
+"""Seed replicates: merging results folders, refusing the ones that differ, the across-seed figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import error_lines, write_results_fixture
+from pipeline.errors import ResultsError
+from pipeline.replicates import merge_results
+from report.cli import main
+
+SHARP = {"base": 1.0, "modified": 0.6, "tuned": 0.5}
+SOFT = {"base": 1.1, "modified": 0.8, "tuned": 0.55}
+
+
+@pytest.fixture
+def two_seeds(tmp_path: Path, real_data_dir: Path) -> list[Path]:
+    return [write_results_fixture(tmp_path / "a", real_data_dir, seed=1, sigmas=SHARP),
+            write_results_fixture(tmp_path / "b", real_data_dir, seed=2, sigmas=SOFT)]
+
+
+def test_merged_figures_are_each_seeds_mean_and_their_spread(two_seeds: list[Path]) -> None:
+    merged = merge_results(two_seeds)
+    singles = [json.loads((f / "metrics.json").read_text()) for f in two_seeds]
+    block = merged["metrics"]["replicates"]
+    assert block["seeds"] == [1, 2]
+    for variant in ("base", "modified", "tuned"):
+        means = [m["variants"][variant]["ssim"]["mean"] for m in singles]
+        figures = block["variants"][variant]["ssim"]
+        assert figures["per_seed"] == {"1": pytest.approx(means[0]), "2": pytest.approx(means[1])}
+        assert figures["mean"] == pytest.approx(np.mean(means))
+        assert figures["std"] == pytest.approx(np.std(means, ddof=1))
+        low, high = figures["ci95"]
+        assert low < figures["mean"] < high
+
+
+def test_a_comparison_counts_the_seeds_that_agree_and_calls_a_clear_gap_better(two_seeds: list[Path]) -> None:
+    comparisons = {(c["first"], c["second"]): c for c in merge_results(two_seeds)["metrics"]["replicates"]["comparisons"]}
+    sharper = comparisons[("base", "modified")]  # less blur in both seeds
+    assert sharper["seeds_same_order"] == 2 and sharper["verdict"] == "better" and sharper["ci_low"] > 0
+    assert all("wilcoxon_p_holm" in cell and cell["family_size"] == 6 for c in comparisons.values() for cell in c["per_seed"])
+
+
+def test_the_merged_per_image_table_has_a_seed_column_and_every_seed_s_rows(two_seeds: list[Path]) -> None:
+    text = merge_results(two_seeds)["per_image"]
+    lines = text.splitlines()
+    assert lines[0].startswith("seed,index,test_index,label,class_name,ssim_base")
+    assert len(lines) == 1 + 2 * 120
+    assert {line.split(",")[0] for line in lines[1:]} == {"1", "2"}
+
+
+def test_the_same_seed_twice_is_refused(tmp_path: Path, real_data_dir: Path) -> None:
+    folders = [write_results_fixture(tmp_path / n, real_data_dir, seed=5) for n in ("a", "b")]
+    with pytest.raises(ResultsError, match="seed 5, like another folder"):
+        merge_results(folders)
+
+
+@pytest.mark.parametrize("change, message", [({"preset": "quick"}, "setting preset differs"), ({"test_limit": 100}, "test_limit differs")])
+def test_runs_with_other_settings_are_refused_naming_the_difference(tmp_path: Path, real_data_dir: Path, change: dict, message: str) -> None:
+    first = write_results_fixture(tmp_path / "a", real_data_dir, seed=1)
+    other = write_results_fixture(tmp_path / "b", real_data_dir, seed=2, **change)
+    with pytest.raises(ResultsError, match=message):
+        merge_results([first, other])
+
+
+def test_render_merges_replicates_into_one_report(two_seeds: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "merged"
+    result = CliRunner().invoke(main, ["render", "--results", str(two_seeds[0]), "--results", str(two_seeds[1]), "--output", str(out), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for text in ("2 seeds (1, 2)", "Seed 1", "Seed 2", "seeds and images", "of 2 seeds"):
+        assert text in html, text
+    assert json.loads((out / "results" / "metrics.json").read_text())["seeds"] == [1, 2]
+
+
+def test_a_refused_merge_is_one_line_and_writes_nothing(tmp_path: Path, real_data_dir: Path) -> None:
+    folders = [write_results_fixture(tmp_path / n, real_data_dir, seed=3) for n in ("a", "b")]
+    out = tmp_path / "merged"
+    result = CliRunner().invoke(main, ["render", "--results", str(folders[0]), "--results", str(folders[1]), "--output", str(out)])
+    assert result.exit_code != 0
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "seed 3" in lines[0]
+    assert not out.exists()
+
+
+def test_merging_needs_an_output_folder(two_seeds: list[Path]) -> None:
+    result = CliRunner().invoke(main, ["render", "--results", str(two_seeds[0]), "--results", str(two_seeds[1])])
+    assert result.exit_code != 0 and "--output" in error_lines(result.stderr)[0]
+
+
+def test_a_single_seed_report_says_training_randomness_is_not_covered(results_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--output", str(tmp_path / "r"), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "training randomness is not covered" in html and "--seeds" in html
