@@ -1,5 +1,14 @@
 """Measure genreport: stage wall times, training throughput, scoring, rendering, peak memory.
 
+Three modes:
+
+- ``--mode precision`` (default): the original benchmark below.
+- ``--mode determinism``: the same command and seed twice, the second time beside a CPU-bound
+  busy loop; writes the largest per-image SSIM difference (the target is at most 1e-6).
+- ``--mode replicates``: ``full --seeds`` (default 42,7,1) at the preset, then a ``render`` that
+  merges the three seed folders; writes the across-seed standard deviation per variant, whether
+  each pairwise ordering held in every seed, and the merge-and-render time.
+
 Runs `genreport full` once per precision (float32 and the mixed policy `auto` picks here, or
 the ones named) and seed, then `eval-only` on the whole test set and `render`, each in a
 subprocess so its peak RSS is its own. Writes benchmarks/out/<preset>.json and a Markdown table
@@ -128,14 +137,82 @@ def markdown(report: dict) -> str:
     return text
 
 
+def largest_ssim_difference(first: Path, second: Path) -> tuple[float, int]:
+    """The largest absolute difference between two per_image.csv files' SSIM columns, and the rows compared."""
+    import csv
+
+    def rows(path: Path) -> list[dict]:
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    a, b = rows(first), rows(second)
+    if len(a) != len(b):
+        raise SystemExit(f"{first} and {second} hold different numbers of rows")
+    columns = [c for c in a[0] if c.startswith("ssim")]
+    return max(abs(float(x[c]) - float(y[c])) for x, y in zip(a, b) for c in columns), len(a)
+
+
+def measure_determinism(preset: str, seed: int, out_root: Path) -> dict:
+    """The same run twice, the second beside a busy loop: identical SSIM expected."""
+    common = ["full", "--preset", preset, "--seed", str(seed), "--format", "html", "--fresh"]
+    quiet = run_measured([*common, "--output", str(out_root / "det-quiet")], out_root / "det-quiet.log")
+    busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 7200\nwhile time.time() < end: pass"])
+    try:
+        loaded = run_measured([*common, "--output", str(out_root / "det-busy")], out_root / "det-busy.log")
+    finally:
+        busy.kill()
+        busy.wait()
+    difference, rows = largest_ssim_difference(out_root / "det-quiet" / "results" / "per_image.csv", out_root / "det-busy" / "results" / "per_image.csv")
+    identical = (out_root / "det-quiet" / "results" / "per_image.csv").read_bytes() == (out_root / "det-busy" / "results" / "per_image.csv").read_bytes()
+    return {"mode": "determinism", "preset": preset, "seed": seed, "quiet": quiet, "beside_busy_loop": loaded,
+            "images": rows, "largest_ssim_difference": difference, "per_image_csv_identical": identical}
+
+
+def measure_replicates(preset: str, seeds: list[int], out_root: Path) -> dict:
+    """``full --seeds`` at the preset, then merging the seed folders with ``render``."""
+    out = out_root / f"replicates-{preset}"
+    full = run_measured(["full", "--preset", preset, "--seeds", ",".join(map(str, seeds)), "--format", "html", "--fresh", "--output", str(out)],
+                        out_root / f"replicates-{preset}.log")
+    block = json.loads((out / "results" / "metrics.json").read_text())["replicates"]
+    args = ["render", "--output", str(out / "merged-again")]
+    for seed in seeds:
+        args += ["--results", str(out / f"seed-{seed}" / "results")]
+    merged = run_measured(args, out_root / f"replicates-{preset}-render.log")
+    again = json.loads((out / "merged-again" / "results" / "metrics.json").read_text())["replicates"]
+    variants = {v: {"per_seed": {s: round(m, 4) for s, m in f["ssim"]["per_seed"].items()}, "mean": round(f["ssim"]["mean"], 4),
+                    "std": round(f["ssim"]["std"], 4), "ci95": [round(x, 4) for x in f["ssim"]["ci95"]],
+                    "gaussian_mean": round(f["ssim_gaussian"]["mean"], 4), "gaussian_std": round(f["ssim_gaussian"]["std"], 4)}
+                for v, f in block["variants"].items()}
+    comparisons = [{"comparison": f"{c['second']} - {c['first']}", "mean_difference": round(c["mean_difference"], 4),
+                    "ci95": [round(c["ci_low"], 4), round(c["ci_high"], 4)], "same_order": f"{c['seeds_same_order']} of {c['seeds']}",
+                    "held_in_every_seed": c["seeds_same_order"] == c["seeds"], "verdict": c["verdict"]} for c in block["comparisons"]]
+    return {"mode": "replicates", "preset": preset, "seeds": seeds, "full": full, "variants": variants, "comparisons": comparisons,
+            "tuning": block.get("tuning"), "merge_and_render": merged,
+            "render_merge_equals_run": again["variants"] == block["variants"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", default="precision", choices=["precision", "determinism", "replicates"])
     parser.add_argument("--preset", default="quick", choices=["smoke", "quick", "full"])
     parser.add_argument("--precisions", default="float32,auto", help="comma-separated --precision values to compare")
-    parser.add_argument("--seeds", default="42", help="comma-separated seeds; each precision runs with each")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds [precision: 42; determinism: its first; replicates: 42,7,1]")
     args = parser.parse_args()
     out_root = ROOT / "benchmarks" / "out"
     out_root.mkdir(parents=True, exist_ok=True)
+    if args.mode != "precision":
+        seeds = [int(s) for s in (args.seeds or "42,7,1").split(",") if s.strip()]
+        machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()}
+        if args.mode == "determinism":
+            report = measure_determinism(args.preset, seeds[0], out_root)
+        else:
+            report = measure_replicates(args.preset, seeds, out_root)
+        report.update(date=time.strftime("%Y-%m-%d"), machine=machine)
+        path = out_root / f"{args.mode}-{args.preset}.json"
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report, indent=2))
+        return
+    args.seeds = args.seeds or "42"
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     runs = [measure_precision(args.preset, p, seed, out_root) for seed in seeds for p in precisions]

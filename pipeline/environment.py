@@ -105,3 +105,27 @@ def reseed(seed: int) -> None:
 
     keras.backend.clear_session()
     seed_everything(seed)
+
+
+def code_revision() -> str | None:
+    """The git commit of the checkout genreport runs from (with '+changes' when it differs), else None."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def genreport_record() -> dict[str, Any]:
+    """genreport's version and, from a git checkout, its commit."""
+    from pipeline import __version__
+
+    return {"version": __version__, "commit": code_revision()}

@@ -30,8 +30,10 @@ METRICS = ("ssim", "ssim_gaussian")
 
 def training_seed(run: dict[str, Any]) -> int | None:
     """The seed a results folder's models were trained with (eval-only: the manifest's), else None."""
-    seed = run.get("training_seed", run.get("config", {}).get("seed") if run.get("mode") == "full" else None)
-    return int(seed) if isinstance(seed, int) else None
+    seed = run.get("training_seed")
+    if seed is None and run.get("mode") == "full":
+        seed = run.get("config", {}).get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def replicate_settings(results: dict[str, Any]) -> dict[str, Any]:

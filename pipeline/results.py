@@ -22,6 +22,8 @@ PER_IMAGE = "per_image.csv"
 TRIALS = "trials.csv"
 SAMPLES = "samples.npz"
 REQUIRED = (METRICS, RUN, PER_IMAGE, SAMPLES)
+# Version 2: budgets in work, the halving search, baselines, replicates (version 1 had no field).
+SCHEMA_VERSION = 2
 
 # The top-level fields a report reads, and the JSON type each must have.
 METRICS_FIELDS = {"test_images": "integer", "variants": "object", "comparisons": "array", "ssim_method": "object",
@@ -67,10 +69,13 @@ def save_results(
     samples: dict[str, np.ndarray],
 ) -> Path:
     """Write every results file whole into ``folder``."""
+    from pipeline.environment import genreport_record
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(folder / METRICS, metrics)
-    write_json_atomically(folder / RUN, run)
+    stamp = {"schema_version": SCHEMA_VERSION, "genreport": genreport_record()}
+    write_json_atomically(folder / METRICS, {**metrics, **stamp})
+    write_json_atomically(folder / RUN, {**run, **stamp})
     write_text_atomically(folder / PER_IMAGE, per_image)
     write_text_atomically(folder / TRIALS, trials_csv(trials))
     write_atomically(folder / SAMPLES, lambda tmp: _save_npz(tmp, samples))
@@ -93,7 +98,10 @@ def read_per_image(path: Path) -> dict[str, np.ndarray | list[str]]:
         if key == "class_name":
             columns[key] = [r[key] for r in rows]
         else:
-            columns[key] = np.array([float(r[key]) for r in rows])
+            try:
+                columns[key] = np.array([float(r[key]) for r in rows])
+            except (TypeError, ValueError):
+                raise ResultsError(f"{path}: column {key!r} holds a value that is not a number") from None
     return columns
 
 
@@ -122,6 +130,7 @@ def load_results(folder: Path) -> dict[str, Any]:
         raise ResultsError(f"results in {folder} are unreadable ({exc})") from None
     check_fields(metrics, METRICS_FIELDS, folder / METRICS)
     check_fields(run, RUN_FIELDS, folder / RUN)
+    check_schema(metrics, folder / METRICS)
     return {
         "metrics": metrics,
         "run": run,
@@ -130,6 +139,14 @@ def load_results(folder: Path) -> dict[str, Any]:
         "samples": samples,
         "folder": str(folder),
     }
+
+
+def check_schema(record: dict[str, Any], path: Path) -> None:
+    """Refuse results written under a results schema this genreport does not read."""
+    version = record.get("schema_version", 1)
+    if version != SCHEMA_VERSION:
+        raise ResultsError(f"{path} has results schema {version!r}; this genreport reads schema {SCHEMA_VERSION} "
+                           "(run the same genreport version that wrote it, or run again)")
 
 
 def json_type(value: Any) -> str:

@@ -239,7 +239,7 @@ def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
         baselines = score_baselines(data)
     with clock.stage("write results"):
         results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
-                                                 policy, started_at, "full", threads))
+                                                 policy, started_at, "full", threads, config.seed))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
 
 
@@ -351,7 +351,8 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
     tuning = manifest.get("tuning")
     with clock.stage("write results"):
         results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
-                                                 manifest.get("policy", "as saved"), started_at, "eval-only", None))
+                                                 manifest.get("policy", "as saved"), started_at, "eval-only", None,
+                                                 (manifest.get("fingerprint") or {}).get("seed")))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
 
 

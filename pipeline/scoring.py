@@ -122,6 +122,7 @@ class ResultsInput:
     started_at: str
     mode: str
     threads: int | None = None
+    training_seed: int | None = None
 
 
 def write_results(r: ResultsInput) -> Path:
@@ -135,6 +136,7 @@ def write_results(r: ResultsInput) -> Path:
         "config": r.config.to_dict(),
         "policy": r.policy,
         "threads": r.threads,
+        "training_seed": r.training_seed,
         "started": r.started_at,
         "finished": now_iso(),
         "stages": r.stages,

@@ -98,3 +98,27 @@ def test_a_single_seed_report_says_training_randomness_is_not_covered(results_di
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "training randomness is not covered" in html and "--seeds" in html
+
+
+@pytest.mark.e2e
+def test_seeds_1_2_equal_two_separate_runs_merged_by_render(tmp_path: Path, real_data_dir: Path) -> None:
+    common = ["--preset", "smoke", "--search", "random", "--max-trials", "2", "--format", "html"]
+    both = tmp_path / "both"
+    result = CliRunner().invoke(main, ["full", "--seeds", "1,2", *common, "--output", str(both)])
+    assert result.exit_code == 0, result.output
+    for seed in (1, 2):
+        assert (both / f"seed-{seed}" / "results" / "metrics.json").is_file()
+        assert (both / f"seed-{seed}" / "checkpoints" / "tuned.keras").is_file()
+    metrics = json.loads((both / "results" / "metrics.json").read_text())
+    assert metrics["seeds"] == [1, 2]
+    html = (both / "report.html").read_text(encoding="utf-8")
+    assert "2 seeds (1, 2)" in html and "Mean ± sd across seeds" in html
+    for seed in (1, 2):
+        alone = CliRunner().invoke(main, ["full", "--seed", str(seed), *common, "--output", str(tmp_path / f"alone-{seed}")])
+        assert alone.exit_code == 0, alone.output
+    merged = CliRunner().invoke(main, ["render", "--results", str(tmp_path / "alone-1" / "results"), "--results",
+                                       str(tmp_path / "alone-2" / "results"), "--output", str(tmp_path / "merged"), "--format", "html"])
+    assert merged.exit_code == 0, merged.output
+    again = json.loads((tmp_path / "merged" / "results" / "metrics.json").read_text())["replicates"]
+    assert again["variants"] == metrics["replicates"]["variants"]
+    assert again["comparisons"] == metrics["replicates"]["comparisons"]
