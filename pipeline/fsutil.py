@@ -54,10 +54,19 @@ def write_json_atomically(path: Path, payload: Any) -> Path:
     return write_text_atomically(path, text + "\n")
 
 
-def _current_umask() -> int:
+def _read_umask_once() -> int:
+    # os.umask can only be read by setting it; doing so once, at import and before any thread
+    # starts, means it is never flipped while other threads create files.
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask_once()
+
+
+def _current_umask() -> int:
+    return _UMASK
 
 
 def _fsync_directory(folder: Path) -> None:

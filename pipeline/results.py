@@ -8,6 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -68,18 +71,40 @@ def save_results(
     trials: list[dict[str, Any]],
     samples: dict[str, np.ndarray],
 ) -> Path:
-    """Write every results file whole into ``folder``."""
+    """Write the results as one set: into a staging folder beside ``folder``, then swapped in.
+
+    A crash at any moment leaves the previous set or the new one, never a new ``metrics.json``
+    beside older tables (at worst, between the two renames of the swap, no folder at all).
+    """
     from pipeline.environment import genreport_record
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = {"schema_version": SCHEMA_VERSION, "genreport": genreport_record()}
-    write_json_atomically(folder / METRICS, {**metrics, **stamp})
-    write_json_atomically(folder / RUN, {**run, **stamp})
-    write_text_atomically(folder / PER_IMAGE, per_image)
-    write_text_atomically(folder / TRIALS, trials_csv(trials))
-    write_atomically(folder / SAMPLES, lambda tmp: _save_npz(tmp, samples))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".staging", dir=folder.parent))
+    try:
+        stamp = {"schema_version": SCHEMA_VERSION, "genreport": genreport_record()}
+        write_json_atomically(staging / METRICS, {**metrics, **stamp})
+        write_json_atomically(staging / RUN, {**run, **stamp})
+        write_text_atomically(staging / PER_IMAGE, per_image)
+        write_text_atomically(staging / TRIALS, trials_csv(trials))
+        write_atomically(staging / SAMPLES, lambda tmp: _save_npz(tmp, samples))
+        swap_in(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return folder
+
+
+def swap_in(staging: Path, folder: Path) -> None:
+    """Put ``staging`` where ``folder`` is, removing the previous set only once the new one is in place."""
+    previous = None
+    if folder.exists():
+        previous = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".previous", dir=folder.parent))
+        os.rmdir(previous)
+        folder.rename(previous)
+    staging.rename(folder)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -41,16 +43,62 @@ def reusable_entry(ckpt_dir: Path, manifest: dict[str, Any], variant: str) -> di
     return None
 
 
-def move_previous_run_aside(output: Path, progress: Progress) -> Path | None:
-    """Move everything in ``output`` (but the lock) into a dated sibling folder; delete nothing."""
+GENREPORT_ENTRIES = frozenset({"checkpoints", "tuner", "results", "logs", "report.html", "report.pdf"})
+# What write_atomically leaves behind when a kill lands mid-write: ".<name>.<random>.<suffix>".
+TEMPORARY_FILE = re.compile(r"\.[A-Za-z0-9_.-]+\.[A-Za-z0-9_]{6,}\.(tmp|keras|pdf)")
+ASIDE_FOLDERS = re.compile(r"seed-\d+|tuner\.unreadable-[0-9-]+")
+# What save_results leaves behind when a kill lands mid-swap.
+RESULTS_LEFTOVER = re.compile(r"\.results\.[A-Za-z0-9_]+\.(staging|previous)")
+
+
+def is_genreport_entry(name: str) -> bool:
+    """Whether a name in an output folder is one genreport writes."""
     from pipeline.lock import LOCK_NAME
 
-    children = [p for p in output.iterdir() if p.name != LOCK_NAME] if output.is_dir() else []
-    if not children:
+    return name in GENREPORT_ENTRIES or name == LOCK_NAME or bool(
+        TEMPORARY_FILE.fullmatch(name) or ASIDE_FOLDERS.fullmatch(name) or RESULTS_LEFTOVER.fullmatch(name))
+
+
+def move_previous_run_aside(output: Path, progress: Progress) -> Path | None:
+    """Rename the whole output folder to a dated sibling in one step and recreate it empty; delete nothing.
+
+    A folder that holds anything genreport did not write is refused, listing it, so --fresh
+    never carries away (or half-moves) someone else's files.
+    """
+    from pipeline.lock import LOCK_NAME
+
+    children = list(output.iterdir()) if output.is_dir() else []
+    if all(p.name == LOCK_NAME for p in children):
         return None
-    aside = output.with_name(f"{output.name}.old-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    aside.mkdir()
-    for child in children:
-        child.rename(aside / child.name)
+    foreign = sorted(p.name for p in children if not is_genreport_entry(p.name))
+    if foreign:
+        shown = ", ".join(repr(name) for name in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ConfigError(f"--fresh refuses to move {output}: it holds {shown}, which genreport did not write; move them or choose another --output")
+    aside = output.with_name(f"{output.name}.old-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}")
+    output.rename(aside)
+    output.mkdir()
     progress(f"--fresh: moved the previous run in {output} to {aside}")
     return aside
+
+
+def sweep_temporary_files(output: Path, progress: Progress) -> int:
+    """Delete the temporary files a killed run left in OUT, OUT/checkpoints and OUT/results; how many.
+
+    Called only while the folder's lock is held, so no live writer owns them.
+    """
+    removed = 0
+    for folder in (output, output / "checkpoints", output / "results"):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_symlink():
+                continue
+            if TEMPORARY_FILE.fullmatch(path.name) and path.is_file():
+                path.unlink()
+                removed += 1
+            elif folder == output and RESULTS_LEFTOVER.fullmatch(path.name) and path.is_dir():
+                shutil.rmtree(path)
+                removed += 1
+    if removed:
+        progress(f"removed {removed} temporary file{'s' if removed > 1 else ''} left by an interrupted run")
+    return removed

@@ -17,7 +17,7 @@ from pipeline import checkpoints
 from pipeline.config import RunConfig
 from pipeline.data import Dataset, load_dataset, stratified_indices
 from pipeline.environment import now_iso, package_versions, seed_everything
-from pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry
+from pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
 from pipeline.baselines import score_baselines
 from pipeline.scoring import ResultsInput, score_checkpoints, write_results
 
@@ -158,9 +158,11 @@ def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False)
     """
     from pipeline.lock import output_lock
 
-    with output_lock(config.output):
-        if fresh:
+    if fresh:
+        with output_lock(config.output):
             move_previous_run_aside(config.output, progress)
+    with output_lock(config.output):
+        sweep_temporary_files(config.output, progress)
         if len(config.seeds) > 1:
             return _run_replicates_locked(config, progress)
         return _run_full_locked(config, progress)
@@ -185,6 +187,7 @@ def _run_replicates_locked(config: RunConfig, progress: Progress) -> RunOutcome:
         progress(f"═ seed {seed} ({number} of {len(config.seeds)}) in {seed_folder(config.output, seed)}")
         single = dataclasses.replace(config, seed=seed, seeds=(seed,), output=seed_folder(config.output, seed))
         with output_lock(single.output):
+            sweep_temporary_files(single.output, progress)
             outcome = _run_full_locked(single, progress)
         folders.append(outcome.results_dir)
         means[seed] = outcome.mean_ssim
@@ -329,6 +332,7 @@ def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress =
     from pipeline.lock import output_lock
 
     with output_lock(config.output):
+        sweep_temporary_files(config.output, progress)
         return _run_eval_only_locked(config, checkpoints_dir, progress)
 
 
@@ -343,12 +347,18 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
     with clock.stage("score"):
         scores, samples = score_checkpoints(paths, data)
         baselines = score_baselines(data)
-    entries = {v: manifest["variants"].get(v, {}) for v in paths}
+    entries = {}
     for variant, path in paths.items():
-        entries[variant] = dict(entries[variant] or {}, variant=variant)
+        entry = manifest["variants"].get(variant) or {}
+        if entry and entry.get("sha256") != checkpoints.file_sha256(path):
+            progress(f"{path.name} is not the file its manifest entry describes (SHA-256 differs): "
+                     "its recorded history, layers and tuning are ignored; scoring the file as it is")
+            entry = {}
+        entries[variant] = dict(entry, variant=variant)
         if "layers" not in entries[variant]:
             entries[variant].update(model_description(path))
-    tuning = manifest.get("tuning")
+    tuned_matches = bool(entries.get("tuned", {}).get("sha256"))
+    tuning = manifest.get("tuning") if tuned_matches else None
     with clock.stage("write results"):
         results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
                                                  manifest.get("policy", "as saved"), started_at, "eval-only", None,

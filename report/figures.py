@@ -24,6 +24,11 @@ STYLES = {
 }
 
 
+def plain(text: str) -> str:
+    """``text`` for a matplotlib label, shown as written: a '$' never starts mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def data_uri(payload: bytes, mime: str) -> str:
     """A base64 data URI for ``payload``."""
     return f"data:{mime};base64,{base64.b64encode(payload).decode('ascii')}"
@@ -64,11 +69,11 @@ def per_class_bar_chart(class_names: Sequence[str], means: dict[str, Sequence[fl
     x = np.arange(len(class_names))
     for i, (variant, values) in enumerate(means.items()):
         style = STYLES.get(variant, STYLES["tuned"])
-        ax.bar(x + (i - (len(means) - 1) / 2) * width, values, width, label=variant,
+        ax.bar(x + (i - (len(means) - 1) / 2) * width, values, width, label=plain(variant),
                color=style["color"], hatch=style["hatch"], edgecolor="black", linewidth=0.4)
     low = min(min(v) for v in means.values())
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
-    ax.set_xticks(x, class_names, rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(x, [plain(name) for name in class_names], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("mean SSIM")
     ax.legend(fontsize=8, ncols=len(means), loc="lower right")
     return _svg_uri(fig)

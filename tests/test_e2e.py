@@ -139,3 +139,17 @@ def test_the_same_seed_beside_a_busy_process_writes_identical_ssim(smoke_run: tu
     assert len(columns) == 6 and len(first) == len(second) == 500
     largest = max(abs(float(a[c]) - float(b[c])) for a, b in zip(first, second) for c in columns)
     assert largest <= 1e-6
+
+
+def test_eval_only_ignores_a_manifest_entry_whose_file_was_swapped(smoke_run: tuple[Path, str], tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(smoke_run[0] / "checkpoints", folder)
+    shutil.copyfile(folder / "modified.keras", folder / "base.keras")  # the manifest still describes the old base
+    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(folder), "--preset", "smoke", "--output", str(tmp_path / "e"), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert "base.keras is not the file its manifest entry describes" in result.stdout
+    run = json.loads((tmp_path / "e" / "results" / "run.json").read_text())
+    assert "training" not in run["models"]["base"] and run["models"]["modified"]["training"]
+    assert run["models"]["base"]["params"] == run["models"]["modified"]["params"]

@@ -125,3 +125,10 @@ def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_old_report(result
     assert result.stderr.strip() == "Error: No space left on device"
     assert (out / "report.html").read_bytes() == before
     assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+
+
+def test_class_names_with_dollar_signs_do_not_start_mathtext() -> None:
+    from report.figures import per_class_bar_chart
+
+    uri = per_class_bar_chart(["$\\frac{1}{$", "Coat $5", "Bag"], {"base": [0.9, 0.8, 0.7], "tuned": [0.91, 0.82, 0.75]})
+    assert uri.startswith("data:image/svg+xml;base64,")

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from conftest import error_lines
 from pipeline.checkpoints import file_sha256
 from pipeline.lock import LOCK_NAME, output_lock
-from pipeline.resume import move_previous_run_aside
+from pipeline.errors import ConfigError
+from pipeline.resume import move_previous_run_aside, sweep_temporary_files
 from report.cli import main
 
 def per_image_column(out: Path, column: str) -> list[str]:
@@ -70,7 +71,41 @@ def test_fresh_moves_the_old_run_aside_and_deletes_nothing(tmp_path: Path) -> No
     (out / LOCK_NAME).write_text("")
     aside = move_previous_run_aside(out, progress=lambda _: None)
     assert aside is not None and (aside / "results" / "metrics.json").read_text() == "{}"
-    assert [p.name for p in out.iterdir()] == [LOCK_NAME]
+    assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_fresh_refuses_a_folder_holding_files_genreport_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "results").mkdir(parents=True)
+    (out / "thesis.tex").write_text("mine")
+    (out / "notes\nforged").write_text("mine")
+    with pytest.raises(ConfigError, match="thesis.tex") as caught:
+        move_previous_run_aside(out, progress=lambda _: None)
+    assert "\n" not in str(caught.value)
+    assert (out / "thesis.tex").read_text() == "mine" and (out / "results").is_dir()
+    assert not list(tmp_path.glob("out.old-*"))
+
+
+def test_fresh_moves_the_folder_in_one_rename(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "checkpoints" / "base.keras").write_text("x")
+    inode = out.stat().st_ino
+    aside = move_previous_run_aside(out, progress=lambda _: None)
+    assert aside.stat().st_ino == inode  # the same folder, renamed: nothing moved entry by entry
+    assert (aside / "checkpoints" / "base.keras").read_text() == "x"
+
+
+def test_temporary_files_left_by_a_kill_are_swept_and_nothing_else(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "checkpoints").mkdir(parents=True)
+    (out / "results").mkdir()
+    left = [out / "checkpoints" / ".base.keras.k2j4l9x1.keras", out / ".report.pdf.abc123xy.pdf", out / "results" / ".metrics.json.q1w2e3r4.tmp"]
+    kept = [out / "checkpoints" / "base.keras", out / "report.pdf", out / "results" / "metrics.json"]
+    for path in left + kept:
+        path.write_text("x")
+    assert sweep_temporary_files(out, progress=lambda _: None) == 3
+    assert not any(p.exists() for p in left) and all(p.exists() for p in kept)
 
 
 def test_a_second_concurrent_run_stops_at_once(tmp_path: Path, real_data_dir: Path) -> None:
@@ -151,3 +186,26 @@ def test_sigint_stops_cleanly_and_sigkill_during_search_resumes(tmp_path: Path, 
     resumed = per_image_column(out, "ssim_modified")
     uninterrupted = per_image_column(smoke_run[0], "ssim_modified")
     assert resumed == uninterrupted
+
+
+def test_results_are_swapped_in_as_one_set_and_a_failed_write_keeps_the_old_set(results_dir: Path, real_data_dir: Path) -> None:
+    from pipeline.results import load_results, save_results
+
+    before = {p.name: p.read_bytes() for p in results_dir.iterdir()}
+    samples = load_results(results_dir)["samples"]
+    with pytest.raises(TypeError):  # an unserialisable value: the write fails midway
+        save_results(results_dir, metrics={"test_images": 1, "bad": object()}, run={}, per_image="a\n", trials=[], samples=samples)
+    assert {p.name: p.read_bytes() for p in results_dir.iterdir()} == before
+    assert not [p for p in results_dir.parent.iterdir() if p.name.startswith(".results.")]
+    save_results(results_dir, metrics={"test_images": 2}, run={"mode": "x"}, per_image="a\n1\n", trials=[], samples=samples)
+    assert json.loads((results_dir / "metrics.json").read_text())["test_images"] == 2
+    assert (results_dir / "per_image.csv").read_text() == "a\n1\n"  # the tables of the same set, not the old ones
+
+
+def test_a_swap_interrupted_between_its_renames_is_swept_on_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / ".results.abc123.staging").mkdir(parents=True)
+    (out / ".results.abc123.staging" / "metrics.json").write_text("{}")
+    (out / ".results.def456.previous").mkdir()
+    assert sweep_temporary_files(out, progress=lambda _: None) == 2
+    assert list(out.iterdir()) == []
