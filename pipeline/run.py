@@ -272,17 +272,20 @@ def search_as_chief_or_alone(ctx: RunContext) -> Any:
     """Run the search here, or serve its oracle to workers when ``config.oracle`` is set."""
     from contextlib import nullcontext
 
-    from pipeline.distributed import parse_oracle_address, tuner_role
+    from pipeline.distributed import grpc_target, parse_oracle_address, tuner_role, worker_hint
+    from pipeline.tuning import WORKER_TIMEOUT
 
     config = ctx.config
     role = nullcontext()
+    timeout = None
     if config.oracle:
         host, port = parse_oracle_address(config.oracle)
         role = tuner_role("chief", host, port)
-        ctx.progress(f"serving the search oracle on {host}:{port} (gRPC, no TLS or authentication); "
-                     f"start workers with: genreport tune-worker --oracle {config.oracle} --worker-id ID")
+        timeout = getattr(config, "worker_timeout", None) or WORKER_TIMEOUT
+        ctx.progress(f"serving the search oracle on {grpc_target(host, port)} (gRPC, no TLS or authentication; "
+                     f"a worker silent for {timeout:g} s loses its trial); {worker_hint(host, port)}")
     with role:
-        return configured_search(config, ctx.data, ctx.progress)
+        return configured_search(config, ctx.data, ctx.progress, worker_timeout=timeout)
 
 
 def trial_budget(config: RunConfig) -> Any:
@@ -293,8 +296,8 @@ def trial_budget(config: RunConfig) -> Any:
                        rate=config.halving_rate, batch_size=config.batch_size, patience=config.patience)
 
 
-def configured_search(config: RunConfig, data: Dataset, progress: Progress) -> Any:
-    """The search with the run's settings, on its tuning subset, in ``OUT/tuner``."""
+def configured_search(config: RunConfig, data: Dataset, progress: Progress, worker_timeout: float | None = None) -> Any:
+    """The search with the run's settings, on its tuning subset, in ``OUT/tuner`` (a chief passes ``worker_timeout``)."""
     from pipeline.environment import reseed
     from pipeline.train import apply_policy, choose_policy, distribution_strategy
     from pipeline.tuning import run_search
@@ -312,6 +315,7 @@ def configured_search(config: RunConfig, data: Dataset, progress: Progress) -> A
         seed=config.seed,
         progress=progress,
         strategy=distribution_strategy(),
+        worker_timeout=worker_timeout,
     )
 
 

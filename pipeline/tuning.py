@@ -22,17 +22,22 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import math
+import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
 import keras
 import keras_tuner
 import numpy as np
+from keras_tuner.src.engine import oracle as oracle_module
 
 from pipeline.budget import StepPlan, plan_steps, steps_per_epoch, train_step_flops
+from pipeline.fsutil import write_text_atomically
 from pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
 
 SEARCH_SPACE = {"activation": list(ACTIVATIONS), "units": list(UNITS), "optimizer": list(OPTIMIZERS)}
@@ -64,16 +69,128 @@ def build_tuned_model(hp: keras_tuner.HyperParameters, policy: str | None = None
     )
 
 
+WORKER_TIMEOUT = 1800.0  # seconds without word from a worker before the chief gives up on its trial
+ENDED = (Status.COMPLETED, Status.INVALID, Status.FAILED)
+
+
+class RefusedReport(ValueError):
+    """A peer's report that the chief's oracle does not accept."""
+
+
+def locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``keras_tuner.synchronized`` that also releases the oracle's lock when ``method`` raises.
+
+    KerasTuner's decorator releases it only on a normal return, so one refused (or failed) call
+    would block every later call of every worker. It shares KerasTuner's lock, so KerasTuner's own
+    synchronized methods called from ``method`` see it held by this thread and do not wait.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        thread = threading.current_thread().name
+        take = oracle_module.THREADS[self] != thread
+        if take:
+            oracle_module.LOCKS[self].acquire()
+            oracle_module.THREADS[self] = thread
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            if take:
+                oracle_module.THREADS[self] = None
+                oracle_module.LOCKS[self].release()
+
+    return wrapper
+
+
+def acceptable_metric(name: Any, value: Any) -> bool:
+    """Whether a reported metric is one of ours with a finite, non-negative value."""
+    if name not in TRIAL_METRICS or isinstance(value, bool):
+        return False
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(number) and number >= 0.0
+
+
+def in_search_space(values: dict[str, Any], rungs: int | None) -> bool:
+    """Whether hyper-parameter values are a point of the search space (and a valid rung)."""
+    names = set(SEARCH_SPACE) | ({"rung"} if rungs is not None else set())
+    if set(values) != names or any(isinstance(v, bool) for v in values.values()):
+        return False
+    if any(values[name] not in options for name, options in SEARCH_SPACE.items()):
+        return False
+    return rungs is None or values["rung"] in range(rungs)
+
+
 class RecordingMixin:
-    """Records each trial's tuner and wall time in the oracle's state (``trial.json`` has neither)."""
+    """The chief's oracle: records each trial's tuner and wall time, and trusts no peer.
+
+    ``trial.json`` has neither the tuner nor the time, so they live in the oracle's state. Over
+    gRPC any peer can call the oracle, so a report is accepted only for a trial some worker is
+    running, metrics only when finite and non-negative, and an ended trial only with the very
+    hyper-parameters the oracle handed out; anything else is refused (``RefusedReport``) and
+    logged through ``say`` with the worker id that holds the trial. A worker not heard from for
+    ``worker_timeout`` seconds (None: never) loses its running trial, marked FAILED. KerasTuner's
+    JSON files are written whole (temporary file, then rename).
+    """
 
     def _init_records(self) -> None:
         self.trial_tuners: dict[str, str] = {}
         self.trial_started: dict[str, float] = {}
         self.trial_seconds: dict[str, float] = {}
+        self.worker_timeout: float | None = None
+        self.last_word: dict[str, float] = {}  # tuner id -> time.monotonic() of its last call
+        self.say: Callable[[str], None] = print
 
-    @keras_tuner.synchronized
+    def holder(self, trial_id: str) -> str | None:
+        """The tuner id running trial ``trial_id`` now, or None."""
+        for tuner_id, trial in self.ongoing_trials.items():
+            if trial.trial_id == trial_id:
+                return tuner_id
+        return None
+
+    def refuse(self, what: str, tuner_id: str | None) -> RefusedReport:
+        sender = f"worker {tuner_id!r}" if tuner_id is not None else "a peer holding no trial"
+        message = f"search oracle refused {what} from {sender}"
+        self.say(message)
+        return RefusedReport(message)
+
+    @locked
+    def expire_silent_workers(self) -> list[str]:
+        """Give up on every worker not heard from for ``worker_timeout`` seconds; their ids.
+
+        Its running trial is marked FAILED (kept out of KerasTuner's consecutive-failure count,
+        so vanished peers cannot stop the search) and the worker is forgotten, so the chief's
+        wait for running trials and known workers can end.
+        """
+        if not self.worker_timeout:
+            return []
+        now = time.monotonic()
+        gone = [t for t in sorted(self.tuner_ids | set(self.ongoing_trials))
+                if now - self.last_word.setdefault(t, now) > self.worker_timeout]
+        for tuner_id in gone:
+            self.tuner_ids.discard(tuner_id)
+            trial = self.ongoing_trials.pop(tuner_id, None)
+            if trial is None:
+                continue
+            trial.status = Status.FAILED
+            trial.message = f"no word from worker {tuner_id!r} for {self.worker_timeout:g} s: the chief gave up on this trial"
+            started = self.trial_started.get(trial.trial_id)
+            if started is not None:
+                self.trial_seconds[trial.trial_id] = time.time() - started
+            self._save_trial(trial)
+            self.save()
+            self.say(f"worker {tuner_id!r} sent no word for {self.worker_timeout:g} s: trial {trial.trial_id} marked FAILED")
+        return gone
+
+    def heard_from(self, tuner_id: str) -> None:
+        self.last_word[tuner_id] = time.monotonic()
+
+    @locked
     def create_trial(self, tuner_id: str) -> keras_tuner.engine.trial.Trial:
+        self.heard_from(tuner_id)
+        self.expire_silent_workers()
         trial = super().create_trial(tuner_id)
         if trial.status == Status.RUNNING:
             self.trial_tuners[trial.trial_id] = tuner_id
@@ -81,12 +198,44 @@ class RecordingMixin:
             self.save()
         return trial
 
-    @keras_tuner.synchronized
+    @locked
+    def update_trial(self, trial_id: str, metrics: dict[str, float], step: int = 0) -> keras_tuner.engine.trial.Trial:
+        tuner_id = self.holder(trial_id)
+        if tuner_id is None:
+            raise self.refuse(f"metrics for trial {trial_id!r}, which no worker is running", None)
+        self.heard_from(tuner_id)
+        self.expire_silent_workers()
+        bad = {name: value for name, value in dict(metrics).items() if not acceptable_metric(name, value)}
+        if bad:
+            raise self.refuse(f"metrics {bad!r} for trial {trial_id} (only finite, non-negative {', '.join(TRIAL_METRICS)})", tuner_id)
+        return super().update_trial(trial_id, dict(metrics), step=step)
+
+    @locked
     def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        tuner_id = self.holder(trial.trial_id)
+        if tuner_id is None:  # ended already, given up on, or never handed out: ignored
+            self.refuse(f"the end of trial {trial.trial_id!r}, which no worker is running", None)
+            return
+        self.heard_from(tuner_id)
+        handed = self.trials[trial.trial_id].hyperparameters
+        values = dict(trial.hyperparameters.values)
+        if values != handed.values or not in_search_space(values, getattr(self, "rungs", None)):
+            raise self.refuse(f"trial {trial.trial_id} ended with {values!r}, not the values it was given", tuner_id)
+        if trial.status not in ENDED:
+            raise self.refuse(f"trial {trial.trial_id} ended with status {trial.status!r}", tuner_id)
+        trial.hyperparameters = handed  # the oracle's own copy: a peer's space is never merged
         started = self.trial_started.get(trial.trial_id)
         if started is not None:
             self.trial_seconds[trial.trial_id] = time.time() - started
         super().end_trial(trial)
+
+    def save(self) -> None:
+        """``oracle.json``, written whole (KerasTuner truncates it, then writes)."""
+        write_text_atomically(Path(self._get_oracle_fname()), json.dumps(self.get_state()))
+
+    def _save_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        """``trial_<id>/trial.json``, written whole."""
+        write_text_atomically(Path(self._get_trial_dir(trial.trial_id)) / "trial.json", json.dumps(trial.get_state()))
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
@@ -213,6 +362,22 @@ class BudgetTuner(keras_tuner.Tuner):
         self.progress = progress
         self.budget = budget
         super().__init__(*args, **kwargs)
+
+    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        """Run trials here; as the chief, serve the oracle until the search is over (``pipeline.distributed``)."""
+        from pipeline.distributed import is_chief, serve_oracle
+
+        if not is_chief():
+            super().search(*fit_args, **fit_kwargs)
+            return
+        self.save()
+        serve_oracle(self.oracle)
+
+    def save(self) -> None:
+        """The oracle's state (not on a worker) and this tuner's file, each written whole."""
+        if not self._is_worker():
+            self.oracle.save()
+        write_text_atomically(Path(self._get_tuner_fname()), json.dumps(self.get_state()))
 
     def on_trial_begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().on_trial_begin(trial)
@@ -354,27 +519,52 @@ def mean_image_loss(x_train: np.ndarray, x_val: np.ndarray) -> float:
 
 
 def make_tuner(directory: Path, settings: dict[str, Any], budget: TrialBudget, seed: int,
-               progress: Callable[[str], None], strategy: Any = None) -> BudgetTuner:
+               progress: Callable[[str], None], strategy: Any = None, worker_timeout: float | None = None) -> BudgetTuner:
     """The search's tuner in ``directory``; it resumes what is there (never overwrites).
 
-    Trials are built under the dtype policy that is global when the tuner is made.
+    Saved state that cannot be read back (say an empty ``oracle.json`` left by a kill) is moved
+    aside whole, to ``<directory>.unreadable-<time>``, and the search starts again; nothing else
+    of the run is touched. Trials are built under the dtype policy that is global when the tuner
+    is made. ``worker_timeout`` applies to a chief's workers (see ``RecordingMixin``).
     """
-    if settings["algorithm"] == "RandomSearch":
-        oracle: Any = RecordingRandomSearchOracle(objective="val_loss", max_trials=settings["max_trials"], seed=seed,
-                                                   hyperparameters=search_hyperparameters(), allow_new_entries=False,
-                                                   tune_new_entries=False)
-    else:
-        oracle = GridHalvingOracle(rungs=settings["rungs"], rate=budget.rate, seed=seed)
-    return BudgetTuner(
-        oracle=oracle,
-        hypermodel=functools.partial(build_tuned_model, policy=keras.mixed_precision.dtype_policy().name, seed=seed),
-        directory=str(directory),
-        project_name=PROJECT,
-        overwrite=False,
-        progress=progress,
-        budget=budget,
-        distribution_strategy=strategy,
-    )
+    def build() -> BudgetTuner:
+        if settings["algorithm"] == "RandomSearch":
+            oracle: Any = RecordingRandomSearchOracle(objective="val_loss", max_trials=settings["max_trials"], seed=seed,
+                                                       hyperparameters=search_hyperparameters(), allow_new_entries=False,
+                                                       tune_new_entries=False)
+        else:
+            oracle = GridHalvingOracle(rungs=settings["rungs"], rate=budget.rate, seed=seed)
+        oracle.worker_timeout = worker_timeout
+        oracle.say = progress
+        return BudgetTuner(
+            oracle=oracle,
+            hypermodel=functools.partial(build_tuned_model, policy=keras.mixed_precision.dtype_policy().name, seed=seed),
+            directory=str(directory),
+            project_name=PROJECT,
+            overwrite=False,
+            progress=progress,
+            budget=budget,
+            distribution_strategy=strategy,
+        )
+
+    saved = (Path(directory) / PROJECT).is_dir()
+    try:
+        return build()
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:  # JSONDecodeError is a ValueError
+        if not saved:
+            raise
+        set_aside_unreadable(Path(directory), exc, progress)
+    return build()
+
+
+def set_aside_unreadable(directory: Path, exc: BaseException, progress: Callable[[str], None]) -> Path:
+    """Rename an unreadable tuner folder to ``<name>.unreadable-<time>`` (nothing is deleted); where it went."""
+    aside = directory.with_name(f"{directory.name}.unreadable-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}")
+    directory.rename(aside)
+    reason = (str(exc).strip().splitlines() or [""])[0][:200]
+    progress(f"the search's saved state in {directory} cannot be read ({type(exc).__name__}: {reason}); "
+             f"moved it to {aside} and starting the search again (trained checkpoints are kept)")
+    return aside
 
 
 def run_search(
@@ -389,11 +579,13 @@ def run_search(
     seed: int,
     progress: Callable[[str], None] = print,
     strategy: Any = None,
+    worker_timeout: float | None = None,
 ) -> SearchResult | None:
     """Run (or resume) the search in ``directory``; its trials and choice.
 
     As a distributed worker (see ``pipeline.distributed``) it runs trials until the chief's
-    oracle says the search is over, and returns None: the chief holds the results.
+    oracle says the search is over, and returns None: the chief holds the results. As the chief
+    it gives up on a worker's trial after ``worker_timeout`` seconds without word from it.
     """
     from pipeline.distributed import is_worker
 
@@ -418,7 +610,7 @@ def run_search(
                              1, budget.batch_size, budget.patience)
         settings.update(first_rung_flops=budget.first_flops if budget.kind == "compute" else None,
                         first_rung_steps=budget.first_steps if budget.kind != "compute" else None)
-    tuner = make_tuner(directory, settings, budget, seed, progress, strategy)
+    tuner = make_tuner(directory, settings, budget, seed, progress, strategy, worker_timeout)
     tuner.oracle.verbose = 0  # our own progress lines instead of KerasTuner's tables
     tuner.search(x_train, x_val)
     if is_worker():

@@ -18,7 +18,7 @@ def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Pr
     loads the same data at the same preset and seed, and keeps its trial files in
     ``config.output``.
     """
-    from pipeline.distributed import check_worker_id, parse_oracle_address, tuner_role, wait_for_chief
+    from pipeline.distributed import check_worker_id, grpc_target, parse_oracle_address, tuner_role, wait_for_chief
     from pipeline.lock import output_lock
     from pipeline.train import apply_policy, choose_policy
 
@@ -30,7 +30,7 @@ def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Pr
         seed_everything(config.seed)
         apply_policy(choose_policy(config.precision))
         data = load_data(config)
-        progress(f"worker {worker_id}: connected to {host}:{port}")
+        progress(f"worker {worker_id}: connected to {grpc_target(host, port)}")
         with tuner_role(f"tuner-{worker_id}", host, port):
             configured_search(config, data, progress)
         progress(f"worker {worker_id}: the chief ended the search")

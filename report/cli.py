@@ -170,18 +170,23 @@ def main(debug: bool) -> None:
 @run_options
 @click.option("--fresh", is_flag=True, help="Start over: move what OUT holds to OUT.old-<time> (nothing is deleted) instead of resuming.")
 @click.option("--seeds", default=None, metavar="S1,S2,...", help="Train every variant once per seed (each in OUT/seed-<seed>) and report the replicates merged; replaces --seed.")
-@click.option("--oracle", default=None, metavar="HOST:PORT", help="Be the chief of a distributed search: serve the oracle here (gRPC, no TLS: trusted networks only) and let `genreport tune-worker` processes run the trials.")
+@click.option("--oracle", default=None, metavar="[HOST:]PORT", help="Be the chief of a distributed search: serve the oracle at HOST:PORT (a bare PORT: 127.0.0.1; gRPC without TLS or authentication, so connect remote workers through SSH tunnels) and let `genreport tune-worker` processes run the trials.")
+@click.option("--worker-timeout", type=click.FloatRange(min=1), default=1800.0, show_default=True, help="With --oracle: seconds without word from a worker after which its running trial is marked FAILED (longer than any one trial).")
 @friendly_errors
-def full(fresh: bool, seeds: str | None, oracle: str | None, **options: Any) -> None:
+def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: float, **options: Any) -> None:
     """Train base and modified, tune and retrain the tuned variant, score all three, report."""
     config = config_from(options, seeds=seeds)
     if oracle and len(config.seeds) > 1:
         raise GenreportError("--oracle serves one search: run one chief per seed (--seed) and merge with genreport render")
     if oracle:
-        from pipeline.distributed import parse_oracle_address
+        from pipeline.distributed import WILDCARD_WARNING, check_bindable, grpc_target, is_wildcard, parse_oracle_address
 
-        parse_oracle_address(oracle)
+        host, port = parse_oracle_address(oracle)
+        check_bindable(host, port)  # before hours of training, not after
+        if is_wildcard(host):
+            click.echo(WILDCARD_WARNING.format(target=grpc_target(host, port)), err=True)
         config.oracle = oracle
+        config.worker_timeout = worker_timeout  # type: ignore[attr-defined]  # not a RunConfig field yet
     find_data_dir(config.data_dir)  # fail fast, before TensorFlow loads
     quiet_tensorflow()
     from pipeline.run import run_full
@@ -212,7 +217,7 @@ def eval_only(checkpoints_dir: Path, **options: Any) -> None:
 
 
 @main.command("tune-worker")
-@click.option("--oracle", required=True, metavar="HOST:PORT", help="Address of the chief (`genreport full --oracle HOST:PORT`).")
+@click.option("--oracle", required=True, metavar="[HOST:]PORT", help="Address of the chief (`genreport full --oracle HOST:PORT`); a bare PORT is 127.0.0.1:PORT, the near end of an SSH tunnel to the chief.")
 @click.option("--worker-id", required=True, help="This worker's name (letters, digits, '-', '_'); recorded with each trial it runs.")
 @click.option("--wait", "wait_seconds", type=click.FloatRange(min=1), default=30.0, show_default=True, help="Seconds to wait for the chief to answer before giving up.")
 @run_options

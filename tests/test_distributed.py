@@ -85,3 +85,54 @@ def test_a_chief_and_two_workers_complete_a_search(tmp_path: Path, real_data_dir
     assert html.count("tuner-w1") + html.count("tuner-w2") == 4
     for name in ("w1", "w2"):
         assert "the chief ended the search" in logs[name]
+
+
+# --- issue 12, section 2: where the chief listens and what it tells workers --------------------
+
+def test_a_bare_port_is_the_loopback_address() -> None:
+    assert parse_oracle_address("8000") == ("127.0.0.1", 8000)
+
+
+@pytest.mark.parametrize("host, port, shown", [("0.0.0.0", 8000, "<this machine's address>:8000"), ("::", 8000, "<this machine's address>:8000"),
+                                               ("127.0.0.1", 8000, "127.0.0.1:8000"), ("::1", 7000, "[::1]:7000")])
+def test_the_workers_hint_never_shows_a_wildcard_address(host: str, port: int, shown: str) -> None:
+    from pipeline.distributed import worker_hint
+
+    hint = worker_hint(host, port)
+    assert f"--oracle {shown}" in hint
+    assert "0.0.0.0" not in hint and "[::]" not in hint and "--oracle ::" not in hint
+
+
+def test_tuner_role_keeps_the_brackets_of_an_ipv6_address() -> None:
+    from pipeline.distributed import tuner_role
+
+    with tuner_role("chief", "::1", 7000):
+        assert f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}" == "[::1]:7000"
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::"])
+def test_a_wildcard_chief_warns_that_the_channel_has_no_authentication(tmp_path: Path, address: str) -> None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family) as probe:
+            probe.bind((address, 0))
+            port = probe.getsockname()[1]
+    except OSError:
+        pytest.skip(f"cannot bind {address} here")
+    shown = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    # a data folder that does not exist stops the command before any training
+    result = CliRunner().invoke(main, ["full", "--oracle", shown, "--preset", "smoke", "--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    assert "no authentication" in result.stderr and "SSH" in result.stderr
+
+
+def test_a_chief_that_cannot_bind_says_so_before_any_training(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["full", "--oracle", f"127.0.0.1:{port}", "--preset", "smoke", "--data-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and f"127.0.0.1:{port} cannot be served here" in lines[0]
+    assert not (tmp_path / "out").exists()
