@@ -76,9 +76,14 @@ def read_config(path: Path) -> Any:
             total = sum(info.file_size for info in members)
             if total > MAX_ARCHIVE_BYTES:
                 raise refused(shown(path), f"it expands to {total} bytes, more than the {MAX_ARCHIVE_BYTES} a genreport checkpoint may have")
-            info = next((m for m in members if m.filename == "config.json"), None)
-            if info is None:
+            names = [m.filename for m in members]
+            if len(set(names)) != len(names):
+                # zipfile (and so Keras) reads the last of several same-named members: a check of
+                # the first would pass a config Keras never reads.
+                raise refused(shown(path), "it holds two members of the same name")
+            if "config.json" not in names:
                 raise refused(shown(path), "it holds no config.json, so it is not a Keras 3 archive")
+            info = archive.getinfo("config.json")
             if info.file_size > MAX_CONFIG_BYTES:
                 raise refused(shown(path), f"its config.json is {info.file_size} bytes, more than {MAX_CONFIG_BYTES}")
             text = archive.read(info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,8 +154,8 @@ def resolve_config(
     _check_positive("--test-limit", test_limit)
     _check_positive("--batch-size", batch_size)
     for option, value in (("--train-tflop", train_tflop), ("--max-minutes", max_minutes)):
-        if value is not None and not value > 0:
-            raise ConfigError(f"{option} must be above 0, got {value}")
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{option} must be a finite number above 0, got {value}")
     for option, value in (("--seed", seed), ("--data-seed", data_seed)):
         if value is not None and value < 0:
             raise ConfigError(f"{option} must be 0 or more, got {value}")

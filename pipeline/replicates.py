@@ -6,8 +6,9 @@ several machines, each with its own ``--seed``) merge when every setting but the
 set's digests and the test images agree; anything else is refused naming the first difference.
 
 The merged figures: per variant, each seed's mean SSIM and the mean ± standard deviation across
-seeds, with a two-level bootstrap interval (seeds, then test images) that covers training
-randomness as well as the choice of test images; paired comparisons across seeds with the same
+seeds, with an interval over seeds and then test images (a t-interval on the per-seed means
+widened by the test images' variance; see ``pipeline.stats.seeds_and_images_ci``) that covers
+training randomness as well as the choice of test images; paired comparisons across seeds with the same
 interval, how many seeds show the same ordering, and each seed's Wilcoxon test Holm-corrected
 over the whole family. Free of TensorFlow, so ``genreport render`` merges without it.
 """
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import ResultsError
-from pipeline.stats import holm_adjusted, two_level_bootstrap_ci, wilcoxon_p
+from pipeline.stats import holm_adjusted, seeds_and_images_ci, wilcoxon_p
 
 # Settings that may differ between replicates: the seed itself and where and how a run wrote.
 FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds"})
@@ -45,6 +46,7 @@ def replicate_settings(results: dict[str, Any]) -> dict[str, Any]:
         "mode": run.get("mode"),
         **{f"setting {k}": config[k] for k in ordered},
         "policy": run.get("policy"),
+        "training settings": {k: v for k, v in (run.get("fingerprint") or {}).items() if k not in ("seed", "data_digests")},
         "data set": run.get("data", {}).get("digests"),
         "test images": [int(i) for i in results["per_image"]["test_index"]],
         "variants": sorted(results["metrics"].get("variants", {})),
@@ -65,6 +67,8 @@ def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
 def check_mergeable(runs: list[dict[str, Any]]) -> list[int]:
     """The runs' seeds, in order, once every run agrees with the first but for its seed."""
     seeds: list[int] = []
+    for results in runs:
+        check_single_run(results)
     reference = replicate_settings(runs[0])
     for results in runs:
         seed = training_seed(results["run"])
@@ -79,12 +83,29 @@ def check_mergeable(runs: list[dict[str, Any]]) -> list[int]:
     return seeds
 
 
+def check_single_run(results: dict[str, Any]) -> None:
+    """Refuse a folder that is itself a merge, or lacks a finite per-image column a merge needs."""
+    folder = results["folder"]
+    if "seed" in results["per_image"] or "replicates" in results["metrics"] or "seeds" in results["run"]:
+        raise ResultsError(f"{folder} holds merged replicates already: merge the single-seed results folders it came from instead")
+    for variant in results["metrics"].get("variants", {}):
+        for metric in METRICS:
+            column = f"{metric}_{variant}"
+            values = results["per_image"].get(column)
+            if values is None:
+                raise ResultsError(f"{folder}/per_image.csv lacks the column {column!r}")
+            if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
+                raise ResultsError(f"{folder}/per_image.csv: column {column!r} holds a value that is not finite")
+        if not isinstance(results["metrics"]["variants"][variant].get("per_class"), list):
+            raise ResultsError(f"{folder}/metrics.json lacks the per-class figures of {variant!r}")
+
+
 def seed_matrix(runs: list[dict[str, Any]], column: str) -> np.ndarray:
     """Seeds × test images of one per-image column."""
     return np.stack([np.asarray(r["per_image"][column], dtype=np.float64) for r in runs])
 
 
-def variant_figures(runs: list[dict[str, Any]], seeds: list[int], variant: str, rng: np.random.Generator) -> dict[str, Any]:
+def variant_figures(runs: list[dict[str, Any]], seeds: list[int], variant: str) -> dict[str, Any]:
     """One variant's per-seed means and across-seed figures under both SSIM definitions."""
     figures: dict[str, Any] = {}
     for metric in METRICS:
@@ -94,16 +115,16 @@ def variant_figures(runs: list[dict[str, Any]], seeds: list[int], variant: str, 
             "per_seed": {str(s): float(m) for s, m in zip(seeds, per_seed)},
             "mean": float(per_seed.mean()),
             "std": float(per_seed.std(ddof=1)) if len(seeds) > 1 else 0.0,
-            "ci95": list(two_level_bootstrap_ci(matrix, rng)),
+            "ci95": list(seeds_and_images_ci(matrix)),
         }
     return figures
 
 
-def comparison_figures(runs: list[dict[str, Any]], seeds: list[int], first: str, second: str, rng: np.random.Generator) -> dict[str, Any]:
+def comparison_figures(runs: list[dict[str, Any]], seeds: list[int], first: str, second: str) -> dict[str, Any]:
     """``second - first`` across seeds: mean, two-level interval, seeds agreeing, per-seed Wilcoxon."""
     diff = seed_matrix(runs, f"ssim_{second}") - seed_matrix(runs, f"ssim_{first}")
     per_seed = diff.mean(axis=1)
-    low, high = two_level_bootstrap_ci(diff, rng)
+    low, high = seeds_and_images_ci(diff)
     mean = float(per_seed.mean())
     same_sign = int(np.sum(np.sign(per_seed) == np.sign(mean))) if mean != 0 else 0
     verdict = "better" if low > 0 else ("worse" if high < 0 else "no clear difference")
@@ -135,21 +156,20 @@ def per_class_figures(runs: list[dict[str, Any]], variant: str) -> list[dict[str
 
 def replicated_metrics(runs: list[dict[str, Any]], seeds: list[int], search: str) -> dict[str, Any]:
     """The across-seed block of a merged ``metrics.json``."""
-    rng = np.random.default_rng(seeds[0])
     variants = [v for v in ("base", "modified", "tuned") if v in runs[0]["metrics"]["variants"]]
     reference = runs[0]["metrics"].get("reference_ssim", {})
-    comparisons = [comparison_figures(runs, seeds, a, b, rng) for a, b in COMPARISONS if a in variants and b in variants]
+    comparisons = [comparison_figures(runs, seeds, a, b) for a, b in COMPARISONS if a in variants and b in variants]
     with_family_holm(comparisons)
     tuning = [{"seed": s, **((r["run"].get("tuning") or {}).get("best") or {})} for s, r in zip(seeds, runs)]
     return {
         "seeds": seeds,
         "first_seed": seeds[0],
         "search": search,
-        "variants": {v: {**variant_figures(runs, seeds, v, rng), "reference_ssim": reference.get(v)} for v in variants},
+        "variants": {v: {**variant_figures(runs, seeds, v), "reference_ssim": reference.get(v)} for v in variants},
         "comparisons": comparisons,
         "per_class": {v: per_class_figures(runs, v) for v in variants},
         "tuning": [t for t in tuning if len(t) > 1],
-        "interval": "two-level bootstrap: seeds with replacement, then test images with replacement",
+        "interval": "a t-interval with (seeds - 1) degrees of freedom over the per-seed means, widened by the test images' variance",
     }
 
 

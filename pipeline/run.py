@@ -242,7 +242,7 @@ def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
         baselines = score_baselines(data)
     with clock.stage("write results"):
         results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
-                                                 policy, started_at, "full", threads, config.seed))
+                                                 policy, started_at, "full", threads, config.seed, fingerprint))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
 
 
@@ -366,7 +366,7 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
     with clock.stage("write results"):
         results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
                                                  manifest.get("policy", "as saved"), started_at, "eval-only", None,
-                                                 (manifest.get("fingerprint") or {}).get("seed")))
+                                                 (manifest.get("fingerprint") or {}).get("seed"), manifest.get("fingerprint")))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
 
 

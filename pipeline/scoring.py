@@ -123,6 +123,7 @@ class ResultsInput:
     mode: str
     threads: int | None = None
     training_seed: int | None = None
+    fingerprint: dict[str, Any] | None = None
 
 
 def write_results(r: ResultsInput) -> Path:
@@ -137,6 +138,7 @@ def write_results(r: ResultsInput) -> Path:
         "policy": r.policy,
         "threads": r.threads,
         "training_seed": r.training_seed,
+        "fingerprint": r.fingerprint,
         "started": r.started_at,
         "finished": now_iso(),
         "stages": r.stages,

@@ -46,7 +46,7 @@ GRID: list[dict[str, Any]] = [
     {"activation": a, "units": u, "optimizer": o} for u, a, o in itertools.product(UNITS, ACTIVATIONS, OPTIMIZERS)
 ]
 PROJECT = "modified_search"
-TRIAL_METRICS = ("val_loss", "steps", "flops", "step_flops", "train_seconds", "epochs", "budget_flops", "budget_steps")
+TRIAL_METRICS = ("val_loss", "steps", "flops", "step_flops", "train_seconds", "epochs", "budget_flops", "budget_steps", "early_stopped")
 Status = keras_tuner.engine.trial.TrialStatus
 
 
@@ -408,6 +408,7 @@ class BudgetTuner(keras_tuner.Tuner):
             "epochs": outcome.steps_run / plan.steps_per_epoch,
             "budget_flops": float(plan.budget_flops or 0.0),
             "budget_steps": float(plan.steps),
+            "early_stopped": 1.0 if outcome.stopped_by == "early stopping" else 0.0,
         }
 
 
@@ -452,6 +453,16 @@ def trial_metric(trial: keras_tuner.engine.trial.Trial, name: str) -> float | No
     return finite_or_none(trial.metrics.get_last_value(name))
 
 
+def trial_stop_reason(trial: keras_tuner.engine.trial.Trial) -> str | None:
+    """Why a trial's training ended: its budget or early stopping (None when it did not report)."""
+    early = trial_metric(trial, "early_stopped")
+    if early is None:
+        return None
+    if early:
+        return "early stopping"
+    return "compute budget" if trial_metric(trial, "budget_flops") else "steps"
+
+
 def trial_records(oracle: Any) -> list[dict[str, Any]]:
     """One row per trial, best first within the highest rung: choices, rung, budget, result, time."""
     rows = []
@@ -471,6 +482,7 @@ def trial_records(oracle: Any) -> list[dict[str, Any]]:
                 "epochs": trial_metric(trial, "epochs"),
                 "flops": flops,
                 "budget_flops": trial_metric(trial, "budget_flops") or None,
+                "stopped_by": trial_stop_reason(trial),
                 "gflops_per_second": round(flops / train_seconds / 1e9, 1) if flops and train_seconds else None,
                 "seconds": round(seconds, 2) if seconds is not None else None,
                 "worker": oracle.trial_tuners.get(trial.trial_id, ""),

@@ -250,6 +250,9 @@ def render(results_dirs: tuple[Path, ...], output: Path | None, formats: str) ->
         if output is None:
             raise GenreportError("merging several --results needs --output DIR for the merged results and report")
         check_output_dir(output)
+        inputs = {Path(r).resolve() for r in results_dirs}
+        if (output / "results").resolve() in inputs:
+            raise GenreportError(f"--output {output} would overwrite one of the --results folders being merged; choose another folder")
         results_dir = merge_replicates(list(results_dirs), output)
         render_and_report(results_dir, output, chosen)
         return

@@ -218,8 +218,22 @@ def search_grid_rows(grid: list[dict[str, Any]], best: dict[str, Any]) -> list[d
     for g in grid:
         row = rows.setdefault((g["units"], g["activation"]), {"units": g["units"], "activation": g["activation"], "cells": {}})
         chosen = (g["activation"], g["units"], g["optimizer"]) == (best["activation"], best["units"], best["optimizer"])
-        row["cells"][g["optimizer"]] = {"val_loss": g["val_loss"], "rung": g["rung"], "chosen": chosen}
-    return [dict(r, cells=[r["cells"].get(o, {"val_loss": None, "rung": None, "chosen": False}) for o in optimizers]) for r in rows.values()]
+        row["cells"][g["optimizer"]] = {"val_loss": g["val_loss"], "rung": g["rung"], "steps": g.get("steps"), "chosen": chosen}
+    empty = {"val_loss": None, "rung": None, "steps": None, "chosen": False}
+    return [dict(r, cells=[r["cells"].get(o, empty) for o in optimizers]) for r in rows.values()]
+
+
+MEANINGFUL_STEPS = 20  # below this a first-rung trial is barely trained: its loss says little about the design
+
+
+def first_rung_steps(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per width, the fewest optimizer steps a first-rung trial ran, and whether that is too few to judge it."""
+    steps: dict[int, int] = {}
+    for t in trials:
+        if t.get("rung", 0) == 0 and t.get("steps") is not None:
+            units = int(t["units"])
+            steps[units] = min(steps.get(units, int(t["steps"])), int(t["steps"]))
+    return [{"units": u, "steps": n, "too_few": n < MEANINGFUL_STEPS} for u, n in sorted(steps.items())]
 
 
 def tuning_section(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -240,7 +254,8 @@ def tuning_section(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
             "grid_rows": search_grid_rows(grid, best), "optimizers": optimizers,
             "chart": figures.search_space_chart(grid, tuning.get("mean_image_val_loss"), best) if any(g["val_loss"] is not None for g in grid) else None,
             "mean_image_val_loss": tuning.get("mean_image_val_loss"), "last_rung_fraction": tuning.get("last_rung_fraction"),
-            "rung_tflop": [f / 1e12 for f in rung_flops], "rung_steps": rung_steps}
+            "rung_tflop": [f / 1e12 for f in rung_flops], "rung_steps": rung_steps,
+            "first_rung_steps": first_rung_steps(trials), "meaningful_steps": MEANINGFUL_STEPS}
 
 
 def architecture_section(models: dict[str, Any], variants: list[str]) -> list[dict[str, Any]]:
@@ -267,6 +282,15 @@ def first_seed_rows(per_image: dict[str, Any], seed: int | None) -> dict[str, An
     return {k: ([x for x, kept in zip(v, keep) if kept] if isinstance(v, list) else np.asarray(v)[keep]) for k, v in per_image.items()}
 
 
+def replicated_published_verdict(uniform: dict[str, Any], gaussian: dict[str, Any], reference: float | None) -> str:
+    """Whether the across-seed mean beats the published figure, per definition, and whether its interval does."""
+    if reference is None:
+        return "–"
+    words = published_verdict({"beats_uniform": uniform["mean"] > reference, "beats_gaussian": gaussian["mean"] > reference})
+    clear = [name for name, f in (("uniform", uniform), ("Gaussian", gaussian)) if f["ci95"][0] > reference]
+    return words + (f"; the whole interval is above it for the {' and '.join(clear)} definition" + ("s" if len(clear) > 1 else "") if clear else "; no interval lies wholly above it")
+
+
 def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str, Any] | None:
     """The across-seed summary, comparisons, per-class spread and per-seed choices, or None for one seed."""
     block = metrics.get("replicates")
@@ -282,8 +306,7 @@ def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str,
                      "mean": uniform["mean"], "std": uniform["std"], "ci_low": uniform["ci95"][0], "ci_high": uniform["ci95"][1],
                      "gaussian_mean": gaussian["mean"], "gaussian_std": gaussian["std"],
                      "gaussian_ci_low": gaussian["ci95"][0], "gaussian_ci_high": gaussian["ci95"][1], "reference": reference,
-                     "beats_uniform": reference is not None and uniform["ci95"][0] > reference,
-                     "beats_gaussian": reference is not None and gaussian["ci95"][0] > reference})
+                     "verdict": replicated_published_verdict(uniform, gaussian, reference)})
     comparisons = []
     for c in block["comparisons"]:
         sentence = (f"{c['second']} vs {c['first']}: {c['mean_difference']:+.4f} SSIM across {c['seeds']} seeds, 95% CI "

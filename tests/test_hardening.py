@@ -389,3 +389,23 @@ def test_weasyprint_floor_is_68_1() -> None:
     requirements = [Requirement(line) for line in setup["options"]["install_requires"].split("\n") if line.strip()]
     weasyprint = next(r for r in requirements if r.name.lower() == "weasyprint")
     assert "68.1" in weasyprint.specifier and "68.0.9" not in weasyprint.specifier and "66.0" not in weasyprint.specifier
+
+
+def test_an_archive_with_a_second_config_json_is_refused(tmp_path: Path) -> None:
+    import warnings
+    import zipfile
+
+    from pipeline.archive import check_archive
+    from pipeline.errors import CheckpointError
+    from pipeline.models import build_base
+
+    good = tmp_path / "good.keras"
+    build_base().save(good)
+    crafted = tmp_path / "crafted.keras"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(crafted, "w") as target, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name: that is the attack
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+        target.writestr("config.json", '{"class_name": "Sequential", "config": {"layers": []}}')  # Keras reads this one
+    with pytest.raises(CheckpointError, match="two members of the same name"):
+        check_archive(crafted)

@@ -39,11 +39,20 @@ def test_merged_figures_are_each_seeds_mean_and_their_spread(two_seeds: list[Pat
         assert low < figures["mean"] < high
 
 
-def test_a_comparison_counts_the_seeds_that_agree_and_calls_a_clear_gap_better(two_seeds: list[Path]) -> None:
-    comparisons = {(c["first"], c["second"]): c for c in merge_results(two_seeds)["metrics"]["replicates"]["comparisons"]}
-    sharper = comparisons[("base", "modified")]  # less blur in both seeds
-    assert sharper["seeds_same_order"] == 2 and sharper["verdict"] == "better" and sharper["ci_low"] > 0
-    assert all("wilcoxon_p_holm" in cell and cell["family_size"] == 6 for c in comparisons.values() for cell in c["per_seed"])
+def test_a_comparison_counts_the_seeds_that_agree_and_calls_a_consistent_gap_better(two_seeds: list[Path], tmp_path: Path, real_data_dir: Path) -> None:
+    third = write_results_fixture(tmp_path / "c", real_data_dir, seed=3, sigmas={"base": 1.05, "modified": 0.7, "tuned": 0.52})
+    comparisons = {(c["first"], c["second"]): c for c in merge_results([*two_seeds, third])["metrics"]["replicates"]["comparisons"]}
+    sharper = comparisons[("base", "modified")]  # clearly less blur in every seed
+    assert sharper["seeds_same_order"] == 3 and sharper["verdict"] == "better" and sharper["ci_low"] > 0
+    assert all("wilcoxon_p_holm" in cell and cell["family_size"] == 9 for c in comparisons.values() for cell in c["per_seed"])
+
+
+def test_two_seeds_that_disagree_in_size_give_no_verdict(two_seeds: list[Path]) -> None:
+    # With two seeds the interval has one degree of freedom at the seed level: a gap that
+    # changes from seed to seed is not called better, however small its per-image p-values.
+    comparison = next(c for c in merge_results(two_seeds)["metrics"]["replicates"]["comparisons"] if c["second"] == "tuned" and c["first"] == "modified")
+    assert comparison["seeds_same_order"] == 2
+    assert comparison["verdict"] == "no clear difference" and comparison["ci_low"] < 0 < comparison["ci_high"]
 
 
 def test_the_merged_per_image_table_has_a_seed_column_and_every_seed_s_rows(two_seeds: list[Path]) -> None:
@@ -122,3 +131,43 @@ def test_seeds_1_2_equal_two_separate_runs_merged_by_render(tmp_path: Path, real
     again = json.loads((tmp_path / "merged" / "results" / "metrics.json").read_text())["replicates"]
     assert again["variants"] == metrics["replicates"]["variants"]
     assert again["comparisons"] == metrics["replicates"]["comparisons"]
+
+
+def test_a_folder_of_merged_replicates_cannot_be_merged_again(two_seeds: list[Path], tmp_path: Path, real_data_dir: Path) -> None:
+    from pipeline.results import save_results
+
+    merged = merge_results(two_seeds)
+    folder = save_results(tmp_path / "m" / "results", metrics=merged["metrics"], run=merged["run"], per_image=merged["per_image"],
+                          trials=merged["trials"], samples=merged["samples"])
+    third = write_results_fixture(tmp_path / "c", real_data_dir, seed=3, sigmas=SOFT)
+    with pytest.raises(ResultsError, match="holds merged replicates already"):
+        merge_results([folder, third])
+
+
+def test_render_refuses_to_write_the_merge_over_one_of_its_inputs(two_seeds: list[Path]) -> None:
+    before = (two_seeds[0] / "per_image.csv").read_text()
+    result = CliRunner().invoke(main, ["render", "--results", str(two_seeds[0]), "--results", str(two_seeds[1]), "--output", str(two_seeds[0].parent)])
+    assert result.exit_code != 0 and "would overwrite" in error_lines(result.stderr)[0]
+    assert (two_seeds[0] / "per_image.csv").read_text() == before
+
+
+def test_runs_trained_with_other_settings_are_refused_even_when_scored_alike(two_seeds: list[Path]) -> None:
+    run = json.loads((two_seeds[1] / "run.json").read_text())
+    run["fingerprint"] = {"budget": "epochs", "seed": 2}
+    (two_seeds[1] / "run.json").write_text(json.dumps(run))
+    first = json.loads((two_seeds[0] / "run.json").read_text())
+    first["fingerprint"] = {"budget": "compute", "seed": 1}
+    (two_seeds[0] / "run.json").write_text(json.dumps(first))
+    with pytest.raises(ResultsError, match="training settings differs"):
+        merge_results(two_seeds)
+
+
+def test_a_per_image_column_with_a_non_finite_value_is_refused_naming_it(two_seeds: list[Path]) -> None:
+    path = two_seeds[1] / "per_image.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("ssim_tuned")] = "nan"
+    path.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    with pytest.raises(ResultsError, match="'ssim_tuned' holds a value that is not finite"):
+        merge_results(two_seeds)

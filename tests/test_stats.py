@@ -10,7 +10,7 @@ from pipeline.stats import (
     bootstrap_mean_ci,
     holm_adjusted,
     paired_comparison,
-    two_level_bootstrap_ci,
+    seeds_and_images_ci,
     wilcoxon_p,
     with_holm_correction,
 )
@@ -75,25 +75,37 @@ def test_a_comparison_significant_alone_can_lose_significance_after_holm() -> No
     assert all(c["family_size"] == 3 for c in corrected)
 
 
-def test_the_two_level_bootstrap_covers_seed_variance_as_well_as_image_variance() -> None:
-    # Five seeds whose means differ (sd 0.01) over 2,000 images with per-image noise (sd 0.05).
-    # The grand mean's variance is the seed means' plug-in variance / S (seed level) plus the
-    # image level's share, var(image effect) / N: the interval must be as wide as both give.
-    rng = np.random.default_rng(11)
-    seed_effects = np.array([-0.012, -0.004, 0.0, 0.006, 0.010])
-    image_effects = rng.normal(0, 0.05, 2000)
-    values = 0.9 + seed_effects[:, None] + image_effects[None, :] + rng.normal(0, 0.001, (5, 2000))
-    low, high = two_level_bootstrap_ci(values, np.random.default_rng(12), resamples=4000)
-    seed_var = np.var(values.mean(axis=1)) / 5  # ddof=0: what resampling five seeds gives
-    image_var = np.var(values.mean(axis=0)) / 2000
-    expected = 2 * 1.96 * np.sqrt(seed_var + image_var)
-    assert high - low == pytest.approx(expected, rel=0.15)
+def crossed(rng: np.random.Generator, seed_effects: np.ndarray, images: int, image_sd: float, cell_sd: float) -> np.ndarray:
+    """A seeds x images matrix: seed effect + image effect + a little noise per cell."""
+    return (seed_effects[:, None] + rng.normal(0, image_sd, images)[None, :]
+            + rng.normal(0, cell_sd, (len(seed_effects), images)))
+
+
+def test_the_seeds_and_images_interval_has_the_width_both_variances_give() -> None:
+    # Five seeds with a known spread (sd 0.008) over 2,000 images (sd 0.05): the grand mean's
+    # standard error is sqrt(0.008²/5 + 0.05²/2000), times t(0.975, 4) = 2.776 each side.
+    seed_effects = np.array([-0.010, -0.005, 0.0, 0.005, 0.010]) * (0.008 / np.std([-0.010, -0.005, 0.0, 0.005, 0.010], ddof=1))
+    values = 0.9 + crossed(np.random.default_rng(11), seed_effects, 2000, 0.05, 0.001)
+    low, high = seeds_and_images_ci(values)
+    expected = 2 * 2.776 * np.sqrt(0.008**2 / 5 + 0.05**2 / 2000)
+    assert high - low == pytest.approx(expected, rel=0.05)
     only_images = bootstrap_mean_ci(values.mean(axis=0), np.random.default_rng(13))
     assert (high - low) > 3 * (only_images[1] - only_images[0])
 
 
-def test_the_two_level_bootstrap_of_one_seed_is_the_image_bootstrap() -> None:
+def test_with_no_true_difference_the_interval_excludes_zero_about_one_time_in_twenty() -> None:
+    # Null simulation: three seeds whose differences vary only by chance. A seeds-then-images
+    # bootstrap excluded zero about 27% of the time here; a 95% interval must stay near 5%.
+    rng = np.random.default_rng(21)
+    misses = 0
+    for _ in range(600):
+        diff = crossed(rng, rng.normal(0, 0.005, 3), 500, 0.02, 0.002)
+        low, high = seeds_and_images_ci(diff)
+        misses += low > 0 or high < 0
+    assert misses / 600 < 0.09
+
+
+def test_the_interval_of_one_seed_is_the_normal_interval_over_images() -> None:
     values = np.random.default_rng(14).normal(0.8, 0.1, (1, 3000))
-    low, high = two_level_bootstrap_ci(values, np.random.default_rng(15), resamples=4000)
-    expected = 2 * 1.96 * values.std(ddof=1) / np.sqrt(3000)
-    assert high - low == pytest.approx(expected, rel=0.08)
+    low, high = seeds_and_images_ci(values)
+    assert high - low == pytest.approx(2 * 1.95996 * values.std(ddof=1) / np.sqrt(3000), rel=1e-5)
