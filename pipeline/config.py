@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,7 @@ class RunConfig:
     val_fraction: float = 0.1
     command_line: str = ""
     oracle: str | None = None
+    worker_timeout: float = 1800.0  # with --oracle: seconds without word from a worker before its trial is failed
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON: the run record and the manifest."""

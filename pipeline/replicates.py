@@ -24,7 +24,7 @@ from pipeline.errors import ResultsError
 from pipeline.stats import holm_adjusted, seeds_and_images_ci, wilcoxon_p
 
 # Settings that may differ between replicates: the seed itself and where and how a run wrote.
-FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds"})
+FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds", "worker_timeout"})
 COMPARISONS = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
 METRICS = ("ssim", "ssim_gaussian")
 

@@ -87,7 +87,8 @@ def sweep_temporary_files(output: Path, progress: Progress) -> int:
     Called only while the folder's lock is held, so no live writer owns them.
     """
     removed = 0
-    for folder in (output, output / "checkpoints", output / "results"):
+    tuner_folders = [p for p in (output / "tuner").rglob("*") if p.is_dir() and not p.is_symlink()] if (output / "tuner").is_dir() else []
+    for folder in (output, output / "checkpoints", output / "results", output / "tuner", *tuner_folders):
         if not folder.is_dir():
             continue
         for path in folder.iterdir():

@@ -113,6 +113,20 @@ def training_plan(model: Any, config: RunConfig, images: int) -> Any:
                       budget_flops=config.train_flops, epochs=config.epochs)
 
 
+def tensorboard_callback(folder: Path) -> Any:
+    """Loss curves for ``tensorboard --logdir OUT/logs``; the report never reads them.
+
+    A rerun starts the folder afresh, so a resumed training does not append to an older curve.
+    """
+    import shutil
+
+    import keras
+
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder)
+    return keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0, write_graph=False, update_freq="epoch")
+
+
 def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyperparameters: dict[str, Any]) -> dict[str, Any]:
     """Reseed, build under the run's policy, train for the budget and save one variant; its manifest entry."""
     from contextlib import nullcontext
@@ -136,6 +150,7 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
         batch_size=config.batch_size,
         patience=config.patience,
         max_seconds=config.max_minutes * 60 if config.max_minutes else None,
+        extra_callbacks=[tensorboard_callback(config.output / "logs" / variant)],
     )
     checkpoints.save_model(model, ctx.checkpoints_dir, variant)
     return {
@@ -273,15 +288,13 @@ def search_as_chief_or_alone(ctx: RunContext) -> Any:
     from contextlib import nullcontext
 
     from pipeline.distributed import grpc_target, parse_oracle_address, tuner_role, worker_hint
-    from pipeline.tuning import WORKER_TIMEOUT
-
     config = ctx.config
     role = nullcontext()
     timeout = None
     if config.oracle:
         host, port = parse_oracle_address(config.oracle)
         role = tuner_role("chief", host, port)
-        timeout = getattr(config, "worker_timeout", None) or WORKER_TIMEOUT
+        timeout = config.worker_timeout
         ctx.progress(f"serving the search oracle on {grpc_target(host, port)} (gRPC, no TLS or authentication; "
                      f"a worker silent for {timeout:g} s loses its trial); {worker_hint(host, port)}")
     with role:
@@ -304,7 +317,8 @@ def configured_search(config: RunConfig, data: Dataset, progress: Progress, work
 
     x_tune, x_tune_val = tuning_subset(data, config)
     reseed(config.seed)
-    apply_policy(choose_policy(config.precision))
+    policy = choose_policy(config.precision)
+    apply_policy(policy)
     return run_search(
         x_tune, x_tune_val,
         directory=config.output / "tuner",
@@ -316,7 +330,24 @@ def configured_search(config: RunConfig, data: Dataset, progress: Progress, work
         progress=progress,
         strategy=distribution_strategy(),
         worker_timeout=worker_timeout,
+        settings_digest=search_settings_digest(config, data, policy),
+        log_dir=config.output / "logs" / "search",
     )
+
+
+SEARCH_SETTINGS = ("preset", "seed", "data_seed", "budget", "trial_tflop", "trial_steps", "search", "rungs", "halving_rate",
+                   "max_trials", "train_limit", "tune_train_limit", "tune_val_limit", "batch_size", "patience")
+
+
+def search_settings_digest(config: RunConfig, data: Dataset, policy: str) -> str:
+    """A short digest of everything that decides a search trial's result: chief and workers must agree on it."""
+    import hashlib
+    import json
+
+    settings = config.to_dict()
+    chosen = {key: settings[key] for key in SEARCH_SETTINGS}
+    payload = json.dumps({**chosen, "policy": policy, "data": data.digests}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hyperparameters: dict[str, Any]) -> dict[str, Any]:

@@ -77,26 +77,31 @@ def check_output_dir(path: Path) -> None:
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options shared by ``full`` and ``eval-only``."""
     options = [
-        click.option("--output", "-o", type=click.Path(path_type=Path), default=Path("out"), show_default=True, help="Folder for checkpoints, results and the report."),
-        click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Folder with the four Fashion-MNIST .gz files (else $GENREPORT_DATA_DIR, /usr/share/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)."),
-        click.option("--preset", type=click.Choice(list(PRESETS)), default="full", show_default=True, help="Scale: smoke (tests, ~2 min), quick (a first look), full (all data)."),
-        click.option("--budget", type=click.Choice(["compute", "epochs"]), default="compute", show_default=True, help="How variants are matched: equal training FLOPs (compute) or equal epochs."),
-        click.option("--train-tflop", type=float, default=None, help="--budget compute: training FLOPs of every variant, in 10^12 (overrides the preset)."),
-        click.option("--epochs", type=int, default=None, help="--budget epochs: epochs of every variant (overrides the preset)."),
-        click.option("--search", type=click.Choice(["halving", "random"]), default="halving", show_default=True, help="halving: all 36 combinations, then successive halving; random: the original study's RandomSearch."),
-        click.option("--max-trials", type=int, default=None, help="--search random: number of trials (overrides the preset)."),
-        click.option("--max-minutes", type=float, default=None, help="Stop any one training after this many minutes (off by default; a run it cuts is not repeatable)."),
-        click.option("--train-limit", type=int, default=None, help="Use at most this many training images, validation included."),
-        click.option("--test-limit", type=int, default=None, help="Score at most this many test images (a stratified seeded draw)."),
-        click.option("--batch-size", type=int, default=None, help="Training batch size (overrides the preset)."),
-        click.option("--seed", type=int, default=None, help="Seed of the training randomness: initialisation, shuffling and the search [default: 42]."),
-        click.option("--data-seed", type=int, default=None, help="Seed of the data draws (training subset, validation split, test subset), kept fixed across training seeds [default: 42]."),
-        click.option("--precision", type=click.Choice(list(PRECISIONS)), default="auto", show_default=True, help="Training precision; auto picks mixed bfloat16/float16 where the hardware is fast at it."),
-        click.option("--format", "formats", default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf."),
+        click.option("--output", "-o", envvar=environment_variable("--output"), show_envvar=True, type=click.Path(path_type=Path), default=Path("out"), show_default=True, help="Folder for checkpoints, results and the report."),
+        click.option("--data-dir", envvar=environment_variable("--data-dir"), show_envvar=True, type=click.Path(path_type=Path), default=None, help="Folder with the four Fashion-MNIST .gz files (else $GENREPORT_DATA_DIR, /usr/share/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)."),
+        click.option("--preset", envvar=environment_variable("--preset"), show_envvar=True, type=click.Choice(list(PRESETS)), default="full", show_default=True, help="Scale: smoke (tests, ~2 min), quick (a first look), full (all data)."),
+        click.option("--budget", envvar=environment_variable("--budget"), show_envvar=True, type=click.Choice(["compute", "epochs"]), default="compute", show_default=True, help="How variants are matched: equal training FLOPs (compute) or equal epochs."),
+        click.option("--train-tflop", envvar=environment_variable("--train-tflop"), show_envvar=True, type=click.FloatRange(min=0, min_open=True), default=None, help="--budget compute: training FLOPs of every variant, in 10^12 (overrides the preset)."),
+        click.option("--epochs", envvar=environment_variable("--epochs"), show_envvar=True, type=click.IntRange(min=1), default=None, help="--budget epochs: epochs of every variant (overrides the preset)."),
+        click.option("--search", envvar=environment_variable("--search"), show_envvar=True, type=click.Choice(["halving", "random"]), default="halving", show_default=True, help="halving: all 36 combinations, then successive halving; random: the original study's RandomSearch."),
+        click.option("--max-trials", envvar=environment_variable("--max-trials"), show_envvar=True, type=click.IntRange(min=1), default=None, help="--search random: number of trials (overrides the preset)."),
+        click.option("--max-minutes", envvar=environment_variable("--max-minutes"), show_envvar=True, type=click.FloatRange(min=0, min_open=True), default=None, help="Stop any one training after this many minutes (off by default; a run it cuts is not repeatable)."),
+        click.option("--train-limit", envvar=environment_variable("--train-limit"), show_envvar=True, type=click.IntRange(min=20), default=None, help="Use at most this many training images, validation included."),
+        click.option("--test-limit", envvar=environment_variable("--test-limit"), show_envvar=True, type=click.IntRange(min=1), default=None, help="Score at most this many test images (a stratified seeded draw)."),
+        click.option("--batch-size", envvar=environment_variable("--batch-size"), show_envvar=True, type=click.IntRange(min=1), default=None, help="Training batch size (overrides the preset)."),
+        click.option("--seed", envvar=environment_variable("--seed"), show_envvar=True, type=click.IntRange(min=0), default=None, help="Seed of the training randomness: initialisation, shuffling and the search [default: 42]."),
+        click.option("--data-seed", envvar=environment_variable("--data-seed"), show_envvar=True, type=click.IntRange(min=0), default=None, help="Seed of the data draws (training subset, validation split, test subset), kept fixed across training seeds [default: 42]."),
+        click.option("--precision", envvar=environment_variable("--precision"), show_envvar=True, type=click.Choice(list(PRECISIONS)), default="auto", show_default=True, help="Training precision; auto picks mixed bfloat16/float16 where the hardware is fast at it."),
+        click.option("--format", "formats", envvar=environment_variable("--format"), show_envvar=True, default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def environment_variable(option: str) -> str:
+    """GENREPORT_<OPTION>: where every run option can also be given, e.g. GENREPORT_PRESET=quick."""
+    return "GENREPORT_" + option.lstrip("-").replace("-", "_").upper()
 
 
 def config_from(options: dict[str, Any], seeds: str | None = None) -> RunConfig:
@@ -135,6 +140,20 @@ def render_and_report(results_dir: Path, output: Path, formats: tuple[str, ...])
         echo(f"report ({kind}): {path}")
 
 
+VERSION_PACKAGES = ("tensorflow", "keras", "keras-tuner", "scikit-image", "weasyprint", "jinja2", "click")
+
+
+def show_versions(ctx: click.Context) -> None:
+    """Print genreport's version and commit, its main libraries' and Python's, then exit."""
+    from pipeline.environment import genreport_record, package_versions
+
+    record = genreport_record()
+    click.echo(f"genreport {record['version']}" + (f" (commit {record['commit']})" if record["commit"] else ""))
+    for name, version in package_versions(VERSION_PACKAGES).items():
+        click.echo(f"{name} {version}")
+    ctx.exit(0)
+
+
 class OneLineErrorGroup(click.Group):
     """A click group whose usage errors, like all others, are a single line on stderr."""
 
@@ -159,7 +178,8 @@ class OneLineErrorGroup(click.Group):
 
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-@click.version_option(package_name="genreport")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _, value: show_versions(ctx) if value else None,
+              help="Show the versions of genreport, its libraries and Python, and exit.")
 def main(debug: bool) -> None:
     """Train, tune and score convolutional autoencoders on Fashion-MNIST, and report on them."""
     if hasattr(sys.stdout, "reconfigure"):
@@ -186,7 +206,7 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
         if is_wildcard(host):
             click.echo(WILDCARD_WARNING.format(target=grpc_target(host, port)), err=True)
         config.oracle = oracle
-        config.worker_timeout = worker_timeout  # type: ignore[attr-defined]  # not a RunConfig field yet
+        config.worker_timeout = worker_timeout
     find_data_dir(config.data_dir)  # fail fast, before TensorFlow loads
     quiet_tensorflow()
     from pipeline.run import run_full

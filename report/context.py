@@ -325,6 +325,26 @@ def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str,
             "interval": block["interval"]}
 
 
+def readable_value(value: Any) -> str:
+    """A setting as a person reads it: no None, brackets or quotes."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {readable_value(v)}" for k, v in value.items()) or "–"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(readable_value(v) for v in value) or "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def readable_settings(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run's settings as (name, value) text pairs; the command line is shown on its own."""
+    return [(key.replace("_", " "), readable_value(value)) for key, value in config.items() if key != "command_line"]
+
+
 def build_context(results: dict[str, Any]) -> dict[str, Any]:
     """Everything the template needs, as strings, numbers, lists, dicts and data URIs."""
     metrics, run = results["metrics"], results["run"]
@@ -362,6 +382,7 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
             "data": run["data"],
             "command_line": run.get("command_line", ""),
             "config": run["config"],
+            "settings": readable_settings(run["config"]),
             "policy": run.get("policy"),
             "versions": report_versions(run),
             "machine": run["machine"],

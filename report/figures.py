@@ -75,7 +75,8 @@ def per_class_bar_chart(class_names: Sequence[str], means: dict[str, Sequence[fl
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
     ax.set_xticks(x, [plain(name) for name in class_names], rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("mean SSIM")
-    ax.legend(fontsize=8, ncols=len(means), loc="lower right")
+    # Above the axes: inside them it covered the bars of the last classes.
+    ax.legend(fontsize=8, ncols=len(means), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return _svg_uri(fig)
 
 
@@ -137,7 +138,7 @@ def search_space_chart(grid: list[dict], mean_image_loss: float | None, chosen: 
     ax.set_yscale("log")
     ax.set_xticks(x, labels, rotation=90, fontsize=5)
     ax.set_ylabel("best validation MSE")
-    ax.legend(fontsize=7, loc="upper left", ncols=3)
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=4, frameon=False)
     return _svg_uri(fig)
 
 

@@ -119,7 +119,8 @@ def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "gen
         {"rank": 2, "trial_id": "0", "rung": 0, "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "steps": 5,
          "epochs": 0.5, "flops": 4e11, "budget_flops": 4e11, "gflops_per_second": 90.0, "seconds": 6.0, "worker": "tuner0", "status": "COMPLETED"},
     ]
-    from pipeline.tuning import GRID, grid_table
+    from pipeline.oracles import GRID
+    from pipeline.tuning import grid_table
 
     tuning = {"best": {"activation": "leakyrelu", "units": 32, "optimizer": "rmsprop"}, "trials": trials, "combinations": len(GRID), "tried": 2,
               "seconds": 11.0, "space": {"activation": ["relu", "leakyrelu", "tanh"], "units": [32, 64, 128, 256], "optimizer": ["adam", "sgd", "rmsprop"]},

@@ -160,3 +160,26 @@ def test_results_already_saved_survive_a_bad_eval_only(tmp_path: Path) -> None:
     code, output = run_cli("eval-only", "--checkpoints", str(tmp_path / "ck"), "--preset", "smoke", "--output", str(out))
     assert_one_line_error(code, output, "not a Keras archive")
     assert (out / "results" / "metrics.json").read_text() == '{"kept": true}'
+
+
+@pytest.mark.parametrize("option, value", [("--epochs", "0"), ("--seed", "-1"), ("--train-limit", "5"), ("--max-minutes", "0")])
+def test_every_out_of_range_number_is_a_usage_error_with_exit_code_2(tmp_path: Path, option: str, value: str) -> None:
+    code, output = run_cli("full", "--preset", "smoke", option, value, "--output", str(tmp_path / "o"))
+    assert code == 2
+    assert_one_line_error(code, output, option)
+
+
+def test_options_are_read_from_genreport_environment_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENREPORT_PRESET", "huge")
+    code, output = run_cli("full", "--output", str(tmp_path / "o"))
+    assert code == 2
+    assert_one_line_error(code, output, "'huge' is not one of")
+
+
+def test_version_lists_genreport_its_libraries_and_python() -> None:
+    code, output = run_cli("--version")
+    assert code == 0
+    names = [line.split()[0] for line in output.splitlines()]
+    assert names[0] == "genreport"
+    for name in ("tensorflow", "keras", "keras-tuner", "scikit-image", "weasyprint", "python"):
+        assert name in names, name

@@ -153,3 +153,15 @@ def test_eval_only_ignores_a_manifest_entry_whose_file_was_swapped(smoke_run: tu
     run = json.loads((tmp_path / "e" / "results" / "run.json").read_text())
     assert "training" not in run["models"]["base"] and run["models"]["modified"]["training"]
     assert run["models"]["base"]["params"] == run["models"]["modified"]["params"]
+
+
+def test_each_variant_writes_tensorboard_curves(smoke_run: tuple[Path, str]) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for variant in VARIANTS:
+        folder = smoke_run[0] / "logs" / variant
+        assert folder.is_dir(), variant
+        events = EventAccumulator(str(folder / "validation"))
+        events.Reload()
+        tags = events.Tags()
+        assert "epoch_loss" in tags.get("tensors", []) + tags.get("scalars", []), (variant, tags)

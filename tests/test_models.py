@@ -19,7 +19,8 @@ from pipeline.models import (
     build_modified,
     layer_table,
 )
-from pipeline.tuning import COMBINATIONS, build_tuned_model
+from pipeline.oracles import COMBINATIONS
+from pipeline.tuning import build_tuned_model
 
 
 def test_base_maps_28x28_to_28x28_through_7x7_without_batch_norm() -> None:

@@ -22,8 +22,8 @@ from keras_tuner.src.distribute.oracle_chief import exit_chief
 
 from pipeline.distributed import serve_oracle
 from pipeline.resume import is_genreport_entry
-from pipeline.tuning import (PROJECT, GridHalvingOracle, RecordingRandomSearchOracle, RefusedReport, TrialBudget, make_tuner,
-                             search_hyperparameters, trial_records)
+from pipeline.oracles import GridHalvingOracle, RecordingRandomSearchOracle, RefusedReport
+from pipeline.tuning import PROJECT, TrialBudget, make_tuner, trial_records
 
 Status = keras_tuner.engine.trial.TrialStatus
 Trial = keras_tuner.engine.trial.Trial
@@ -37,8 +37,7 @@ def halving_oracle(folder: Path, said: list[str]) -> GridHalvingOracle:
 
 
 def random_oracle(folder: Path, said: list[str], max_trials: int = 2, timeout: float | None = None) -> RecordingRandomSearchOracle:
-    oracle = RecordingRandomSearchOracle(objective="val_loss", max_trials=max_trials, seed=1, hyperparameters=search_hyperparameters(),
-                                         allow_new_entries=False, tune_new_entries=False)
+    oracle = RecordingRandomSearchOracle(objective="val_loss", max_trials=max_trials, seed=1)
     oracle._set_project_dir(str(folder), "search")
     oracle.say = said.append
     oracle.worker_timeout = timeout

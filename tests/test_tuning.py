@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pipeline.models import build_modified
-from pipeline.tuning import GRID, GridHalvingOracle, TrialBudget, best_choice, combination, mean_image_loss, rung_sizes
+from pipeline.oracles import GRID, GridHalvingOracle, combination, rung_sizes
+from pipeline.tuning import TrialBudget, best_choice, mean_image_loss
 
 Status = keras_tuner.engine.trial.TrialStatus
 
@@ -111,3 +112,81 @@ def test_the_mean_image_baseline_is_the_variance_around_the_training_mean() -> N
     train = rng.random((50, 28, 28, 1))
     val = rng.random((20, 28, 28, 1))
     assert mean_image_loss(train, val) == pytest.approx(float(np.mean((val - train.mean(axis=0)) ** 2)))
+
+
+@pytest.mark.e2e
+def test_a_two_rung_search_really_trains_all_36_then_the_best_12_and_resumes_finished(tmp_path: Path, real_data_dir: Path) -> None:
+    import keras
+
+    from pipeline.data import load_dataset
+    from pipeline.tuning import run_search
+
+    data = load_dataset(real_data_dir, train_limit=400, test_limit=10, seed=1)
+    budget = TrialBudget(kind="compute", first_flops=2e9, first_steps=1, rate=3, batch_size=16, patience=1)
+    keras.mixed_precision.set_dtype_policy("float32")
+    lines: list[str] = []
+    result = run_search(data.x_train[:200], data.x_val[:40], directory=tmp_path / "tuner", algorithm="halving", budget=budget,
+                        rungs=2, max_trials=1, seed=3, progress=lines.append)
+    rungs = [[t for t in result.trials if t["rung"] == r] for r in (0, 1)]
+    assert len(rungs[0]) == 36 and len(rungs[1]) == 12
+    assert len({(t["activation"], t["units"], t["optimizer"]) for t in rungs[0]}) == 36
+    best_first = sorted((t for t in rungs[0] if t["val_loss"] is not None), key=lambda t: t["val_loss"])[:12]
+    assert {(t["activation"], t["units"], t["optimizer"]) for t in rungs[1]} == {(t["activation"], t["units"], t["optimizer"]) for t in best_first}
+    assert all(t["stopped_by"] in ("compute budget", "early stopping") for t in result.trials if t["status"] == "COMPLETED")
+    assert result.best == {k: min((t for t in rungs[1] if t["val_loss"] is not None), key=lambda t: t["val_loss"])[k] for k in ("activation", "units", "optimizer")}
+    again = run_search(data.x_train[:200], data.x_val[:40], directory=tmp_path / "tuner", algorithm="halving", budget=budget,
+                       rungs=2, max_trials=1, seed=3, progress=lines.append)
+    assert again.best == result.best and len(again.trials) == 48  # resumed finished: nothing trained again
+
+
+def test_a_trial_left_running_but_not_recorded_as_ongoing_is_retried_after_a_reload(tmp_path: Path) -> None:
+    oracle = make_oracle(tmp_path)
+    for _ in range(3):
+        finish(oracle, oracle.create_trial("tuner0"))
+    orphan = oracle.create_trial("tuner0")
+    oracle.ongoing_trials = {}  # a kill between KerasTuner's trial.json (RUNNING) and oracle.json
+    oracle.save()
+    again = make_oracle(tmp_path)
+    again.reload()
+    assert again.create_trial("tuner0").trial_id == orphan.trial_id
+
+
+def test_every_trial_carries_the_chiefs_settings_and_only_those_end_it(tmp_path: Path) -> None:
+    from pipeline.oracles import in_search_space
+
+    oracle = GridHalvingOracle(rungs=2, rate=3, seed=1, settings="abc123")
+    oracle._set_project_dir(str(tmp_path), "search")
+    trial = oracle.create_trial("tuner0")
+    assert trial.hyperparameters.values["settings"] == "abc123"
+    assert in_search_space(trial.hyperparameters.values, 2, "abc123")
+    assert not in_search_space(dict(trial.hyperparameters.values, settings="other"), 2, "abc123")
+
+
+def test_a_worker_with_other_settings_stops_before_training(tmp_path: Path) -> None:
+    import keras_tuner
+
+    from pipeline.tuning import make_tuner
+
+    budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
+    settings = {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1}
+    tuner = make_tuner(tmp_path / "tuner", settings, budget, seed=1, progress=lambda _: None, settings_digest="mine")
+    chief = GridHalvingOracle(rungs=1, rate=3, seed=1, settings="the-chiefs")
+    chief._set_project_dir(str(tmp_path / "chief"), "search")
+    trial = chief.create_trial("tuner0")
+    with pytest.raises(keras_tuner.errors.FatalError, match="differ from the chief's"):
+        tuner.run_trial(trial, np.zeros((4, 28, 28, 1), "float32"), np.zeros((2, 28, 28, 1), "float32"))
+
+
+def test_a_worker_waits_before_asking_again_after_an_answer_without_a_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from pipeline import tuning
+
+    monkeypatch.setattr(tuning, "IDLE_WAIT", 0.3)
+    budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
+    tuner = tuning.make_tuner(tmp_path / "tuner", {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1},
+                              budget, seed=1, progress=lambda _: None)
+    tuner.pre_create_trial()
+    started = time.monotonic()
+    tuner.pre_create_trial()  # the previous ask got no trial (IDLE): wait
+    assert time.monotonic() - started >= 0.3
