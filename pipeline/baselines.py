@@ -64,11 +64,4 @@ def score_baselines(data: Dataset, components: tuple[int, ...] = PCA_COMPONENTS)
 
 def baselines_payload(scores: dict[str, VariantScores], labels: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
     """Summaries of every baseline, with the same bootstrap interval as the variants."""
-    from pipeline.stats import bootstrap_mean_ci
-
-    payload = {}
-    for name, s in scores.items():
-        summary = s.summary(labels)
-        summary["ssim"]["ci95"] = list(bootstrap_mean_ci(s.ssim, rng))
-        payload[name] = summary
-    return payload
+    return {name: s.summary_with_interval(labels, rng) for name, s in scores.items()}

@@ -113,6 +113,14 @@ class VariantScores:
     mse: np.ndarray
     psnr: np.ndarray
 
+    def summary_with_interval(self, labels: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+        """``summary`` plus the seeded bootstrap 95% interval of the mean SSIM."""
+        from pipeline.stats import bootstrap_mean_ci
+
+        summary = self.summary(labels)
+        summary["ssim"]["ci95"] = list(bootstrap_mean_ci(self.ssim, rng))
+        return summary
+
     def summary(self, labels: np.ndarray) -> dict[str, Any]:
         """Overall and per-class figures as plain values."""
         return {

@@ -197,7 +197,7 @@ def _run_replicates_locked(config: RunConfig, progress: Progress) -> RunOutcome:
     from pipeline.results import save_results
 
     started = time.monotonic()
-    folders, means = [], {}
+    folders = []
     for number, seed in enumerate(config.seeds, start=1):
         progress(f"═ seed {seed} ({number} of {len(config.seeds)}) in {seed_folder(config.output, seed)}")
         single = dataclasses.replace(config, seed=seed, seeds=(seed,), output=seed_folder(config.output, seed))
@@ -205,7 +205,6 @@ def _run_replicates_locked(config: RunConfig, progress: Progress) -> RunOutcome:
             sweep_temporary_files(single.output, progress)
             outcome = _run_full_locked(single, progress)
         folders.append(outcome.results_dir)
-        means[seed] = outcome.mean_ssim
     progress(f"▶ merge {len(folders)} seeds")
     merged = merge_results(folders, search="once per seed")
     results_dir = save_results(config.output / "results", metrics=merged["metrics"], run=merged["run"],
@@ -251,7 +250,7 @@ def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
     ctx.run_info["tuning"] = tuning
     best = dict(tuning["best"])
     entries["tuned"] = train_or_reuse(ctx, "tuned", lambda: build_modified(**best, name="tuned"), best)
-    add_search_fraction(tuning, entries["tuned"], config)
+    add_search_fraction(tuning, entries["tuned"])
     with clock.stage("score"):
         scores, samples = score_checkpoints(checkpoints.find_checkpoints(ctx.checkpoints_dir), data)
         baselines = score_baselines(data)
@@ -270,7 +269,7 @@ def budget_words(config: RunConfig) -> str:
     return words + (f", each training capped at {config.max_minutes:g} min" if config.max_minutes else "")
 
 
-def add_search_fraction(tuning: dict[str, Any], tuned_entry: dict[str, Any], config: RunConfig) -> None:
+def add_search_fraction(tuning: dict[str, Any], tuned_entry: dict[str, Any]) -> None:
     """Record what fraction of the final training the search's last rung reached for the chosen design."""
     chosen = tuning["best"]
     last = [t for t in tuning["trials"] if t.get("val_loss") is not None

@@ -13,7 +13,7 @@ from pipeline.config import RunConfig
 from pipeline.data import CLASS_NAMES, Dataset
 from pipeline.environment import machine_facts, now_iso, package_versions
 from pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
-from pipeline.stats import bootstrap_mean_ci, paired_comparison, with_holm_correction
+from pipeline.stats import paired_comparison, with_holm_correction
 
 REFERENCE_SSIM = {"base": 0.925, "modified": 0.9421, "tuned": 0.9436}
 COMPARISONS = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
@@ -83,8 +83,7 @@ def metrics_payload(scores: dict[str, VariantScores], labels: np.ndarray, seed: 
     rng = np.random.default_rng(seed)
     variants = {}
     for variant, s in scores.items():
-        summary = s.summary(labels)
-        summary["ssim"]["ci95"] = list(bootstrap_mean_ci(s.ssim, rng))
+        summary = s.summary_with_interval(labels, rng)
         summary["reference_ssim"] = REFERENCE_SSIM.get(variant)
         variants[variant] = summary
     comparisons = [
