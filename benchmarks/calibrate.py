@@ -31,6 +31,9 @@ TRIES = [
     ("modified, BatchNormalization momentum 0.9", "modified", {"batch": 32, "momentum": 0.9}),
     ("base, batch 32 (chosen)", "base", {"batch": 32}),
     ("base, batch 16", "base", {"batch": 16}),
+    ("modified, batch 16, constant rate + ReduceLROnPlateau", "modified", {"batch": 16}),
+    ("modified, batch 16, cosine decay from 1e-3", "modified", {"batch": 16, "schedule": "cosine"}),
+    ("modified, batch 16, cosine decay from 2e-3", "modified", {"batch": 16, "schedule": "cosine", "lr": 2e-3}),
 ]
 
 
@@ -57,7 +60,7 @@ def main() -> None:
     from pipeline.budget import plan_steps
     from pipeline.data import load_dataset
     from pipeline.environment import pin_threads, reseed
-    from pipeline.train import apply_policy, choose_policy, fit_autoencoder
+    from pipeline.train import CosineDecay, apply_policy, choose_policy, fit_autoencoder
 
     threads = pin_threads()
     policy = choose_policy("auto")
@@ -73,7 +76,9 @@ def main() -> None:
         model = build(variant, options)
         plan = plan_steps(model, kind="compute", images=len(data.x_train), batch_size=options["batch"], budget_flops=args.tflop * 1e12)
         started = time.monotonic()
-        outcome = fit_autoencoder(model, data.x_train, data.x_val, plan=plan, batch_size=options["batch"], patience=3, verbose=0)
+        extra = [CosineDecay(plan.steps)] if options.get("schedule") == "cosine" else []
+        outcome = fit_autoencoder(model, data.x_train, data.x_val, plan=plan, batch_size=options["batch"], patience=3, verbose=0,
+                                  extra_callbacks=extra)
         row = {"try": number, "name": name, "variant": variant, **options, "steps": outcome.steps_run,
                "epochs": round(outcome.steps_run / plan.steps_per_epoch, 3),
                "best_val_loss": min(outcome.history["val_loss"]), "seconds": round(time.monotonic() - started, 1),

@@ -16,6 +16,7 @@ FORMATS: tuple[str, ...] = ("html", "pdf")
 
 
 SEARCHES: tuple[str, ...] = ("halving", "random")
+SCHEDULES: tuple[str, ...] = ("cosine", "plateau")
 TERA = 1e12
 
 
@@ -64,6 +65,7 @@ class RunConfig:
     data_dir: str | None = None
     preset: str = "full"
     budget: str = "compute"
+    schedule: str = "cosine"
     train_tflop: float = 1.0
     epochs: int = 1
     trial_tflop: float = 0.01
@@ -121,6 +123,7 @@ def resolve_config(
     output: str | Path = "out",
     data_dir: str | None = None,
     budget: str = "compute",
+    schedule: str = "cosine",
     train_tflop: float | None = None,
     epochs: int | None = None,
     search: str = "halving",
@@ -145,6 +148,8 @@ def resolve_config(
         raise ConfigError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     if budget not in BUDGET_KINDS:
         raise ConfigError(f"unknown budget {budget!r}; choose from {', '.join(BUDGET_KINDS)}")
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
     if search not in SEARCHES:
         raise ConfigError(f"unknown search {search!r}; choose from {', '.join(SEARCHES)}")
     if max_trials is not None and search != "random":
@@ -171,6 +176,7 @@ def resolve_config(
         data_dir=data_dir,
         preset=preset,
         budget=budget,
+        schedule=schedule,
         train_tflop=train_tflop if train_tflop is not None else chosen.train_tflop,
         epochs=epochs if epochs is not None else chosen.epochs,
         trial_tflop=chosen.trial_tflop,

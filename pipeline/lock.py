@@ -71,3 +71,29 @@ def output_lock(folder: Path) -> Iterator[Path]:
         yield path
     finally:
         os.close(fd)
+
+
+@contextmanager
+def reading_lock(folder: Path) -> Iterator[None]:
+    """Hold a run folder's lock while reading its results; nothing to hold where no run ever wrote one.
+
+    Opened read-only and never written, so a results folder copied read-only still renders.
+    """
+    path = Path(folder) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        yield
+        return
+    except OSError as exc:
+        raise GenreportError(f"lock file {path} cannot be opened safely (a symlink or special file?): {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise GenreportError(f"lock file {path} is not a plain regular file (a device or FIFO?); remove it and run again")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GenreportError(f"a genreport run (pid {_read_holder(fd)}) is writing to {folder}; render once it has finished") from None
+        yield
+    finally:
+        os.close(fd)

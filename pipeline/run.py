@@ -91,7 +91,7 @@ def tuning_subset(data: Dataset, config: RunConfig) -> tuple[np.ndarray, np.ndar
     return data.x_train[train], data.x_val[val]
 
 
-FINGERPRINT_KEYS = ("preset", "seed", "data_seed", "budget", "train_tflop", "epochs", "trial_tflop", "trial_steps", "search", "rungs",
+FINGERPRINT_KEYS = ("preset", "seed", "data_seed", "budget", "schedule", "train_tflop", "epochs", "trial_tflop", "trial_steps", "search", "rungs",
                     "halving_rate", "max_trials", "train_limit", "tune_train_limit", "tune_val_limit", "max_minutes",
                     "batch_size", "patience", "precision")
 
@@ -127,10 +127,21 @@ def tensorboard_callback(folder: Path) -> Any:
     return keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0, write_graph=False, update_freq="epoch")
 
 
+def backup_key(ctx: RunContext, variant: str, hyperparameters: dict[str, Any]) -> str:
+    """What a variant's epoch backup must have been made under to be resumed: settings, data, design."""
+    import hashlib
+    import json
+
+    fingerprint = ctx.run_info.get("fingerprint") or {}
+    text = json.dumps({"fingerprint": fingerprint, "variant": variant, "hyperparameters": hyperparameters}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyperparameters: dict[str, Any]) -> dict[str, Any]:
     """Reseed, build under the run's policy, train for the budget and save one variant; its manifest entry."""
     from contextlib import nullcontext
 
+    from pipeline.backup import EpochBackup, backup_folder
     from pipeline.budget import forward_flops
     from pipeline.environment import reseed
     from pipeline.models import layer_table
@@ -143,6 +154,8 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
     with strategy.scope() if strategy else nullcontext():
         model = build()
     plan = training_plan(model, config, len(data.x_train))
+    backup = EpochBackup(backup_folder(ctx.checkpoints_dir, variant), backup_key(ctx, variant, hyperparameters),
+                         progress=ctx.progress, label=variant)
     ctx.progress(f"{variant}: {plan.steps:,} steps of {plan.step_flops / 1e9:.2f} GFLOP ({plan.fractional_epochs:.2f} epochs)")
     outcome = fit_autoencoder(
         model, data.x_train, data.x_val,
@@ -151,8 +164,12 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
         patience=config.patience,
         max_seconds=config.max_minutes * 60 if config.max_minutes else None,
         extra_callbacks=[tensorboard_callback(config.output / "logs" / variant)],
+        schedule=config.schedule,
+        shuffle_seed=config.seed,
+        backup=backup,
     )
     checkpoints.save_model(model, ctx.checkpoints_dir, variant)
+    backup.clear()
     return {
         "variant": variant,
         "hyperparameters": hyperparameters,
@@ -164,12 +181,14 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
     }
 
 
-def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False) -> RunOutcome:
+def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False,
+             then: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
     """Train base and modified, search and retrain tuned, score all three, save results.
 
     Run again into the same folder, it resumes: complete checkpoints made with the same settings
     are reused, and the search continues from ``OUT/tuner``. With several ``config.seeds`` every
-    seed runs in ``OUT/seed-<seed>`` and ``OUT/results`` holds the merged replicates.
+    seed runs in ``OUT/seed-<seed>`` and ``OUT/results`` holds the merged replicates. ``then`` (the
+    report) runs before the folder's lock is released, so no other run changes the results it reads.
     """
     from pipeline.lock import output_lock
 
@@ -178,9 +197,10 @@ def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False)
             move_previous_run_aside(config.output, progress)
     with output_lock(config.output):
         sweep_temporary_files(config.output, progress)
-        if len(config.seeds) > 1:
-            return _run_replicates_locked(config, progress)
-        return _run_full_locked(config, progress)
+        outcome = _run_replicates_locked(config, progress) if len(config.seeds) > 1 else _run_full_locked(config, progress)
+        if then is not None:
+            then(outcome)
+        return outcome
 
 
 def seed_folder(output: Path, seed: int) -> Path:
@@ -305,7 +325,8 @@ def trial_budget(config: RunConfig) -> Any:
     from pipeline.tuning import TrialBudget
 
     return TrialBudget(kind=config.budget, first_flops=config.trial_flops, first_steps=config.trial_steps,
-                       rate=config.halving_rate, batch_size=config.batch_size, patience=config.patience)
+                       rate=config.halving_rate, batch_size=config.batch_size, patience=config.patience,
+                       schedule=config.schedule, seed=config.seed)
 
 
 def configured_search(config: RunConfig, data: Dataset, progress: Progress, worker_timeout: float | None = None) -> Any:
@@ -334,7 +355,7 @@ def configured_search(config: RunConfig, data: Dataset, progress: Progress, work
     )
 
 
-SEARCH_SETTINGS = ("preset", "seed", "data_seed", "budget", "trial_tflop", "trial_steps", "search", "rungs", "halving_rate",
+SEARCH_SETTINGS = ("preset", "seed", "data_seed", "budget", "schedule", "trial_tflop", "trial_steps", "search", "rungs", "halving_rate",
                    "max_trials", "train_limit", "tune_train_limit", "tune_val_limit", "batch_size", "patience")
 
 
@@ -361,13 +382,17 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
     return entry
 
 
-def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress = print) -> RunOutcome:
+def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress = print,
+                  then: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
     """Score the saved models in ``checkpoints_dir`` on the test set and save results."""
     from pipeline.lock import output_lock
 
     with output_lock(config.output):
         sweep_temporary_files(config.output, progress)
-        return _run_eval_only_locked(config, checkpoints_dir, progress)
+        outcome = _run_eval_only_locked(config, checkpoints_dir, progress)
+        if then is not None:
+            then(outcome)
+        return outcome
 
 
 def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Progress) -> RunOutcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import keras
 import numpy as np
 
 from pipeline.budget import StepPlan
+from pipeline.config import SCHEDULES
 from pipeline.errors import ConfigError
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -113,6 +115,32 @@ class WallClockCap(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class CosineDecay(keras.callbacks.Callback):
+    """Sets the learning rate from the optimizer's own step count: a cosine from its start value to zero.
+
+    The rate is a function of ``optimizer.iterations`` alone, so a training resumed from a backup
+    (which restores the optimizer) continues on exactly the curve of an uninterrupted one.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = max(1, steps)
+        self.initial: float | None = None
+
+    def rate_at(self, step: int) -> float:
+        """The learning rate for optimizer step ``step`` (0-based) of ``steps``."""
+        progress = min(step, self.steps) / self.steps
+        return float(self.initial) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.initial is None:
+            self.initial = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        self.model.optimizer.learning_rate.assign(self.rate_at(step))
+
+
 @dataclass
 class TrainOutcome:
     """What one fit did, as plain values for the manifest and the report."""
@@ -126,6 +154,7 @@ class TrainOutcome:
     steps_run: int = 0
     plan: dict[str, Any] = field(default_factory=dict)
     steps_per_epoch: int = 1
+    resumed_from_epoch: int = 0
 
     @property
     def flops(self) -> float:
@@ -144,21 +173,63 @@ class TrainOutcome:
             "flops": self.flops,
             "gflops_per_second": round(self.flops / max(self.seconds, 1e-9) / 1e9, 1),
             "budget": self.plan,
+            "resumed_from_epoch": self.resumed_from_epoch,
         }
 
 
-def standard_callbacks(patience: int, steps: int, max_seconds: float | None = None) -> list[keras.callbacks.Callback]:
-    """EarlyStopping (best weights restored), ReduceLROnPlateau, the step budget, the optional clock cap."""
+
+
+def standard_callbacks(
+    patience: int, steps: int, max_seconds: float | None = None, schedule: str = "plateau"
+) -> list[keras.callbacks.Callback]:
+    """EarlyStopping (best weights restored), the learning-rate rule, the step budget, the optional clock cap.
+
+    ``cosine`` decays the rate to zero over the planned steps (the budget is known in advance);
+    ``plateau`` halves it when the validation loss stalls (ReduceLROnPlateau).
+    """
+    if schedule == "cosine":
+        rate: keras.callbacks.Callback = CosineDecay(steps)
+    elif schedule == "plateau":
+        rate = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(1, patience - 1), min_lr=1e-5, verbose=0
+        )
+    else:
+        raise ConfigError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
     return [
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=patience, restore_best_weights=True, verbose=0
         ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=0.5, patience=max(1, patience - 1), min_lr=1e-5, verbose=0
-        ),
+        rate,
         StepBudget(steps),
         WallClockCap(max_seconds),
     ]
+
+
+def epoch_order(images: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of the training images in one epoch: a function of (seed, epoch) alone."""
+    return np.random.default_rng([seed, epoch]).permutation(images)
+
+
+def shuffled_epochs(x: np.ndarray, batch_size: int, seed: int, first_epoch: int, epochs: int) -> Any:
+    """(x, x) batches for epochs ``first_epoch`` to ``epochs - 1``, each in its ``epoch_order``.
+
+    Keras' own ``shuffle=True`` draws each epoch's order from a random state that a resumed
+    training cannot restore; this order is the same for an uninterrupted and a resumed run.
+    """
+    import tensorflow as tf
+
+    images = tf.constant(x)
+    orders = [tf.data.Dataset.from_tensor_slices(epoch_order(len(x), seed, e)).batch(batch_size)
+              for e in range(first_epoch, epochs)]
+    batches = orders[0]
+    for more in orders[1:]:
+        batches = batches.concatenate(more)
+
+    def pair(indices: Any) -> tuple[Any, Any]:
+        chosen = tf.gather(images, indices)
+        return chosen, chosen
+
+    return batches.map(pair, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def stop_reason(early: keras.callbacks.EarlyStopping, budget: StepBudget, cap: WallClockCap, kind: str) -> str:
@@ -181,23 +252,38 @@ def fit_autoencoder(
     max_seconds: float | None = None,
     verbose: int = 2,
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    schedule: str = "plateau",
+    shuffle_seed: int = 0,
+    backup: "EpochBackup | None" = None,
 ) -> TrainOutcome:
-    """Train ``model`` to reproduce its input for the steps ``plan`` allows; plain-float history."""
-    callbacks = standard_callbacks(patience, plan.steps, max_seconds) + list(extra_callbacks or [])
+    """Train ``model`` to reproduce its input for the steps ``plan`` allows; plain-float history.
+
+    With ``backup``, every finished epoch is saved there, and a training found in it is resumed
+    from its last finished epoch with the steps, callbacks' state and history it had.
+    """
+    callbacks = standard_callbacks(patience, plan.steps, max_seconds, schedule)
+    early, _, budget, cap = callbacks
+    first_epoch, earlier = 0, {}
+    if backup is not None:
+        first_epoch, earlier = backup.attach(callbacks)
+        callbacks.append(backup)
+    callbacks += list(extra_callbacks or [])
     started = time.monotonic()
     fitted = model.fit(
-        x_train, x_train,
+        shuffled_epochs(x_train, batch_size, shuffle_seed, first_epoch, plan.epochs),
         validation_data=(x_val, x_val),
+        validation_batch_size=batch_size,
         epochs=plan.epochs,
-        batch_size=batch_size,
-        shuffle=True,
+        initial_epoch=first_epoch,
+        steps_per_epoch=plan.steps_per_epoch,
+        shuffle=False,  # the dataset is already in each epoch's seeded order
         verbose=verbose,
         callbacks=callbacks,
     )
-    seconds = time.monotonic() - started
-    history = {k: [float(v) if np.isfinite(v) else None for v in values] for k, values in fitted.history.items()}
+    seconds = time.monotonic() - started + float(earlier.get("seconds", 0.0))
+    history = {k: list(earlier.get("history", {}).get(k, [])) + [float(v) if np.isfinite(v) else None for v in values]
+               for k, values in fitted.history.items()}
     val = [v if v is not None else float("inf") for v in history.get("val_loss", [])]
-    early, _, budget, cap = callbacks[:4]
     return TrainOutcome(
         history=history,
         epochs_run=len(val),
@@ -208,4 +294,5 @@ def fit_autoencoder(
         steps_run=budget.done,
         plan=plan.to_dict(),
         steps_per_epoch=plan.steps_per_epoch,
+        resumed_from_epoch=first_epoch,
     )

@@ -80,6 +80,8 @@ class TrialBudget:
     rate: int
     batch_size: int
     patience: int
+    schedule: str = "plateau"
+    seed: int = 0
 
     def plan(self, model: keras.Model, rung: int, images: int) -> StepPlan:
         """The steps a trial of ``model`` on rung ``rung`` runs."""
@@ -147,7 +149,8 @@ class BudgetTuner(keras_tuner.Tuner):
             model = self._try_build(hp)
         plan = self.budget.plan(model, int(hp.values.get("rung", 0)), len(x_train))
         outcome = fit_autoencoder(model, x_train, x_val, plan=plan, batch_size=self.budget.batch_size,
-                                  patience=self.budget.patience, verbose=0, extra_callbacks=self.tensorboard_callbacks(trial))
+                                  patience=self.budget.patience, verbose=0, extra_callbacks=self.tensorboard_callbacks(trial),
+                                  schedule=self.budget.schedule, shuffle_seed=self.budget.seed)
         finite = [v for v in outcome.history.get("val_loss") or [] if v is not None and math.isfinite(v)]
         best = float(min(finite)) if finite else float("nan")  # NaN: KerasTuner marks the trial invalid
         self.progress(f"  val_loss {best:.5f} after {outcome.steps_run} steps ({outcome.seconds:.1f} s)")
@@ -380,12 +383,13 @@ def run_search(
         "trial_images": int(len(x_train)),
         "validation_images": int(len(x_val)),
         "batch_size": budget.batch_size,
+        "schedule": budget.schedule,
         "objective": "val_loss",
         "seed": seed,
     }
     if algorithm == "random":  # every random trial gets the halving search's last-rung budget
         budget = TrialBudget(budget.kind, budget.first_flops * budget.rate ** (rungs - 1), budget.first_steps * budget.rate ** (rungs - 1),
-                             1, budget.batch_size, budget.patience)
+                             1, budget.batch_size, budget.patience, budget.schedule, budget.seed)
         settings.update(first_rung_flops=budget.first_flops if budget.kind == "compute" else None,
                         first_rung_steps=budget.first_steps if budget.kind != "compute" else None)
     tuner = make_tuner(directory, settings, budget, seed, progress, strategy, worker_timeout, settings_digest, log_dir)

@@ -11,7 +11,8 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -81,6 +82,7 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--data-dir", envvar=environment_variable("--data-dir"), show_envvar=True, type=click.Path(path_type=Path), default=None, help="Folder with the four Fashion-MNIST .gz files (else $GENREPORT_DATA_DIR, /usr/share/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)."),
         click.option("--preset", envvar=environment_variable("--preset"), show_envvar=True, type=click.Choice(list(PRESETS)), default="full", show_default=True, help="Scale: smoke (tests, ~2 min), quick (a first look), full (all data)."),
         click.option("--budget", envvar=environment_variable("--budget"), show_envvar=True, type=click.Choice(["compute", "epochs"]), default="compute", show_default=True, help="How variants are matched: equal training FLOPs (compute) or equal epochs."),
+        click.option("--schedule", envvar=environment_variable("--schedule"), show_envvar=True, type=click.Choice(["cosine", "plateau"]), default="cosine", show_default=True, help="Learning rate: cosine decay to zero over the planned steps, or halved when validation loss stalls."),
         click.option("--train-tflop", envvar=environment_variable("--train-tflop"), show_envvar=True, type=click.FloatRange(min=0, min_open=True), default=None, help="--budget compute: training FLOPs of every variant, in 10^12 (overrides the preset)."),
         click.option("--epochs", envvar=environment_variable("--epochs"), show_envvar=True, type=click.IntRange(min=1), default=None, help="--budget epochs: epochs of every variant (overrides the preset)."),
         click.option("--search", envvar=environment_variable("--search"), show_envvar=True, type=click.Choice(["halving", "random"]), default="halving", show_default=True, help="halving: all 36 combinations, then successive halving; random: the original study's RandomSearch."),
@@ -112,6 +114,7 @@ def config_from(options: dict[str, Any], seeds: str | None = None) -> RunConfig:
         output=options["output"],
         data_dir=str(options["data_dir"]) if options["data_dir"] else None,
         budget=options["budget"],
+        schedule=options["schedule"],
         train_tflop=options["train_tflop"],
         epochs=options["epochs"],
         search=options["search"],
@@ -212,8 +215,8 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
     from pipeline.run import run_full
 
     started = time.monotonic()
-    outcome = run_full(config, progress=echo, fresh=fresh)
-    render_and_report(outcome.results_dir, config.output, config.formats)
+    outcome = run_full(config, progress=echo, fresh=fresh,
+                       then=lambda done: render_and_report(done.results_dir, config.output, config.formats))
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()) + f" · total {time.monotonic() - started:.1f} s")
 
 
@@ -231,8 +234,8 @@ def eval_only(checkpoints_dir: Path, **options: Any) -> None:
     quiet_tensorflow()
     from pipeline.run import run_eval_only
 
-    outcome = run_eval_only(config, checkpoints_dir, progress=echo)
-    render_and_report(outcome.results_dir, config.output, config.formats)
+    outcome = run_eval_only(config, checkpoints_dir, progress=echo,
+                            then=lambda done: render_and_report(done.results_dir, config.output, config.formats))
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()))
 
 
@@ -273,12 +276,29 @@ def render(results_dirs: tuple[Path, ...], output: Path | None, formats: str) ->
         inputs = {Path(r).resolve() for r in results_dirs}
         if (output / "results").resolve() in inputs:
             raise GenreportError(f"--output {output} would overwrite one of the --results folders being merged; choose another folder")
-        results_dir = merge_replicates(list(results_dirs), output)
-        render_and_report(results_dir, output, chosen)
+        with folders_locked(output, [Path(r).resolve().parent for r in results_dirs]):
+            results_dir = merge_replicates(list(results_dirs), output)
+            render_and_report(results_dir, output, chosen)
         return
     target = output if output is not None else Path(results_dirs[0]).resolve().parent
     check_output_dir(target)
-    render_and_report(results_dirs[0], target, chosen)
+    with folders_locked(target, [Path(results_dirs[0]).resolve().parent]):
+        render_and_report(results_dirs[0], target, chosen)
+
+
+@contextmanager
+def folders_locked(target: Path, sources: list[Path]) -> Iterator[None]:
+    """Hold the lock of the folder written and of every run folder read, so no run writes them meanwhile."""
+    from pipeline.lock import output_lock, reading_lock
+
+    with ExitStack() as stack:
+        stack.enter_context(output_lock(target))
+        held = {Path(target).resolve()}
+        for folder in sources:
+            if folder.resolve() not in held:
+                held.add(folder.resolve())
+                stack.enter_context(reading_lock(folder))
+        yield
 
 
 def merge_replicates(folders: list[Path], output: Path) -> Path:

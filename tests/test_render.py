@@ -132,3 +132,17 @@ def test_class_names_with_dollar_signs_do_not_start_mathtext() -> None:
 
     uri = per_class_bar_chart(["$\\frac{1}{$", "Coat $5", "Bag"], {"base": [0.9, 0.8, 0.7], "tuned": [0.91, 0.82, 0.75]})
     assert uri.startswith("data:image/svg+xml;base64,")
+
+
+def test_render_refuses_results_whose_run_is_still_writing_them(results_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from pipeline.lock import output_lock
+
+    run_folder = tmp_path / "run"
+    shutil.copytree(results_dir, run_folder / "results")
+    with output_lock(run_folder):
+        result = CliRunner().invoke(main, ["render", "--results", str(run_folder / "results"), "--output", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert "is writing to" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "r" / "report.html").exists()

@@ -209,3 +209,38 @@ def test_a_swap_interrupted_between_its_renames_is_swept_on_the_next_run(tmp_pat
     (out / ".results.def456.previous").mkdir()
     assert sweep_temporary_files(out, progress=lambda _: None) == 2
     assert list(out.iterdir()) == []
+
+
+def wait_for_file(path: Path, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{path} never appeared (exit {process.returncode})")
+        time.sleep(0.05)
+
+
+@pytest.mark.e2e
+def test_a_kill_during_a_training_loses_at_most_one_epoch_and_ends_with_the_same_weights(tmp_path: Path) -> None:
+    longer = ("--train-tflop", "1", "--max-trials", "1")  # modified: 84 steps, about 3 epochs of 29
+    whole = start_full(tmp_path / "whole", *longer)
+    _, stderr = whole.communicate(timeout=900)
+    assert whole.returncode == 0, stderr[-2000:]
+
+    out = tmp_path / "out"
+    process = start_full(out, *longer)
+    try:
+        wait_for_file(out / "checkpoints" / ".backup-modified" / "state.json", process, timeout=600)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    saved = json.loads((out / "checkpoints" / ".backup-modified" / "state.json").read_text())
+    assert saved["epoch"] >= 1 and saved["steps"] >= 29
+
+    process = start_full(out, *longer)
+    stdout, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr[-2000:]
+    assert f"resuming modified from epoch {saved['epoch']} of " in stdout
+    assert not (out / "checkpoints" / ".backup-modified").exists()
+    assert per_image_column(out, "ssim_modified") == per_image_column(tmp_path / "whole", "ssim_modified")

@@ -1,0 +1,158 @@
+"""A training's backup after every finished epoch, so a kill loses at most the epoch it interrupts.
+
+Keras' ``BackupAndRestore`` keeps the weights and the optimizer (its step count, moments and
+learning rate) but not the state of the other callbacks, so a resumed training would forget its
+best epoch, its patience and the steps its budget already spent, and would end with other
+weights than an uninterrupted one. ``EpochBackup`` keeps all of it in one folder:
+
+- ``epoch-NNNN.weights.h5``: the model and its optimizer after epoch NNNN (``save_weights``);
+- ``best-NNNN.npz``: EarlyStopping's best weights so far (plain arrays, loaded without pickle);
+- ``state.json``: finished epochs, steps, history, callbacks' counters, seconds, and the key of
+  the settings it was made under; written last, so it only ever names complete files.
+
+A backup made under other settings (its key differs) is discarded, never resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from pipeline.fsutil import write_atomically, write_text_atomically
+
+STATE_NAME = "state.json"
+BACKUP_PREFIX = ".backup-"
+
+
+def backup_folder(checkpoints_dir: Path, variant: str) -> Path:
+    """Where a variant's training keeps its epoch backup while it runs."""
+    return checkpoints_dir / f"{BACKUP_PREFIX}{variant}"
+
+
+def _plain(value: Any) -> float | None:
+    """A callback's best value as JSON carries it (None before the first epoch)."""
+    return None if value is None else float(value)
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Saves the training after every epoch; ``attach`` restores a matching earlier one."""
+
+    def __init__(self, folder: Path, key: str, progress: Callable[[str], None] = print, label: str = "training") -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.key = key
+        self.progress = progress
+        self.label = label
+        self.callbacks: list[keras.callbacks.Callback] = []
+        self.state: dict[str, Any] = {}
+        self.history: dict[str, list[Any]] = {}
+
+    # -- before fit -------------------------------------------------------------------------
+    def read_state(self) -> dict[str, Any]:
+        """The saved state when it was made under this key and its files are all there, else {}."""
+        path = self.folder / STATE_NAME
+        if not path.is_file():
+            return {}
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.progress(f"{self.label}: its backup in {self.folder} is unreadable; starting the training afresh")
+            return {}
+        if not isinstance(state, dict) or state.get("key") != self.key:
+            self.progress(f"{self.label}: the backup in {self.folder} was made under other settings; starting afresh")
+            return {}
+        files = [state.get("weights"), state.get("best_weights")]
+        if not all(isinstance(n, str) and n and (self.folder / n).is_file() for n in files if n is not None) or not state.get("weights"):
+            self.progress(f"{self.label}: the backup in {self.folder} is incomplete; starting the training afresh")
+            return {}
+        return state
+
+    def attach(self, callbacks: list[keras.callbacks.Callback]) -> tuple[int, dict[str, Any]]:
+        """Remember the callbacks to save and restore; (first epoch to run, what the earlier part did)."""
+        self.callbacks = list(callbacks)
+        self.state = self.read_state()
+        if not self.state:
+            self.clear()
+            return 0, {}
+        self.history = {k: list(v) for k, v in self.state.get("history", {}).items()}
+        earlier = {k: list(v) for k, v in self.history.items()}
+        return int(self.state["epoch"]), {"history": earlier, "seconds": self.state.get("seconds", 0.0)}
+
+    # -- Keras hooks ------------------------------------------------------------------------
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # Runs after EarlyStopping and the rate callback reset themselves, so what it restores stays.
+        self.started = _now()
+        if not self.state:
+            return
+        optimizer = self.model.optimizer
+        if not optimizer.built:  # Keras builds it at the first step; its moments must exist to be loaded
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self.folder / self.state["weights"])
+        early, rate, budget = self.callbacks[0], self.callbacks[1], self.callbacks[2]
+        saved = self.state["callbacks"]
+        early.best, early.wait, early.best_epoch = saved["early_best"], saved["early_wait"], saved["early_best_epoch"]
+        if self.state.get("best_weights"):
+            with np.load(self.folder / self.state["best_weights"], allow_pickle=False) as arrays:
+                early.best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
+        if isinstance(rate, keras.callbacks.ReduceLROnPlateau):
+            rate.best, rate.wait, rate.cooldown_counter = saved["rate_best"], saved["rate_wait"], saved["rate_cooldown"]
+        budget.done = int(self.state["steps"])
+        self.progress(f"resuming {self.label} from epoch {self.state['epoch']} of {self.state['planned_epochs']}"
+                      f" ({budget.done:,} of {budget.steps:,} steps done)")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value) if np.isfinite(value) else None)
+        self.save(epoch + 1)
+
+    # -- files ------------------------------------------------------------------------------
+    def save(self, finished_epochs: int) -> None:
+        """Write the weights, the best weights and then the state naming them; drop older files."""
+        early, rate, budget = self.callbacks[0], self.callbacks[1], self.callbacks[2]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        weights = f"epoch-{finished_epochs:04d}.weights.h5"
+        write_atomically(self.folder / weights, lambda tmp: self.model.save_weights(tmp), suffix=".weights.h5")
+        best = None
+        if early.best_weights is not None:
+            best = f"best-{finished_epochs:04d}.npz"
+            write_atomically(self.folder / best, lambda tmp: _save_arrays(tmp, early.best_weights), suffix=".npz")
+        callbacks = {"early_best": _plain(early.best), "early_wait": int(early.wait), "early_best_epoch": int(early.best_epoch)}
+        if isinstance(rate, keras.callbacks.ReduceLROnPlateau):
+            callbacks.update(rate_best=_plain(rate.best), rate_wait=int(rate.wait), rate_cooldown=int(rate.cooldown_counter))
+        state = {
+            "key": self.key, "epoch": finished_epochs, "planned_epochs": self.params.get("epochs"),
+            "steps": int(budget.done), "weights": weights, "best_weights": best, "callbacks": callbacks,
+            "history": self.history, "seconds": float(self.state.get("seconds", 0.0)) + _now() - self.started,
+        }
+        write_text_atomically(self.folder / STATE_NAME, json.dumps(state, indent=1))
+        for path in self.folder.iterdir():
+            if path.name not in (STATE_NAME, weights, best):
+                _remove(path)
+
+    def clear(self) -> None:
+        """Remove the backup folder (a finished training no longer needs it)."""
+        if self.folder.is_dir() and not self.folder.is_symlink():
+            shutil.rmtree(self.folder)
+
+
+def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:
+    with open(path, "wb") as handle:
+        np.savez(handle, **{f"w{i}": np.asarray(a) for i, a in enumerate(arrays)})
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
