@@ -34,6 +34,8 @@ TRIES = [
     ("modified, batch 16, constant rate + ReduceLROnPlateau", "modified", {"batch": 16}),
     ("modified, batch 16, cosine decay from 1e-3", "modified", {"batch": 16, "schedule": "cosine"}),
     ("modified, batch 16, cosine decay from 2e-3", "modified", {"batch": 16, "schedule": "cosine", "lr": 2e-3}),
+    ("modified, batch 16, cosine decay from 1e-3, BatchNormalization momentum 0.9", "modified",
+     {"batch": 16, "schedule": "cosine", "momentum": 0.9}),
 ]
 
 
