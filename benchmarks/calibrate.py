@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 TRIES = [
     # name, variant, options
@@ -42,7 +40,7 @@ TRIES = [
 def build(variant: str, options: dict):
     from keras import layers
 
-    from pipeline.models import build_base, build_modified
+    from genreport.pipeline.models import build_base, build_modified
 
     if variant == "base":
         return build_base()
@@ -59,10 +57,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"calibration-{date.today()}")
     parser.add_argument("--only", default="", help="comma-separated try numbers (1-based)")
     args = parser.parse_args()
-    from pipeline.budget import plan_steps
-    from pipeline.data import load_dataset
-    from pipeline.environment import pin_threads, reseed
-    from pipeline.train import CosineDecay, apply_policy, choose_policy, fit_autoencoder
+    from genreport.pipeline.budget import plan_steps
+    from genreport.pipeline.data import load_dataset
+    from genreport.pipeline.environment import pin_threads, reseed
+    from genreport.pipeline.train import CosineDecay, apply_policy, choose_policy, fit_autoencoder
 
     threads = pin_threads()
     policy = choose_policy("auto")

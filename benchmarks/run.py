@@ -37,7 +37,7 @@ def run_measured(args: list[str], log: Path) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     started = time.monotonic()
     with open(log, "w") as handle:
-        child = subprocess.Popen([sys.executable, "-m", "report.cli", *args], stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        child = subprocess.Popen([sys.executable, "-m", "genreport.report.cli", *args], stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         _, status, usage = os.wait4(child.pid, 0)
     seconds = time.monotonic() - started
     code = os.waitstatus_to_exitcode(status)

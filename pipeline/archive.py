@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipeline.errors import CheckpointError
+from genreport.pipeline.errors import CheckpointError
 
 MAX_ARCHIVE_BYTES = 512 << 20  # on disk, and all members decompressed together
 MAX_CONFIG_BYTES = 4 << 20

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from pipeline.fsutil import write_atomically, write_text_atomically
+from genreport.pipeline.fsutil import write_atomically, write_text_atomically
 
 STATE_NAME = "state.json"
 BACKUP_PREFIX = ".backup-"

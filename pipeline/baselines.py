@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.data import Dataset
-from pipeline.evaluate import VariantScores, score_reconstructions
+from genreport.pipeline.data import Dataset
+from genreport.pipeline.evaluate import VariantScores, score_reconstructions
 
 PCA_COMPONENTS: tuple[int, ...] = (16, 64)
 MEAN_IMAGE = "mean image"

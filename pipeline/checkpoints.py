@@ -14,10 +14,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from pipeline.archive import check_archive, shown
-from pipeline.config import VARIANTS
-from pipeline.errors import CheckpointError
-from pipeline.fsutil import write_atomically, write_json_atomically
+from genreport.pipeline.archive import check_archive, shown
+from genreport.pipeline.config import VARIANTS
+from genreport.pipeline.errors import CheckpointError
+from genreport.pipeline.fsutil import write_atomically, write_json_atomically
 
 MANIFEST = "manifest.json"
 EXPECTED_SHAPE = (28, 28, 1)

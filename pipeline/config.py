@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
+from genreport.pipeline.errors import ConfigError
 
 VARIANTS: tuple[str, ...] = ("base", "modified", "tuned")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
@@ -141,7 +141,7 @@ def resolve_config(
     command_line: str = "",
 ) -> RunConfig:
     """A RunConfig from a preset name and optional overrides, checked for range."""
-    from pipeline.budget import BUDGET_KINDS
+    from genreport.pipeline.budget import BUDGET_KINDS
 
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import DataError
+from genreport.pipeline.errors import DataError
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",

@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from pipeline.errors import ConfigError, GenreportError
+from genreport.pipeline.errors import ConfigError, GenreportError
 
 ENV_KEYS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 ADDRESS = re.compile(r"(?:(?:\[(?P<v6>[0-9a-fA-F:]+)\]|(?P<host>[A-Za-z0-9.-]+)):)?(?P<port>\d{1,5})")

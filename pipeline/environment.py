@@ -126,6 +126,6 @@ def code_revision() -> str | None:
 
 def genreport_record() -> dict[str, Any]:
     """genreport's version and, from a git checkout, its commit."""
-    from pipeline import __version__
+    from genreport.pipeline import __version__
 
     return {"version": __version__, "commit": code_revision()}

@@ -13,13 +13,13 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from pipeline.data import CLASS_NAMES
-from pipeline.errors import CheckpointError
+from genreport.pipeline.data import CLASS_NAMES
+from genreport.pipeline.errors import CheckpointError
 
 SSIM_METHOD = {
     "function": "skimage.metrics.structural_similarity",
@@ -29,6 +29,7 @@ SSIM_METHOD = {
     "dtype": "float64",
 }
 PARALLEL_MIN_IMAGES = 2000
+PROGRESS_STEPS = 10  # parallel scoring runs in tenths, so progress can be told after each
 GAUSSIAN_SSIM_METHOD = {
     "function": "skimage.metrics.structural_similarity",
     "data_range": 1.0,
@@ -115,7 +116,7 @@ class VariantScores:
 
     def summary_with_interval(self, labels: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
         """``summary`` plus the seeded bootstrap 95% interval of the mean SSIM."""
-        from pipeline.stats import bootstrap_mean_ci
+        from genreport.pipeline.stats import bootstrap_mean_ci
 
         summary = self.summary(labels)
         summary["ssim"]["ci95"] = list(bootstrap_mean_ci(self.ssim, rng))
@@ -137,26 +138,40 @@ def both_ssims(originals: np.ndarray, reconstructions: np.ndarray) -> tuple[np.n
     return ssim_per_image(originals, reconstructions), ssim_per_image(originals, reconstructions, gaussian=True)
 
 
-def parallel_ssims(originals: np.ndarray, reconstructions: np.ndarray, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+ScoredSoFar = Callable[[int, int], None]  # (images scored, images in all)
+
+
+def parallel_ssims(originals: np.ndarray, reconstructions: np.ndarray, workers: int | None = None,
+                   on_progress: ScoredSoFar | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``both_ssims`` split over processes; the same numbers as one process, image by image.
 
     scikit-image's SSIM spends most of a 28x28 call in Python, so threads do not help; spawned
-    processes (never forked from a process that holds TensorFlow) do.
+    processes (never forked from a process that holds TensorFlow) do. ``on_progress`` hears how
+    many images are done after each tenth of them.
     """
     workers = workers or os.cpu_count() or 1
     if workers < 2 or len(originals) < PARALLEL_MIN_IMAGES:
-        return both_ssims(originals, reconstructions)
+        ssim, gaussian = both_ssims(originals, reconstructions)
+        if on_progress:
+            on_progress(len(originals), len(originals))
+        return ssim, gaussian
     a, b = _as_2d_stack(originals), _as_2d_stack(reconstructions)
-    chunks = np.array_split(np.arange(len(a)), workers)
+    chunks = np.array_split(np.arange(len(a)), PROGRESS_STEPS)
+    parts, done = [], 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        parts = list(pool.map(both_ssims, [a[c] for c in chunks], [b[c] for c in chunks]))
+        for chunk, part in zip(chunks, pool.map(both_ssims, [a[c] for c in chunks], [b[c] for c in chunks])):
+            parts.append(part)
+            done += len(chunk)
+            if on_progress:
+                on_progress(done, len(a))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def score_reconstructions(variant: str, originals: np.ndarray, reconstructions: np.ndarray) -> VariantScores:
+def score_reconstructions(variant: str, originals: np.ndarray, reconstructions: np.ndarray,
+                          on_progress: ScoredSoFar | None = None) -> VariantScores:
     """All per-image figures of one variant."""
     mse = mse_per_image(originals, reconstructions)
-    ssim, ssim_gaussian = parallel_ssims(originals, reconstructions)
+    ssim, ssim_gaussian = parallel_ssims(originals, reconstructions, on_progress=on_progress)
     return VariantScores(variant=variant, ssim=ssim, ssim_gaussian=ssim_gaussian, mse=mse, psnr=psnr_from_mse(mse))
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.errors import GenreportError
+from genreport.pipeline.errors import GenreportError
 
 LOCK_NAME = ".genreport.lock"
 # No symlink is followed, the descriptor does not leak into children, and a FIFO cannot block us.

@@ -23,8 +23,8 @@ import keras_tuner
 import numpy as np
 from keras_tuner.src.engine import oracle as oracle_module
 
-from pipeline.fsutil import write_text_atomically
-from pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS
+from genreport.pipeline.fsutil import write_text_atomically
+from genreport.pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS
 
 SEARCH_SPACE = {"activation": list(ACTIVATIONS), "units": list(UNITS), "optimizer": list(OPTIMIZERS)}
 COMBINATIONS = len(ACTIVATIONS) * len(UNITS) * len(OPTIMIZERS)

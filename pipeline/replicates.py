@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import ResultsError
-from pipeline.stats import holm_adjusted, seeds_and_images_ci, wilcoxon_p
+from genreport.pipeline.errors import ResultsError
+from genreport.pipeline.stats import holm_adjusted, seeds_and_images_ci, wilcoxon_p
 
 # Settings that may differ between replicates: the seed itself and where and how a run wrote.
 FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds", "worker_timeout"})
@@ -203,7 +203,7 @@ def merge_results(folders: list[Path], search: str = "per seed") -> dict[str, An
 
     The first folder's seed is the one the grids and best/worst images come from.
     """
-    from pipeline.results import load_results
+    from genreport.pipeline.results import load_results
 
     if len(folders) < 2:
         raise ResultsError("merging needs at least two results folders")

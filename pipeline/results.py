@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import ResultsError
-from pipeline.fsutil import write_atomically, write_json_atomically, write_text_atomically
+from genreport.pipeline.errors import ResultsError
+from genreport.pipeline.fsutil import write_atomically, write_json_atomically, write_text_atomically
 
 METRICS = "metrics.json"
 RUN = "run.json"
@@ -76,7 +76,7 @@ def save_results(
     A crash at any moment leaves the previous set or the new one, never a new ``metrics.json``
     beside older tables (at worst, between the two renames of the swap, no folder at all).
     """
-    from pipeline.environment import genreport_record
+    from genreport.pipeline.environment import genreport_record
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline import checkpoints
-from pipeline.errors import ConfigError
+from genreport.pipeline import checkpoints
+from genreport.pipeline.errors import ConfigError
 
 Progress = Callable[[str], None]
 
@@ -53,7 +53,7 @@ RESULTS_LEFTOVER = re.compile(r"\.results\.[A-Za-z0-9_]+\.(staging|previous)")
 
 def is_genreport_entry(name: str) -> bool:
     """Whether a name in an output folder is one genreport writes."""
-    from pipeline.lock import LOCK_NAME
+    from genreport.pipeline.lock import LOCK_NAME
 
     return name in GENREPORT_ENTRIES or name == LOCK_NAME or bool(
         TEMPORARY_FILE.fullmatch(name) or ASIDE_FOLDERS.fullmatch(name) or RESULTS_LEFTOVER.fullmatch(name))
@@ -65,7 +65,7 @@ def move_previous_run_aside(output: Path, progress: Progress) -> Path | None:
     A folder that holds anything genreport did not write is refused, listing it, so --fresh
     never carries away (or half-moves) someone else's files.
     """
-    from pipeline.lock import LOCK_NAME
+    from genreport.pipeline.lock import LOCK_NAME
 
     children = list(output.iterdir()) if output.is_dir() else []
     if all(p.name == LOCK_NAME for p in children):

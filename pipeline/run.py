@@ -13,13 +13,13 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from pipeline import checkpoints
-from pipeline.config import RunConfig
-from pipeline.data import Dataset, load_dataset, stratified_indices
-from pipeline.environment import now_iso, package_versions, seed_everything
-from pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
-from pipeline.baselines import score_baselines
-from pipeline.scoring import ResultsInput, score_checkpoints, write_results
+from genreport.pipeline import checkpoints
+from genreport.pipeline.config import VARIANTS, RunConfig
+from genreport.pipeline.data import Dataset, load_dataset, stratified_indices
+from genreport.pipeline.environment import now_iso, package_versions, seed_everything
+from genreport.pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
+from genreport.pipeline.baselines import score_baselines
+from genreport.pipeline.scoring import ResultsInput, score_checkpoints, write_results
 
 
 Progress = Callable[[str], None]
@@ -62,6 +62,7 @@ class RunContext:
     manifest: dict[str, Any]
     clock: StageClock
     run_info: dict[str, Any] = field(default_factory=dict)
+    keras_verbose: int = 2  # 0 silent (-q), 1 Keras' live bar (a terminal), 2 one line an epoch (a log)
 
     @property
     def progress(self) -> Progress:
@@ -98,7 +99,7 @@ FINGERPRINT_KEYS = ("preset", "seed", "data_seed", "budget", "schedule", "train_
 
 def config_fingerprint(config: RunConfig, data: Dataset, policy: str) -> dict[str, Any]:
     """The settings that decide what a checkpoint is; a resumed run must match them."""
-    from pipeline import __version__
+    from genreport.pipeline import __version__
 
     settings = config.to_dict()
     return {**{key: settings[key] for key in FINGERPRINT_KEYS}, "policy": policy, "genreport": __version__,
@@ -107,7 +108,7 @@ def config_fingerprint(config: RunConfig, data: Dataset, policy: str) -> dict[st
 
 def training_plan(model: Any, config: RunConfig, images: int) -> Any:
     """The steps one variant trains for under the run's budget."""
-    from pipeline.budget import plan_steps
+    from genreport.pipeline.budget import plan_steps
 
     return plan_steps(model, kind=config.budget, images=images, batch_size=config.batch_size,
                       budget_flops=config.train_flops, epochs=config.epochs)
@@ -127,6 +128,21 @@ def tensorboard_callback(folder: Path) -> Any:
     return keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0, write_graph=False, update_freq="epoch")
 
 
+def run_work_after(ctx: RunContext, variant: str) -> tuple[int, float]:
+    """What a run still has to do after training ``variant``: (trainings, search FLOPs), for the finish estimate."""
+    from genreport.pipeline.oracles import rung_sizes
+
+    later = VARIANTS[VARIANTS.index(variant) + 1:]
+    config = ctx.config
+    search_flops = 0.0
+    if variant != "tuned" and config.budget == "compute":
+        if config.search == "random":
+            search_flops = config.max_trials * config.trial_flops * config.halving_rate ** (config.rungs - 1)
+        else:
+            search_flops = sum(n * config.trial_flops * config.halving_rate**r for r, n in enumerate(rung_sizes(config.rungs, config.halving_rate)))
+    return len(later), search_flops
+
+
 def backup_key(ctx: RunContext, variant: str, hyperparameters: dict[str, Any]) -> str:
     """What a variant's epoch backup must have been made under to be resumed: settings, data, design."""
     import hashlib
@@ -141,11 +157,11 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
     """Reseed, build under the run's policy, train for the budget and save one variant; its manifest entry."""
     from contextlib import nullcontext
 
-    from pipeline.backup import EpochBackup, backup_folder
-    from pipeline.budget import forward_flops
-    from pipeline.environment import reseed
-    from pipeline.models import layer_table
-    from pipeline.train import apply_policy, distribution_strategy, fit_autoencoder
+    from genreport.pipeline.backup import EpochBackup, backup_folder
+    from genreport.pipeline.budget import forward_flops
+    from genreport.pipeline.environment import reseed
+    from genreport.pipeline.models import layer_table
+    from genreport.pipeline.train import FinishEstimate, apply_policy, distribution_strategy, fit_autoencoder
 
     config, data = ctx.config, ctx.data
     reseed(config.seed)  # the same start whether or not earlier variants were trained in this process
@@ -163,7 +179,9 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
         batch_size=config.batch_size,
         patience=config.patience,
         max_seconds=config.max_minutes * 60 if config.max_minutes else None,
-        extra_callbacks=[tensorboard_callback(config.output / "logs" / variant)],
+        verbose=ctx.keras_verbose,
+        extra_callbacks=[tensorboard_callback(config.output / "logs" / variant),
+                         FinishEstimate(variant, plan, run_work_after(ctx, variant), ctx.progress)],
         schedule=config.schedule,
         shuffle_seed=config.seed,
         backup=backup,
@@ -182,7 +200,7 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
 
 
 def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False,
-             then: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
+             then: Callable[[RunOutcome], None] | None = None, keras_verbose: int = 2) -> RunOutcome:
     """Train base and modified, search and retrain tuned, score all three, save results.
 
     Run again into the same folder, it resumes: complete checkpoints made with the same settings
@@ -190,14 +208,17 @@ def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False,
     seed runs in ``OUT/seed-<seed>`` and ``OUT/results`` holds the merged replicates. ``then`` (the
     report) runs before the folder's lock is released, so no other run changes the results it reads.
     """
-    from pipeline.lock import output_lock
+    from genreport.pipeline.lock import output_lock
 
     if fresh:
         with output_lock(config.output):
             move_previous_run_aside(config.output, progress)
     with output_lock(config.output):
         sweep_temporary_files(config.output, progress)
-        outcome = _run_replicates_locked(config, progress) if len(config.seeds) > 1 else _run_full_locked(config, progress)
+        if len(config.seeds) > 1:
+            outcome = _run_replicates_locked(config, progress, keras_verbose)
+        else:
+            outcome = _run_full_locked(config, progress, keras_verbose)
         if then is not None:
             then(outcome)
         return outcome
@@ -208,13 +229,13 @@ def seed_folder(output: Path, seed: int) -> Path:
     return output / f"seed-{seed}"
 
 
-def _run_replicates_locked(config: RunConfig, progress: Progress) -> RunOutcome:
+def _run_replicates_locked(config: RunConfig, progress: Progress, keras_verbose: int = 2) -> RunOutcome:
     """Every seed in turn (each resumable on its own), then the merged results in ``OUT/results``."""
     import dataclasses
 
-    from pipeline.lock import output_lock
-    from pipeline.replicates import merge_results
-    from pipeline.results import save_results
+    from genreport.pipeline.lock import output_lock
+    from genreport.pipeline.replicates import merge_results
+    from genreport.pipeline.results import save_results
 
     started = time.monotonic()
     folders = []
@@ -223,7 +244,7 @@ def _run_replicates_locked(config: RunConfig, progress: Progress) -> RunOutcome:
         single = dataclasses.replace(config, seed=seed, seeds=(seed,), output=seed_folder(config.output, seed))
         with output_lock(single.output):
             sweep_temporary_files(single.output, progress)
-            outcome = _run_full_locked(single, progress)
+            outcome = _run_full_locked(single, progress, keras_verbose)
         folders.append(outcome.results_dir)
     progress(f"▶ merge {len(folders)} seeds")
     merged = merge_results(folders, search="once per seed")
@@ -239,10 +260,10 @@ FIXED_VARIANTS = {
 }
 
 
-def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
-    from pipeline.environment import pin_threads
-    from pipeline.models import build_base, build_modified
-    from pipeline.train import apply_policy, choose_policy
+def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int = 2) -> RunOutcome:
+    from genreport.pipeline.environment import pin_threads
+    from genreport.pipeline.models import build_base, build_modified
+    from genreport.pipeline.train import apply_policy, choose_policy
 
     started, started_at = time.monotonic(), now_iso()
     clock = StageClock(progress)
@@ -256,7 +277,7 @@ def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
         data = load_data(config)
     fingerprint = config_fingerprint(config, data, policy)
     check_same_settings(config.output, manifest, fingerprint)
-    ctx = RunContext(config, data, policy, manifest, clock)
+    ctx = RunContext(config, data, policy, manifest, clock, keras_verbose=keras_verbose)
     ctx.run_info = {"config": config.to_dict(), "fingerprint": fingerprint, "policy": policy, "threads": threads,
                     "versions": package_versions()}
     builders = {"base": build_base, "modified": lambda: build_modified(32, "relu", "adam")}
@@ -272,7 +293,7 @@ def _run_full_locked(config: RunConfig, progress: Progress) -> RunOutcome:
     entries["tuned"] = train_or_reuse(ctx, "tuned", lambda: build_modified(**best, name="tuned"), best)
     add_search_fraction(tuning, entries["tuned"])
     with clock.stage("score"):
-        scores, samples = score_checkpoints(checkpoints.find_checkpoints(ctx.checkpoints_dir), data)
+        scores, samples = score_checkpoints(checkpoints.find_checkpoints(ctx.checkpoints_dir), data, progress)
         baselines = score_baselines(data)
     with clock.stage("write results"):
         results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
@@ -306,7 +327,7 @@ def search_as_chief_or_alone(ctx: RunContext) -> Any:
     """Run the search here, or serve its oracle to workers when ``config.oracle`` is set."""
     from contextlib import nullcontext
 
-    from pipeline.distributed import grpc_target, parse_oracle_address, tuner_role, worker_hint
+    from genreport.pipeline.distributed import grpc_target, parse_oracle_address, tuner_role, worker_hint
     config = ctx.config
     role = nullcontext()
     timeout = None
@@ -322,7 +343,7 @@ def search_as_chief_or_alone(ctx: RunContext) -> Any:
 
 def trial_budget(config: RunConfig) -> Any:
     """Each search trial's first-rung budget under the run's budget kind."""
-    from pipeline.tuning import TrialBudget
+    from genreport.pipeline.tuning import TrialBudget
 
     return TrialBudget(kind=config.budget, first_flops=config.trial_flops, first_steps=config.trial_steps,
                        rate=config.halving_rate, batch_size=config.batch_size, patience=config.patience,
@@ -331,9 +352,9 @@ def trial_budget(config: RunConfig) -> Any:
 
 def configured_search(config: RunConfig, data: Dataset, progress: Progress, worker_timeout: float | None = None) -> Any:
     """The search with the run's settings, on its tuning subset, in ``OUT/tuner`` (a chief passes ``worker_timeout``)."""
-    from pipeline.environment import reseed
-    from pipeline.train import apply_policy, choose_policy, distribution_strategy
-    from pipeline.tuning import run_search
+    from genreport.pipeline.environment import reseed
+    from genreport.pipeline.train import apply_policy, choose_policy, distribution_strategy
+    from genreport.pipeline.tuning import run_search
 
     x_tune, x_tune_val = tuning_subset(data, config)
     reseed(config.seed)
@@ -385,7 +406,7 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
 def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress = print,
                   then: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
     """Score the saved models in ``checkpoints_dir`` on the test set and save results."""
-    from pipeline.lock import output_lock
+    from genreport.pipeline.lock import output_lock
 
     with output_lock(config.output):
         sweep_temporary_files(config.output, progress)
@@ -404,7 +425,7 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
     with clock.stage("load data"):
         data = load_data(config)
     with clock.stage("score"):
-        scores, samples = score_checkpoints(paths, data)
+        scores, samples = score_checkpoints(paths, data, progress)
         baselines = score_baselines(data)
     entries = {}
     for variant, path in paths.items():
@@ -427,8 +448,8 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
 
 def model_description(path: Path) -> dict[str, Any]:
     """Parameter count, FLOPs and layer table of a saved model."""
-    from pipeline.budget import forward_flops
-    from pipeline.models import layer_table
+    from genreport.pipeline.budget import forward_flops
+    from genreport.pipeline.models import layer_table
 
     model = checkpoints.load_model_safely(path)
     return {"params": int(model.count_params()), "layers": layer_table(model), "policy": model.dtype_policy.name,

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from pipeline import checkpoints, results
-from pipeline.config import RunConfig
-from pipeline.data import CLASS_NAMES, Dataset
-from pipeline.environment import machine_facts, now_iso, package_versions
-from pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
-from pipeline.stats import paired_comparison, with_holm_correction
+from genreport.pipeline import checkpoints, results
+from genreport.pipeline.config import RunConfig
+from genreport.pipeline.data import CLASS_NAMES, Dataset
+from genreport.pipeline.environment import machine_facts, now_iso, package_versions
+from genreport.pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
+from genreport.pipeline.stats import paired_comparison, with_holm_correction
 
 REFERENCE_SSIM = {"base": 0.925, "modified": 0.9421, "tuned": 0.9436}
 COMPARISONS = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
@@ -21,7 +21,8 @@ GRID_PER_CLASS = 2
 EXTREMES = 8
 
 
-def score_checkpoints(paths: dict[str, Path], data: Dataset) -> tuple[dict[str, VariantScores], dict[str, np.ndarray]]:
+def score_checkpoints(paths: dict[str, Path], data: Dataset,
+                      progress: Callable[[str], None] | None = None) -> tuple[dict[str, VariantScores], dict[str, np.ndarray]]:
     """Load each checkpoint safely, reconstruct the test set and score it.
 
     ``full`` scores the saved files too (not the models in memory), so ``eval-only`` on the
@@ -32,8 +33,22 @@ def score_checkpoints(paths: dict[str, Path], data: Dataset) -> tuple[dict[str, 
     for variant, path in paths.items():
         model = checkpoints.load_model_safely(path)
         reconstructions[variant] = reconstruct(model, data.x_test, source=path.name)
-        scores[variant] = score_reconstructions(variant, data.x_test, reconstructions[variant])
+        scores[variant] = score_reconstructions(variant, data.x_test, reconstructions[variant],
+                                                on_progress=scoring_reporter(variant, progress) if progress else None)
     return scores, sample_arrays(data, scores, reconstructions)
+
+
+def scoring_reporter(variant: str, progress: Callable[[str], None]) -> Callable[[int, int], None]:
+    """A progress callback that prints one line per tenth of a variant's test images scored."""
+    told = [0]
+
+    def report(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > told[0]:
+            told[0] = tenth
+            progress(f"  {variant}: {done:,} of {total:,} test images scored ({tenth * 10}%)")
+
+    return report
 
 
 def sample_arrays(data: Dataset, scores: dict[str, VariantScores], reconstructions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -78,7 +93,7 @@ def published_comparison(variants: dict[str, Any]) -> list[dict[str, Any]]:
 def metrics_payload(scores: dict[str, VariantScores], labels: np.ndarray, seed: int,
                     baselines: dict[str, VariantScores] | None = None) -> dict[str, Any]:
     """Overall and per-class figures, bootstrap intervals, Holm-corrected paired comparisons, baselines."""
-    from pipeline.baselines import baselines_payload
+    from genreport.pipeline.baselines import baselines_payload
 
     rng = np.random.default_rng(seed)
     variants = {}

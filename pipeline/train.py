@@ -6,14 +6,17 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import keras
 import numpy as np
 
-from pipeline.budget import StepPlan
-from pipeline.config import SCHEDULES
-from pipeline.errors import ConfigError
+from genreport.pipeline.budget import StepPlan
+from genreport.pipeline.config import SCHEDULES
+from genreport.pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from genreport.pipeline.backup import EpochBackup
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -141,6 +144,44 @@ class CosineDecay(keras.callbacks.Callback):
         self.model.optimizer.learning_rate.assign(self.rate_at(step))
 
 
+class FinishEstimate(keras.callbacks.Callback):
+    """After the first epoch it times, prints when this training and the whole run should end.
+
+    The rest of the run is ``later`` trainings like this one plus ``search_flops`` of search trials
+    at the FLOP rate just measured: a rough figure (trial overheads and scoring left out).
+    """
+
+    def __init__(self, label: str, plan: StepPlan, work_after: tuple[int, float], progress: Callable[[str], None]) -> None:
+        super().__init__()
+        self.label, self.plan, self.progress = label, plan, progress
+        self.later, self.search_flops = work_after
+        self.told = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.told:
+            self.started = time.monotonic()
+            self.steps_before = self.done_steps()
+
+    def done_steps(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.told:
+            return
+        self.told = True
+        steps = self.done_steps() - self.steps_before
+        seconds = time.monotonic() - self.started
+        if steps < 1 or seconds <= 0:
+            return
+        per_step = seconds / steps
+        this_left = max(0, self.plan.steps - self.done_steps()) * per_step
+        flops_per_second = self.plan.step_flops / per_step
+        run_left = this_left + self.later * self.plan.steps * per_step + self.search_flops / flops_per_second
+        finish = time.strftime("%H:%M", time.localtime(time.time() + run_left))
+        self.progress(f"{self.label}: {flops_per_second / 1e9:.0f} GFLOP/s; about {this_left / 60:.0f} min left in this training,"
+                      f" the run should end near {finish} (about {run_left / 60:.0f} min)")
+
+
 @dataclass
 class TrainOutcome:
     """What one fit did, as plain values for the manifest and the report."""
@@ -254,7 +295,7 @@ def fit_autoencoder(
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
     schedule: str = "plateau",
     shuffle_seed: int = 0,
-    backup: "EpochBackup | None" = None,
+    backup: EpochBackup | None = None,
 ) -> TrainOutcome:
     """Train ``model`` to reproduce its input for the steps ``plan`` allows; plain-float history.
 

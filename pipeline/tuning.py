@@ -34,10 +34,10 @@ import keras
 import keras_tuner
 import numpy as np
 
-from pipeline.budget import StepPlan, plan_steps, steps_per_epoch, train_step_flops
-from pipeline.fsutil import write_text_atomically
-from pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
-from pipeline.oracles import (
+from genreport.pipeline.budget import StepPlan, plan_steps, steps_per_epoch, train_step_flops
+from genreport.pipeline.fsutil import write_text_atomically
+from genreport.pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
+from genreport.pipeline.oracles import (
     COMBINATIONS,
     GRID,
     SEARCH_SPACE,
@@ -114,7 +114,7 @@ class BudgetTuner(keras_tuner.Tuner):
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         """Run trials here; as the chief, serve the oracle until the search is over (``pipeline.distributed``)."""
-        from pipeline.distributed import is_chief, serve_oracle
+        from genreport.pipeline.distributed import is_chief, serve_oracle
 
         if not is_chief():
             super().search(*fit_args, **fit_kwargs)
@@ -137,7 +137,7 @@ class BudgetTuner(keras_tuner.Tuner):
     def run_trial(self, trial: keras_tuner.engine.trial.Trial, x_train: np.ndarray, x_val: np.ndarray) -> dict[str, float]:
         from contextlib import nullcontext
 
-        from pipeline.train import fit_autoencoder
+        from genreport.pipeline.train import fit_autoencoder
 
         hp = trial.hyperparameters
         if self.settings_digest is not None and hp.values.get("settings") != self.settings_digest:
@@ -281,7 +281,7 @@ def best_choice(trials: list[dict[str, Any]]) -> dict[str, Any]:
     """The completed trial with the lowest validation loss on the highest rung any trial completed."""
     done = [t for t in trials if t["val_loss"] is not None and np.isfinite(t["val_loss"])]
     if not done:
-        from pipeline.errors import GenreportError
+        from genreport.pipeline.errors import GenreportError
 
         raise GenreportError("the search completed no trial; see the trials in OUT/tuner")
     top = max(t["rung"] for t in done)
@@ -368,7 +368,7 @@ def run_search(
     oracle says the search is over, and returns None: the chief holds the results. As the chief
     it gives up on a worker's trial after ``worker_timeout`` seconds without word from it.
     """
-    from pipeline.distributed import is_worker
+    from genreport.pipeline.distributed import is_worker
 
     started = time.monotonic()
     settings = {

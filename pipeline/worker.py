@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from pipeline.config import RunConfig
-from pipeline.environment import pin_threads, seed_everything
-from pipeline.run import configured_search, load_data
+from genreport.pipeline.config import RunConfig
+from genreport.pipeline.environment import pin_threads, seed_everything
+from genreport.pipeline.run import configured_search, load_data
 
 Progress = Callable[[str], None]
 
@@ -18,9 +18,9 @@ def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Pr
     loads the same data at the same preset and seed, and keeps its trial files in
     ``config.output``.
     """
-    from pipeline.distributed import check_worker_id, grpc_target, parse_oracle_address, tuner_role, wait_for_chief
-    from pipeline.lock import output_lock
-    from pipeline.train import apply_policy, choose_policy
+    from genreport.pipeline.distributed import check_worker_id, grpc_target, parse_oracle_address, tuner_role, wait_for_chief
+    from genreport.pipeline.lock import output_lock
+    from genreport.pipeline.train import apply_policy, choose_policy
 
     host, port = parse_oracle_address(oracle)
     check_worker_id(worker_id)

@@ -16,15 +16,31 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
-from pipeline.data import find_data_dir
-from pipeline.errors import GenreportError
+from genreport.pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
+from genreport.pipeline.data import find_data_dir
+from genreport.pipeline.errors import GenreportError
 
 
 def echo(message: str) -> None:
     """One progress line, flushed at once."""
     click.echo(message)
     sys.stdout.flush()
+
+
+def silent(message: str) -> None:
+    """What -q does with a progress line."""
+
+
+def progress_printer(quiet: bool) -> Callable[[str], None]:
+    """Where progress lines go: stdout, or nowhere under -q (errors and the final line still print)."""
+    return silent if quiet else echo
+
+
+def keras_verbosity(quiet: bool) -> int:
+    """Keras' epoch output: none under -q, its live bar on a terminal, one line an epoch in a log or pipe."""
+    if quiet:
+        return 0
+    return 1 if sys.stdout.isatty() else 2
 
 
 def quiet_tensorflow() -> None:
@@ -95,6 +111,7 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--data-seed", envvar=environment_variable("--data-seed"), show_envvar=True, type=click.IntRange(min=0), default=None, help="Seed of the data draws (training subset, validation split, test subset), kept fixed across training seeds [default: 42]."),
         click.option("--precision", envvar=environment_variable("--precision"), show_envvar=True, type=click.Choice(list(PRECISIONS)), default="auto", show_default=True, help="Training precision; auto picks mixed bfloat16/float16 where the hardware is fast at it."),
         click.option("--format", "formats", envvar=environment_variable("--format"), show_envvar=True, default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf."),
+        click.option("--quiet", "-q", is_flag=True, envvar=environment_variable("--quiet"), show_envvar=True, help="Print only errors and the final line."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -132,15 +149,15 @@ def config_from(options: dict[str, Any], seeds: str | None = None) -> RunConfig:
     )
 
 
-def render_and_report(results_dir: Path, output: Path, formats: tuple[str, ...]) -> None:
+def render_and_report(results_dir: Path, output: Path, formats: tuple[str, ...], progress: Callable[[str], None] = echo) -> None:
     """Render the report and print where it is."""
-    from report.render import render_report
+    from genreport.report.render import render_report
 
-    echo("▶ render report")
+    progress("▶ render report")
     rendered = render_report(results_dir, output, formats)
-    echo(f"✓ render report ({rendered.seconds:.1f} s)")
+    progress(f"✓ render report ({rendered.seconds:.1f} s)")
     for kind, path in rendered.paths.items():
-        echo(f"report ({kind}): {path}")
+        progress(f"report ({kind}): {path}")
 
 
 VERSION_PACKAGES = ("tensorflow", "keras", "keras-tuner", "scikit-image", "weasyprint", "jinja2", "click")
@@ -148,7 +165,7 @@ VERSION_PACKAGES = ("tensorflow", "keras", "keras-tuner", "scikit-image", "weasy
 
 def show_versions(ctx: click.Context) -> None:
     """Print genreport's version and commit, its main libraries' and Python's, then exit."""
-    from pipeline.environment import genreport_record, package_versions
+    from genreport.pipeline.environment import genreport_record, package_versions
 
     record = genreport_record()
     click.echo(f"genreport {record['version']}" + (f" (commit {record['commit']})" if record["commit"] else ""))
@@ -202,7 +219,7 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
     if oracle and len(config.seeds) > 1:
         raise GenreportError("--oracle serves one search: run one chief per seed (--seed) and merge with genreport render")
     if oracle:
-        from pipeline.distributed import WILDCARD_WARNING, check_bindable, grpc_target, is_wildcard, parse_oracle_address
+        from genreport.pipeline.distributed import WILDCARD_WARNING, check_bindable, grpc_target, is_wildcard, parse_oracle_address
 
         host, port = parse_oracle_address(oracle)
         check_bindable(host, port)  # before hours of training, not after
@@ -212,11 +229,12 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
         config.worker_timeout = worker_timeout
     find_data_dir(config.data_dir)  # fail fast, before TensorFlow loads
     quiet_tensorflow()
-    from pipeline.run import run_full
+    from genreport.pipeline.run import run_full
 
-    started = time.monotonic()
-    outcome = run_full(config, progress=echo, fresh=fresh,
-                       then=lambda done: render_and_report(done.results_dir, config.output, config.formats))
+    started, quiet = time.monotonic(), options["quiet"]
+    progress = progress_printer(quiet)
+    outcome = run_full(config, progress=progress, fresh=fresh, keras_verbose=keras_verbosity(quiet),
+                       then=lambda done: render_and_report(done.results_dir, config.output, config.formats, progress))
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()) + f" · total {time.monotonic() - started:.1f} s")
 
 
@@ -227,15 +245,16 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
 def eval_only(checkpoints_dir: Path, **options: Any) -> None:
     """Score saved models on the test set and write results and the report."""
     config = config_from(options)
-    from pipeline.checkpoints import find_checkpoints
+    from genreport.pipeline.checkpoints import find_checkpoints
 
     find_checkpoints(checkpoints_dir)  # fail fast, before TensorFlow loads
     find_data_dir(config.data_dir)
     quiet_tensorflow()
-    from pipeline.run import run_eval_only
+    from genreport.pipeline.run import run_eval_only
 
-    outcome = run_eval_only(config, checkpoints_dir, progress=echo,
-                            then=lambda done: render_and_report(done.results_dir, config.output, config.formats))
+    progress = progress_printer(options["quiet"])
+    outcome = run_eval_only(config, checkpoints_dir, progress=progress,
+                            then=lambda done: render_and_report(done.results_dir, config.output, config.formats, progress))
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()))
 
 
@@ -247,7 +266,7 @@ def eval_only(checkpoints_dir: Path, **options: Any) -> None:
 @friendly_errors
 def tune_worker(oracle: str, worker_id: str, wait_seconds: float, **options: Any) -> None:
     """Run search trials for a chief until its search is done (same --preset and --seed as the chief)."""
-    from pipeline.distributed import check_worker_id, parse_oracle_address
+    from genreport.pipeline.distributed import check_worker_id, parse_oracle_address
 
     parse_oracle_address(oracle)
     check_worker_id(worker_id)
@@ -256,17 +275,18 @@ def tune_worker(oracle: str, worker_id: str, wait_seconds: float, **options: Any
     config = config_from(options)
     find_data_dir(config.data_dir)
     quiet_tensorflow()
-    from pipeline.worker import run_tune_worker
+    from genreport.pipeline.worker import run_tune_worker
 
-    run_tune_worker(config, oracle, worker_id, progress=echo, wait_seconds=wait_seconds)
+    run_tune_worker(config, oracle, worker_id, progress=progress_printer(options["quiet"]), wait_seconds=wait_seconds)
 
 
 @main.command()
 @click.option("--results", "results_dirs", type=click.Path(path_type=Path), required=True, multiple=True, help="A results folder written by full or eval-only (OUT/results); give it several times to merge seed replicates.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Where to write the report [default: the folder above --results; required when merging].")
 @click.option("--format", "formats", default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors and where the report is.")
 @friendly_errors
-def render(results_dirs: tuple[Path, ...], output: Path | None, formats: str) -> None:
+def render(results_dirs: tuple[Path, ...], output: Path | None, formats: str, quiet: bool) -> None:
     """Render the report again from saved results, or merge seed replicates into one (no TensorFlow needed)."""
     chosen = parse_formats(formats)
     if len(results_dirs) > 1:
@@ -278,18 +298,21 @@ def render(results_dirs: tuple[Path, ...], output: Path | None, formats: str) ->
             raise GenreportError(f"--output {output} would overwrite one of the --results folders being merged; choose another folder")
         with folders_locked(output, [Path(r).resolve().parent for r in results_dirs]):
             results_dir = merge_replicates(list(results_dirs), output)
-            render_and_report(results_dir, output, chosen)
-        return
-    target = output if output is not None else Path(results_dirs[0]).resolve().parent
-    check_output_dir(target)
-    with folders_locked(target, [Path(results_dirs[0]).resolve().parent]):
-        render_and_report(results_dirs[0], target, chosen)
+            render_and_report(results_dir, output, chosen, progress_printer(quiet))
+        target = output
+    else:
+        target = output if output is not None else Path(results_dirs[0]).resolve().parent
+        check_output_dir(target)
+        with folders_locked(target, [Path(results_dirs[0]).resolve().parent]):
+            render_and_report(results_dirs[0], target, chosen, progress_printer(quiet))
+    if quiet:
+        echo(f"report: {', '.join(str(target / f'report.{kind}') for kind in chosen)}")
 
 
 @contextmanager
 def folders_locked(target: Path, sources: list[Path]) -> Iterator[None]:
     """Hold the lock of the folder written and of every run folder read, so no run writes them meanwhile."""
-    from pipeline.lock import output_lock, reading_lock
+    from genreport.pipeline.lock import output_lock, reading_lock
 
     with ExitStack() as stack:
         stack.enter_context(output_lock(target))
@@ -303,8 +326,8 @@ def folders_locked(target: Path, sources: list[Path]) -> Iterator[None]:
 
 def merge_replicates(folders: list[Path], output: Path) -> Path:
     """Check and merge replicate results folders into ``output/results``; its path."""
-    from pipeline.replicates import merge_results
-    from pipeline.results import save_results
+    from genreport.pipeline.replicates import merge_results
+    from genreport.pipeline.results import save_results
 
     merged = merge_results(folders, search="as each run did it")
     echo(f"merged seeds {', '.join(str(s) for s in merged['seeds'])} from {len(folders)} results folders")

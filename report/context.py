@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.environment import package_versions
-from report import figures
+from genreport.pipeline.environment import package_versions
+from genreport.report import figures
 
 VARIANT_ORDER = ("base", "modified", "tuned")
 VARIANT_LABELS = {"base": "Base", "modified": "Modified", "tuned": "Tuned modified"}

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.fsutil import write_atomically, write_text_atomically
-from pipeline.results import load_results
-from report.context import build_context
-from report.jinja_env import make_environment
+from genreport.pipeline.fsutil import write_atomically, write_text_atomically
+from genreport.pipeline.results import load_results
+from genreport.report.context import build_context
+from genreport.report.jinja_env import make_environment
 
 LOG = logging.getLogger("genreport.render")
 TEMPLATE = "report.html.j2"

@@ -13,7 +13,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from pipeline.data import DEBIAN_DATA_DIR, FILES, find_data_dir  # noqa: E402
+from genreport.pipeline.data import DEBIAN_DATA_DIR, FILES, find_data_dir  # noqa: E402
 
 
 # TensorFlow's C++ runtime writes these to stderr as it loads; they are not genreport's messages.
@@ -76,7 +76,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> 
     """`genreport full --preset smoke` run once on the real data: its output folder and stdout."""
     from click.testing import CliRunner
 
-    from report.cli import main
+    from genreport.report.cli import main
 
     out = tmp_path_factory.mktemp("smoke") / "out"
     result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out)])
@@ -92,11 +92,11 @@ def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "gen
     """
     from scipy.ndimage import gaussian_filter
 
-    from pipeline.config import resolve_config
-    from pipeline.data import load_dataset
-    from pipeline.evaluate import score_reconstructions
-    from pipeline.baselines import score_baselines
-    from pipeline.scoring import ResultsInput, sample_arrays, write_results
+    from genreport.pipeline.config import resolve_config
+    from genreport.pipeline.data import load_dataset
+    from genreport.pipeline.evaluate import score_reconstructions
+    from genreport.pipeline.baselines import score_baselines
+    from genreport.pipeline.scoring import ResultsInput, sample_arrays, write_results
 
     config = resolve_config(preset, output=folder, command_line=command_line, seed=seed, test_limit=test_limit)
     data = load_dataset(data_dir, train_limit=200, test_limit=test_limit, seed=1)
@@ -119,8 +119,8 @@ def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "gen
         {"rank": 2, "trial_id": "0", "rung": 0, "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "steps": 5,
          "epochs": 0.5, "flops": 4e11, "budget_flops": 4e11, "gflops_per_second": 90.0, "seconds": 6.0, "worker": "tuner0", "status": "COMPLETED"},
     ]
-    from pipeline.oracles import GRID
-    from pipeline.tuning import grid_table
+    from genreport.pipeline.oracles import GRID
+    from genreport.pipeline.tuning import grid_table
 
     tuning = {"best": {"activation": "leakyrelu", "units": 32, "optimizer": "rmsprop"}, "trials": trials, "combinations": len(GRID), "tried": 2,
               "seconds": 11.0, "space": {"activation": ["relu", "leakyrelu", "tanh"], "units": [32, 64, 128, 256], "optimizer": ["adam", "sgd", "rmsprop"]},

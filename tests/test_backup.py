@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.backup import EpochBackup
-from pipeline.budget import plan_steps
-from pipeline.data import load_dataset
-from pipeline.models import build_modified
-from pipeline.train import fit_autoencoder
+from genreport.pipeline.backup import EpochBackup
+from genreport.pipeline.budget import plan_steps
+from genreport.pipeline.data import load_dataset
+from genreport.pipeline.models import build_modified
+from genreport.pipeline.train import fit_autoencoder
 
 
 class KillAfterEpoch(keras.callbacks.Callback):

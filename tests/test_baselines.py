@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.baselines import MEAN_IMAGE, pca_basis, pca_reconstruction, score_baselines
-from pipeline.data import load_dataset
+from genreport.pipeline.baselines import MEAN_IMAGE, pca_basis, pca_reconstruction, score_baselines
+from genreport.pipeline.data import load_dataset
 
 
 def test_pca_with_every_component_reconstructs_exactly() -> None:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import error_lines
-from report.cli import main
+from genreport.report.cli import main
 
 
 def run_cli(*args: str) -> tuple[int, str]:

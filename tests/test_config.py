@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import PRESETS, parse_formats, resolve_config
-from pipeline.errors import ConfigError
+from genreport.pipeline.config import PRESETS, parse_formats, resolve_config
+from genreport.pipeline.errors import ConfigError
 
 
 def test_smoke_preset_is_small() -> None:

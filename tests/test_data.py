@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import idx_images_bytes, idx_labels_bytes, write_gz
-from pipeline.data import (
+from genreport.pipeline.data import (
     CLASS_NAMES,
     EXPECTED_SHA256,
     FILES,
@@ -21,7 +21,7 @@ from pipeline.data import (
     parse_idx_labels,
     stratified_indices,
 )
-from pipeline.errors import DataError
+from genreport.pipeline.errors import DataError
 
 
 def test_parses_images_and_labels_written_by_hand() -> None:
@@ -89,8 +89,8 @@ def test_missing_folder_is_named(tmp_path: Path) -> None:
 
 def test_search_lists_every_place_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GENREPORT_DATA_DIR", str(tmp_path / "env-dir"))
-    monkeypatch.setattr("pipeline.data.DEBIAN_DATA_DIR", tmp_path / "debian")
-    monkeypatch.setattr("pipeline.data.KERAS_CACHE_DIR", tmp_path / "keras")
+    monkeypatch.setattr("genreport.pipeline.data.DEBIAN_DATA_DIR", tmp_path / "debian")
+    monkeypatch.setattr("genreport.pipeline.data.KERAS_CACHE_DIR", tmp_path / "keras")
     with pytest.raises(DataError) as error:
         load_dataset(None)
     for place in ("env-dir", "debian", "keras"):

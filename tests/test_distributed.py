@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import error_lines
-from pipeline.distributed import check_worker_id, parse_oracle_address
-from pipeline.errors import ConfigError
-from report.cli import main
+from genreport.pipeline.distributed import check_worker_id, parse_oracle_address
+from genreport.pipeline.errors import ConfigError
+from genreport.report.cli import main
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -53,7 +53,7 @@ def test_a_worker_without_a_chief_fails_within_its_wait(tmp_path: Path) -> None:
 
 def genreport(*args: str, log: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.Popen([sys.executable, "-m", "report.cli", *args], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen([sys.executable, "-m", "genreport.report.cli", *args], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
 
 
 @pytest.mark.e2e
@@ -96,7 +96,7 @@ def test_a_bare_port_is_the_loopback_address() -> None:
 @pytest.mark.parametrize("host, port, shown", [("0.0.0.0", 8000, "<this machine's address>:8000"), ("::", 8000, "<this machine's address>:8000"),
                                                ("127.0.0.1", 8000, "127.0.0.1:8000"), ("::1", 7000, "[::1]:7000")])
 def test_the_workers_hint_never_shows_a_wildcard_address(host: str, port: int, shown: str) -> None:
-    from pipeline.distributed import worker_hint
+    from genreport.pipeline.distributed import worker_hint
 
     hint = worker_hint(host, port)
     assert f"--oracle {shown}" in hint
@@ -104,7 +104,7 @@ def test_the_workers_hint_never_shows_a_wildcard_address(host: str, port: int, s
 
 
 def test_tuner_role_keeps_the_brackets_of_an_ipv6_address() -> None:
-    from pipeline.distributed import tuner_role
+    from genreport.pipeline.distributed import tuner_role
 
     with tuner_role("chief", "::1", 7000):
         assert f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}" == "[::1]:7000"

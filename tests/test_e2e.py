@@ -14,10 +14,10 @@ import pypdf
 import pytest
 from click.testing import CliRunner
 
-from pipeline.config import resolve_config
-from pipeline.data import CLASS_NAMES, load_dataset
-from pipeline.evaluate import ssim_per_image
-from report.cli import main
+from genreport.pipeline.config import resolve_config
+from genreport.pipeline.data import CLASS_NAMES, load_dataset
+from genreport.pipeline.evaluate import ssim_per_image
+from genreport.report.cli import main
 
 pytestmark = pytest.mark.e2e
 VARIANTS = ("base", "modified", "tuned")
@@ -43,6 +43,13 @@ def test_progress_names_stages_trials_and_report_paths(smoke_run: tuple[Path, st
     out, stdout = smoke_run
     for line in ("▶ train base", "✓ train base", "✓ tune", "trial 1/36", "trial 36/36", "val_loss", f"report (pdf): {out / 'report.pdf'}"):
         assert line in stdout, line
+
+
+def test_progress_estimates_the_finish_and_counts_scoring_in_tenths(smoke_run: tuple[Path, str]) -> None:
+    stdout = smoke_run[1]
+    assert "base: " in stdout and "the run should end near" in stdout
+    scored = [line.strip() for line in stdout.splitlines() if "test images scored" in line]
+    assert scored[:2] == ["base: 500 of 500 test images scored (100%)", "modified: 500 of 500 test images scored (100%)"]
 
 
 def test_html_names_the_three_variants_and_ten_classes(smoke_run: tuple[Path, str]) -> None:
@@ -127,7 +134,7 @@ def test_the_same_seed_beside_a_busy_process_writes_identical_ssim(smoke_run: tu
     busy = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 900\nwhile time.time() < end: pass"])
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     try:
-        again = subprocess.run([sys.executable, "-m", "report.cli", "full", "--preset", "smoke", "--format", "html", "--output", str(tmp_path / "again")],
+        again = subprocess.run([sys.executable, "-m", "genreport.report.cli", "full", "--preset", "smoke", "--format", "html", "--output", str(tmp_path / "again")],
                                capture_output=True, text=True, env=env, timeout=1200)
     finally:
         busy.kill()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from pipeline.evaluate import mse_per_image, per_class_summary, psnr_from_mse, ssim_per_image, summarise
+from genreport.pipeline.evaluate import mse_per_image, per_class_summary, psnr_from_mse, ssim_per_image, summarise
 
 
 def test_identical_images_score_one() -> None:
@@ -50,11 +50,13 @@ def test_overall_summary() -> None:
 
 
 def test_parallel_scoring_gives_the_same_numbers_as_one_process() -> None:
-    from pipeline.evaluate import both_ssims, parallel_ssims
+    from genreport.pipeline.evaluate import both_ssims, parallel_ssims
 
     rng = np.random.default_rng(3)
     a = rng.random((2400, 28, 28, 1)).astype("float32")
     b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype("float32")
     serial = both_ssims(a, b)
-    parallel = parallel_ssims(a, b, workers=2)
+    told: list[tuple[int, int]] = []
+    parallel = parallel_ssims(a, b, workers=2, on_progress=lambda done, total: told.append((done, total)))
     assert np.array_equal(serial[0], parallel[0]) and np.array_equal(serial[1], parallel[1])
+    assert told == [(240 * k, 2400) for k in range(1, 11)]  # progress after every tenth

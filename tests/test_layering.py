@@ -9,14 +9,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PRESENTATION = {"report", "jinja2", "weasyprint", "matplotlib"}
 
 
+def top_name(module: str) -> str:
+    """'genreport.report.cli' -> 'report', 'jinja2.sandbox' -> 'jinja2'."""
+    return module.removeprefix("genreport.").split(".")[0]
+
+
 def imported_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(top_name(alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(top_name(node.module))
     return names
 
 

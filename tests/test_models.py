@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from pipeline.models import (
+from genreport.pipeline.models import (
     ACTIVATIONS,
     OPTIMIZERS,
     UNITS,
@@ -19,8 +19,8 @@ from pipeline.models import (
     build_modified,
     layer_table,
 )
-from pipeline.oracles import COMBINATIONS
-from pipeline.tuning import build_tuned_model
+from genreport.pipeline.oracles import COMBINATIONS
+from genreport.pipeline.tuning import build_tuned_model
 
 
 def test_base_maps_28x28_to_28x28_through_7x7_without_batch_norm() -> None:

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_results_fixture
-from pipeline.data import CLASS_NAMES
-from report.cli import main
-from report.render import make_fetcher, render_report
+from genreport.pipeline.data import CLASS_NAMES
+from genreport.report.cli import main
+from genreport.report.render import make_fetcher, render_report
 
 SECTION_HEADINGS = (
     "Summary", "Paired comparisons", "Per class", "Reconstruction grids", "Best and worst",
@@ -72,7 +72,7 @@ def test_render_command_works_where_tensorflow_cannot_be_imported(results_dir: P
         import sys
         sys.modules["tensorflow"] = None  # any import of tensorflow now raises ImportError
         sys.modules["keras"] = None
-        from report.cli import main
+        from genreport.report.cli import main
         sys.argv = ["genreport", "render", "--results", {str(results_dir)!r}, "--output", {str(tmp_path / "r")!r}]
         main()
         """
@@ -119,7 +119,7 @@ def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_old_report(result
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("pipeline.fsutil.os.fsync", disk_full)
+    monkeypatch.setattr("genreport.pipeline.fsutil.os.fsync", disk_full)
     result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--output", str(out), "--format", "html"])
     assert result.exit_code != 0
     assert result.stderr.strip() == "Error: No space left on device"
@@ -128,7 +128,7 @@ def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_old_report(result
 
 
 def test_class_names_with_dollar_signs_do_not_start_mathtext() -> None:
-    from report.figures import per_class_bar_chart
+    from genreport.report.figures import per_class_bar_chart
 
     uri = per_class_bar_chart(["$\\frac{1}{$", "Coat $5", "Bag"], {"base": [0.9, 0.8, 0.7], "tuned": [0.91, 0.82, 0.75]})
     assert uri.startswith("data:image/svg+xml;base64,")
@@ -137,7 +137,7 @@ def test_class_names_with_dollar_signs_do_not_start_mathtext() -> None:
 def test_render_refuses_results_whose_run_is_still_writing_them(results_dir: Path, tmp_path: Path) -> None:
     import shutil
 
-    from pipeline.lock import output_lock
+    from genreport.pipeline.lock import output_lock
 
     run_folder = tmp_path / "run"
     shutil.copytree(results_dir, run_folder / "results")
@@ -146,3 +146,9 @@ def test_render_refuses_results_whose_run_is_still_writing_them(results_dir: Pat
     assert result.exit_code == 1
     assert "is writing to" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "r" / "report.html").exists()
+
+
+def test_render_quiet_prints_only_where_the_report_is(results_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["render", "-q", "--results", str(results_dir), "--output", str(tmp_path / "q"), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [f"report: {tmp_path / 'q' / 'report.html'}"]

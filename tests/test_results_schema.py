@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from conftest import error_lines
-from pipeline.results import SCHEMA_VERSION
-from report.cli import main
+from genreport.pipeline.results import SCHEMA_VERSION
+from genreport.report.cli import main
 
 
 def test_results_record_their_schema_and_genreport_version(results_dir: Path) -> None:

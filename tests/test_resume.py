@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import error_lines
-from pipeline.checkpoints import file_sha256
-from pipeline.lock import LOCK_NAME, output_lock
-from pipeline.errors import ConfigError
-from pipeline.resume import move_previous_run_aside, sweep_temporary_files
-from report.cli import main
+from genreport.pipeline.checkpoints import file_sha256
+from genreport.pipeline.lock import LOCK_NAME, output_lock
+from genreport.pipeline.errors import ConfigError
+from genreport.pipeline.resume import move_previous_run_aside, sweep_temporary_files
+from genreport.report.cli import main
 
 def per_image_column(out: Path, column: str) -> list[str]:
     with open(out / "results" / "per_image.csv", newline="") as handle:
@@ -129,7 +129,7 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
 def start_full(out: Path, *extra: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.Popen(
-        [sys.executable, "-m", "report.cli", "full", "--preset", "smoke", "--search", "random", "--max-trials", "3", "--format", "html", "--output", str(out), *extra],
+        [sys.executable, "-m", "genreport.report.cli", "full", "--preset", "smoke", "--search", "random", "--max-trials", "3", "--format", "html", "--output", str(out), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
 
@@ -189,7 +189,7 @@ def test_sigint_stops_cleanly_and_sigkill_during_search_resumes(tmp_path: Path, 
 
 
 def test_results_are_swapped_in_as_one_set_and_a_failed_write_keeps_the_old_set(results_dir: Path, real_data_dir: Path) -> None:
-    from pipeline.results import load_results, save_results
+    from genreport.pipeline.results import load_results, save_results
 
     before = {p.name: p.read_bytes() for p in results_dir.iterdir()}
     samples = load_results(results_dir)["samples"]

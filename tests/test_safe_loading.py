@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import CheckpointError
+from genreport.pipeline.errors import CheckpointError
 
 UNSAFE_LOAD = textwrap.dedent("""
     import sys
@@ -62,7 +62,7 @@ def probe(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_genreport_refuses_a_checkpoint_that_carries_code_without_running_it(probe: tuple[Path, Path]) -> None:
-    from pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.checkpoints import load_model_safely
 
     path, marker = probe
     with pytest.raises(CheckpointError, match="base.keras could not be loaded safely"):
@@ -72,10 +72,10 @@ def test_genreport_refuses_a_checkpoint_that_carries_code_without_running_it(pro
 
 def test_keras_safe_mode_alone_refuses_it(probe: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """With genreport's layer allowlist switched off, safe mode is the only guard left: it must hold."""
-    from pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.checkpoints import load_model_safely
 
     path, marker = probe
-    monkeypatch.setattr("pipeline.checkpoints.check_archive", lambda archive: None)
+    monkeypatch.setattr("genreport.pipeline.checkpoints.check_archive", lambda archive: None)
     with pytest.raises(CheckpointError, match="base.keras could not be loaded safely.*lambda"):
         load_model_safely(path)
     assert not marker.exists()
@@ -85,7 +85,7 @@ def test_eval_only_refuses_it_in_one_line(probe: tuple[Path, Path], tmp_path: Pa
     from click.testing import CliRunner
 
     from conftest import error_lines
-    from report.cli import main
+    from genreport.report.cli import main
 
     path, marker = probe
     result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(path.parent), "--preset", "smoke", "--output", str(tmp_path / "o")])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import keras
 import pytest
 
-from pipeline.budget import plan_steps
-from pipeline.data import load_dataset
-from pipeline.models import build_base
-from pipeline.train import StepBudget, WallClockCap, fit_autoencoder, standard_callbacks
+from genreport.pipeline.budget import plan_steps
+from genreport.pipeline.data import load_dataset
+from genreport.pipeline.models import build_base
+from genreport.pipeline.train import StepBudget, WallClockCap, fit_autoencoder, standard_callbacks
 
 
 def test_standard_callbacks_restore_best_weights_halve_the_rate_and_count_steps() -> None:

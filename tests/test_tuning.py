@@ -8,9 +8,9 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from pipeline.models import build_modified
-from pipeline.oracles import GRID, GridHalvingOracle, combination, rung_sizes
-from pipeline.tuning import TrialBudget, best_choice, mean_image_loss
+from genreport.pipeline.models import build_modified
+from genreport.pipeline.oracles import GRID, GridHalvingOracle, combination, rung_sizes
+from genreport.pipeline.tuning import TrialBudget, best_choice, mean_image_loss
 
 Status = keras_tuner.engine.trial.TrialStatus
 
@@ -118,8 +118,8 @@ def test_the_mean_image_baseline_is_the_variance_around_the_training_mean() -> N
 def test_a_two_rung_search_really_trains_all_36_then_the_best_12_and_resumes_finished(tmp_path: Path, real_data_dir: Path) -> None:
     import keras
 
-    from pipeline.data import load_dataset
-    from pipeline.tuning import run_search
+    from genreport.pipeline.data import load_dataset
+    from genreport.pipeline.tuning import run_search
 
     data = load_dataset(real_data_dir, train_limit=400, test_limit=10, seed=1)
     budget = TrialBudget(kind="compute", first_flops=2e9, first_steps=1, rate=3, batch_size=16, patience=1)
@@ -152,7 +152,7 @@ def test_a_trial_left_running_but_not_recorded_as_ongoing_is_retried_after_a_rel
 
 
 def test_every_trial_carries_the_chiefs_settings_and_only_those_end_it(tmp_path: Path) -> None:
-    from pipeline.oracles import in_search_space
+    from genreport.pipeline.oracles import in_search_space
 
     oracle = GridHalvingOracle(rungs=2, rate=3, seed=1, settings="abc123")
     oracle._set_project_dir(str(tmp_path), "search")
@@ -165,7 +165,7 @@ def test_every_trial_carries_the_chiefs_settings_and_only_those_end_it(tmp_path:
 def test_a_worker_with_other_settings_stops_before_training(tmp_path: Path) -> None:
     import keras_tuner
 
-    from pipeline.tuning import make_tuner
+    from genreport.pipeline.tuning import make_tuner
 
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
     settings = {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1}
@@ -180,7 +180,7 @@ def test_a_worker_with_other_settings_stops_before_training(tmp_path: Path) -> N
 def test_a_worker_waits_before_asking_again_after_an_answer_without_a_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from pipeline import tuning
+    from genreport.pipeline import tuning
 
     monkeypatch.setattr(tuning, "IDLE_WAIT", 0.3)
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
