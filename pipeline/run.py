@@ -16,6 +16,7 @@ import numpy as np
 from genreport.pipeline import checkpoints
 from genreport.pipeline.config import VARIANTS, RunConfig
 from genreport.pipeline.data import Dataset, load_dataset, stratified_indices
+from genreport.pipeline.errors import GenreportError
 from genreport.pipeline.environment import now_iso, package_versions, seed_everything
 from genreport.pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
 from genreport.pipeline.baselines import score_baselines
@@ -233,7 +234,6 @@ def _run_replicates_locked(config: RunConfig, progress: Progress, keras_verbose:
     """Every seed in turn (each resumable on its own), then the merged results in ``OUT/results``."""
     import dataclasses
 
-    from genreport.pipeline.lock import output_lock
     from genreport.pipeline.replicates import merge_results
     from genreport.pipeline.results import save_results
 
@@ -242,16 +242,59 @@ def _run_replicates_locked(config: RunConfig, progress: Progress, keras_verbose:
     for number, seed in enumerate(config.seeds, start=1):
         progress(f"═ seed {seed} ({number} of {len(config.seeds)}) in {seed_folder(config.output, seed)}")
         single = dataclasses.replace(config, seed=seed, seeds=(seed,), output=seed_folder(config.output, seed))
-        with output_lock(single.output):
-            sweep_temporary_files(single.output, progress)
-            outcome = _run_full_locked(single, progress, keras_verbose)
-        folders.append(outcome.results_dir)
+        run_seed_in_child(single, progress, keras_verbose)
+        folders.append(single.output / "results")
     progress(f"▶ merge {len(folders)} seeds")
     merged = merge_results(folders, search="once per seed")
     results_dir = save_results(config.output / "results", metrics=merged["metrics"], run=merged["run"],
                                per_image=merged["per_image"], trials=merged["trials"], samples=merged["samples"])
     across = merged["metrics"]["replicates"]["variants"]
     return RunOutcome(config.output, results_dir, {v: f["ssim"]["mean"] for v, f in across.items()}, time.monotonic() - started)
+
+
+def run_seed_in_child(config: RunConfig, progress: Progress, keras_verbose: int) -> None:
+    """One seed's whole run in a fresh spawned process, so every seed starts from the same memory.
+
+    TensorFlow keeps graphs and allocator pools after a training; three seeds in one process grew
+    to 17 GB at smoke scale. The child prints its own progress (``progress`` when it can be sent
+    to another process, else print) and its error in one line; a failure stops the replicates.
+    """
+    import multiprocessing
+    import pickle
+
+    try:
+        pickle.dumps(progress)
+    except Exception:  # a lambda or bound method: the child prints instead
+        progress = print
+    child = multiprocessing.get_context("spawn").Process(target=_seed_child_main, args=(config, progress, keras_verbose))
+    child.start()
+    child.join()
+    if child.exitcode == 130:
+        raise KeyboardInterrupt
+    if child.exitcode != 0:
+        raise GenreportError(f"seed {config.seed} stopped (exit {child.exitcode}); its error is above, and rerunning the same command resumes it")
+
+
+def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int) -> None:
+    import sys
+
+    from genreport.pipeline.lock import output_lock
+
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    try:
+        with output_lock(config.output):
+            sweep_temporary_files(config.output, progress)
+            _run_full_locked(config, progress, keras_verbose)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except GenreportError as exc:
+        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except Exception as exc:  # one line, as the command line gives it
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"Error: {type(exc).__name__}: {first}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 FIXED_VARIANTS = {
