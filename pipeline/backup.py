@@ -81,7 +81,8 @@ class EpochBackup(keras.callbacks.Callback):
             return 0, {}
         self.history = {k: list(v) for k, v in self.state.get("history", {}).items()}
         earlier = {k: list(v) for k, v in self.history.items()}
-        return int(self.state["epoch"]), {"history": earlier, "seconds": self.state.get("seconds", 0.0)}
+        return int(self.state["epoch"]), {"history": earlier, "seconds": self.state.get("seconds", 0.0),
+                                          "finished": bool(self.state.get("stopped"))}
 
     # -- Keras hooks ------------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -96,6 +97,7 @@ class EpochBackup(keras.callbacks.Callback):
         early, rate, budget = self.callbacks[0], self.callbacks[1], self.callbacks[2]
         saved = self.state["callbacks"]
         early.best, early.wait, early.best_epoch = saved["early_best"], saved["early_wait"], saved["early_best_epoch"]
+        early.stopped_epoch = saved.get("early_stopped_epoch", 0)
         if self.state.get("best_weights"):
             with np.load(self.folder / self.state["best_weights"], allow_pickle=False) as arrays:
                 early.best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
@@ -121,12 +123,13 @@ class EpochBackup(keras.callbacks.Callback):
         if early.best_weights is not None:
             best = f"best-{finished_epochs:04d}.npz"
             write_atomically(self.folder / best, lambda tmp: _save_arrays(tmp, early.best_weights), suffix=".npz")
-        callbacks = {"early_best": _plain(early.best), "early_wait": int(early.wait), "early_best_epoch": int(early.best_epoch)}
+        callbacks = {"early_best": _plain(early.best), "early_wait": int(early.wait), "early_best_epoch": int(early.best_epoch),
+                     "early_stopped_epoch": int(early.stopped_epoch)}
         if isinstance(rate, keras.callbacks.ReduceLROnPlateau):
             callbacks.update(rate_best=_plain(rate.best), rate_wait=int(rate.wait), rate_cooldown=int(rate.cooldown_counter))
         state = {
             "key": self.key, "epoch": finished_epochs, "planned_epochs": self.params.get("epochs"),
-            "steps": int(budget.done), "weights": weights, "best_weights": best, "callbacks": callbacks,
+            "steps": int(budget.done), "stopped": bool(self.model.stop_training), "weights": weights, "best_weights": best, "callbacks": callbacks,
             "history": self.history, "seconds": float(self.state.get("seconds", 0.0)) + _now() - self.started,
         }
         write_text_atomically(self.folder / STATE_NAME, json.dumps(state, indent=1))

@@ -259,7 +259,8 @@ def shuffled_epochs(x: np.ndarray, batch_size: int, seed: int, first_epoch: int,
     """
     import tensorflow as tf
 
-    images = tf.constant(x)
+    with tf.device("/cpu:0"):  # the input pipeline runs on the CPU, also where a GPU trains
+        images = tf.constant(x)
     orders = [tf.data.Dataset.from_tensor_slices(epoch_order(len(x), seed, e)).batch(batch_size)
               for e in range(first_epoch, epochs)]
     batches = orders[0]
@@ -309,12 +310,15 @@ def fit_autoencoder(
         first_epoch, earlier = backup.attach(callbacks)
         callbacks.append(backup)
     callbacks += list(extra_callbacks or [])
+    # A backup taken after the training's last epoch (budget spent or early stop) runs no more epochs:
+    # fit then only restores it, and EarlyStopping its best weights.
+    last_epoch = first_epoch if earlier.get("finished") else max(plan.epochs, first_epoch)
     started = time.monotonic()
     fitted = model.fit(
-        shuffled_epochs(x_train, batch_size, shuffle_seed, first_epoch, plan.epochs),
+        shuffled_epochs(x_train, batch_size, shuffle_seed, first_epoch, max(last_epoch, first_epoch + 1)),
         validation_data=(x_val, x_val),
         validation_batch_size=batch_size,
-        epochs=plan.epochs,
+        epochs=last_epoch,
         initial_epoch=first_epoch,
         steps_per_epoch=plan.steps_per_epoch,
         shuffle=False,  # the dataset is already in each epoch's seeded order

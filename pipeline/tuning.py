@@ -103,6 +103,7 @@ class BudgetTuner(keras_tuner.Tuner):
         self.settings_digest = settings
         self.log_dir = log_dir
         self._asked_without_trial = False
+        self.best_seen = float("inf")  # the lowest validation loss of the trials this process ran
         super().__init__(*args, **kwargs)
 
     def pre_create_trial(self) -> None:
@@ -153,7 +154,9 @@ class BudgetTuner(keras_tuner.Tuner):
                                   schedule=self.budget.schedule, shuffle_seed=self.budget.seed)
         finite = [v for v in outcome.history.get("val_loss") or [] if v is not None and math.isfinite(v)]
         best = float(min(finite)) if finite else float("nan")  # NaN: KerasTuner marks the trial invalid
-        self.progress(f"  val_loss {best:.5f} after {outcome.steps_run} steps ({outcome.seconds:.1f} s)")
+        if math.isfinite(best):
+            self.best_seen = min(self.best_seen, best)
+        self.progress(f"  val_loss {best:.5f} after {outcome.steps_run} steps ({outcome.seconds:.1f} s); best so far {self.best_seen:.5f}")
         return {
             "val_loss": best,
             "steps": float(outcome.steps_run),

@@ -76,3 +76,14 @@ def test_an_unreadable_backup_state_starts_the_training_afresh(small_data, tmp_p
     lines: list[str] = []
     _, outcome = train(small_data, "cosine", EpochBackup(folder, key="k", progress=lines.append))
     assert outcome.resumed_from_epoch == 0 and any("unreadable" in line for line in lines)
+
+
+def test_a_kill_after_the_last_epoch_resumes_into_no_more_training(small_data, tmp_path) -> None:
+    whole, whole_outcome = train(small_data, "cosine")
+    with pytest.raises(KeyboardInterrupt):
+        train(small_data, "cosine", EpochBackup(tmp_path / "b", key="k", progress=lambda line: None), kill_after=4)
+    resumed, outcome = train(small_data, "cosine", EpochBackup(tmp_path / "b", key="k", progress=lambda line: None))
+    assert outcome.resumed_from_epoch == 4 and outcome.steps_run == whole_outcome.steps_run
+    assert outcome.history["val_loss"] == whole_outcome.history["val_loss"]
+    for a, b in zip(whole.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
