@@ -16,6 +16,7 @@ A backup made under other settings (its key differs) is discarded, never resumed
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +24,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from genreport.pipeline.errors import GenreportError
 from genreport.pipeline.fsutil import write_atomically, write_text_atomically
 
 STATE_NAME = "state.json"
@@ -66,14 +68,20 @@ class EpochBackup(keras.callbacks.Callback):
         if not isinstance(state, dict) or state.get("key") != self.key:
             self.progress(f"{self.label}: the backup in {self.folder} was made under other settings; starting afresh")
             return {}
-        files = [state.get("weights"), state.get("best_weights")]
-        if not all(isinstance(n, str) and n and (self.folder / n).is_file() for n in files if n is not None) or not state.get("weights"):
+        if not well_formed(state):
+            self.progress(f"{self.label}: its backup in {self.folder} is malformed; starting the training afresh")
+            return {}
+        files = [state["weights"], state.get("best_weights")]
+        if not all((self.folder / n).is_file() and not (self.folder / n).is_symlink() for n in files if n is not None):
             self.progress(f"{self.label}: the backup in {self.folder} is incomplete; starting the training afresh")
             return {}
         return state
 
     def attach(self, callbacks: list[keras.callbacks.Callback]) -> tuple[int, dict[str, Any]]:
         """Remember the callbacks to save and restore; (first epoch to run, what the earlier part did)."""
+        if self.folder.is_symlink() or (self.folder.exists() and not self.folder.is_dir()):
+            # Saving prunes the folder of everything but its own files: never inside someone else's folder.
+            raise GenreportError(f"{self.folder} is a symbolic link or not a folder; genreport keeps its training backup there: remove it and run again")
         self.callbacks = list(callbacks)
         self.state = self.read_state()
         if not self.state:
@@ -141,6 +149,25 @@ class EpochBackup(keras.callbacks.Callback):
         """Remove the backup folder (a finished training no longer needs it)."""
         if self.folder.is_dir() and not self.folder.is_symlink():
             shutil.rmtree(self.folder)
+
+
+WEIGHTS_NAME = re.compile(r"epoch-\d{4,}\.weights\.h5")
+BEST_NAME = re.compile(r"best-\d{4,}\.npz")
+
+
+def well_formed(state: dict[str, Any]) -> bool:
+    """Whether a backup state has every field, of the right kind, and names only its own files."""
+    try:
+        counters = state["callbacks"]
+        return (isinstance(state["epoch"], int) and state["epoch"] >= 0 and isinstance(state["steps"], int) and state["steps"] >= 0
+                and isinstance(state["weights"], str) and bool(WEIGHTS_NAME.fullmatch(state["weights"]))
+                and (state.get("best_weights") is None or (isinstance(state["best_weights"], str) and bool(BEST_NAME.fullmatch(state["best_weights"]))))
+                and isinstance(counters, dict) and all(isinstance(counters[k], int) for k in ("early_wait", "early_best_epoch"))
+                and all(isinstance(counters.get(k), (int, float, type(None))) and not isinstance(counters.get(k), bool)
+                        for k in ("early_best", "rate_best"))
+                and isinstance(state.get("history", {}), dict))
+    except (KeyError, TypeError):
+        return False
 
 
 def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:

@@ -87,3 +87,28 @@ def test_a_kill_after_the_last_epoch_resumes_into_no_more_training(small_data, t
     assert outcome.history["val_loss"] == whole_outcome.history["val_loss"]
     for a, b in zip(whole.get_weights(), resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_backup_state_naming_a_file_outside_its_folder_is_not_resumed(tmp_path) -> None:
+    outside = tmp_path / "elsewhere.weights.h5"
+    outside.write_bytes(b"x")
+    folder = tmp_path / "b"
+    folder.mkdir()
+    state = {"key": "k", "epoch": 2, "steps": 10, "weights": "../elsewhere.weights.h5", "best_weights": None,
+             "callbacks": {"early_best": 0.1, "early_wait": 0, "early_best_epoch": 1}, "history": {}}
+    (folder / "state.json").write_text(json.dumps(state))
+    lines: list[str] = []
+    assert EpochBackup(folder, key="k", progress=lines.append).read_state() == {}
+    assert any("malformed" in line for line in lines) and outside.exists()
+
+
+def test_a_symlinked_backup_folder_is_refused_and_its_target_left_alone(tmp_path) -> None:
+    from genreport.pipeline.errors import GenreportError
+
+    target = tmp_path / "precious"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    (tmp_path / ".backup-base").symlink_to(target)
+    with pytest.raises(GenreportError, match="symbolic link"):
+        EpochBackup(tmp_path / ".backup-base", key="k", progress=lambda line: None).attach([])
+    assert (target / "notes.txt").read_text() == "keep me"
