@@ -8,7 +8,7 @@ ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := dataset-fashion-mnist poppler-utils libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core python3-venv
 
-.PHONY: setup system-deps report test render benchmark clean
+.PHONY: setup system-deps report test render benchmark check-html clean
 
 setup: system-deps $(BIN)/genreport
 
@@ -31,6 +31,12 @@ test: setup
 
 render: setup
 	$(BIN)/genreport render --results out/results
+
+# Opens the report in headless Chromium (installed when missing): a screenshot beside it, and a
+# failure when an image did not load or the console logged an error. Not part of `make test`.
+check-html: setup
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	$(BIN)/python -m genreport.report.check_html $(or $(REPORT),out/report.html)
 
 benchmark: setup
 	$(BIN)/python benchmarks/run.py $(ARGS)

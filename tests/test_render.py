@@ -152,3 +152,15 @@ def test_render_quiet_prints_only_where_the_report_is(results_dir: Path, tmp_pat
     result = CliRunner().invoke(main, ["render", "-q", "--results", str(results_dir), "--output", str(tmp_path / "q"), "--format", "html"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [f"report: {tmp_path / 'q' / 'report.html'}"]
+
+
+def test_check_html_probes_a_copy_and_counts_any_console_line_as_an_error(results_dir: Path, tmp_path: Path) -> None:
+    from genreport.report.check_html import CONSOLE_ERROR, attribute, probed_copy
+
+    report = render_report(results_dir, tmp_path / "r", ("html",)).paths["html"]
+    before = report.read_bytes()
+    copy = probed_copy(report, tmp_path)
+    assert "data-images-broken" in copy.read_text(encoding="utf-8") and report.read_bytes() == before
+    assert CONSOLE_ERROR.search('[1:1:1129/071110.028088:INFO:CONSOLE:528] "image did not load: original"')
+    assert not CONSOLE_ERROR.search("[1:1:1129/071107.8:WARNING:ui/base/idle/idle_linux.cc:111] None of the known D-Bus services")
+    assert attribute('<body data-images-broken="3">', "data-images-broken") == 3
