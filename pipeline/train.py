@@ -326,8 +326,9 @@ def fit_autoencoder(
         callbacks=callbacks,
     )
     seconds = time.monotonic() - started + float(earlier.get("seconds", 0.0))
-    history = {k: list(earlier.get("history", {}).get(k, [])) + [float(v) if np.isfinite(v) else None for v in values]
-               for k, values in fitted.history.items()}
+    before = earlier.get("history", {})
+    history = {k: list(before.get(k, [])) + [float(v) if np.isfinite(v) else None for v in fitted.history.get(k, [])]
+               for k in dict.fromkeys([*before, *fitted.history])}
     val = [v if v is not None else float("inf") for v in history.get("val_loss", [])]
     return TrainOutcome(
         history=history,

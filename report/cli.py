@@ -296,41 +296,54 @@ def render(results_dirs: tuple[Path, ...], output: Path | None, formats: str, qu
         inputs = {Path(r).resolve() for r in results_dirs}
         if (output / "results").resolve() in inputs:
             raise GenreportError(f"--output {output} would overwrite one of the --results folders being merged; choose another folder")
-        with folders_locked(output, [Path(r).resolve().parent for r in results_dirs]):
-            results_dir = merge_replicates(list(results_dirs), output)
+        with runs_read_then_written([Path(r).resolve().parent for r in results_dirs], output) as writing:
+            merged = merge_replicates(list(results_dirs))  # refused here: nothing written, no folder made
+            writing()
+            results_dir = save_merged(merged, output, progress_printer(quiet))
             render_and_report(results_dir, output, chosen, progress_printer(quiet))
         target = output
     else:
         target = output if output is not None else Path(results_dirs[0]).resolve().parent
         check_output_dir(target)
-        with folders_locked(target, [Path(results_dirs[0]).resolve().parent]):
+        if not Path(results_dirs[0]).is_dir():
+            raise GenreportError(f"results folder {results_dirs[0]} does not exist")
+        with runs_read_then_written([Path(results_dirs[0]).resolve().parent], target) as writing:
+            writing()
             render_and_report(results_dirs[0], target, chosen, progress_printer(quiet))
     if quiet:
         echo(f"report: {', '.join(str(target / f'report.{kind}') for kind in chosen)}")
 
 
 @contextmanager
-def folders_locked(target: Path, sources: list[Path]) -> Iterator[None]:
-    """Hold the lock of the folder written and of every run folder read, so no run writes them meanwhile."""
+def runs_read_then_written(sources: list[Path], target: Path) -> Iterator[Callable[[], None]]:
+    """Hold the locks of the run folders read now, and of ``target`` once the yielded function is called.
+
+    No run writes what is read or written meanwhile; ``target`` (created by its lock) is only
+    touched after the inputs have passed their checks. A source that is ``target`` itself takes
+    the writer's lock alone (one process cannot hold two flocks on one file).
+    """
     from genreport.pipeline.lock import output_lock, reading_lock
 
+    written = Path(target).resolve()
     with ExitStack() as stack:
-        stack.enter_context(output_lock(target))
-        held = {Path(target).resolve()}
-        for folder in sources:
-            if folder.resolve() not in held:
-                held.add(folder.resolve())
+        for folder in dict.fromkeys(f.resolve() for f in sources):
+            if folder != written:
                 stack.enter_context(reading_lock(folder))
-        yield
+        yield lambda: stack.enter_context(output_lock(target))
 
 
-def merge_replicates(folders: list[Path], output: Path) -> Path:
-    """Check and merge replicate results folders into ``output/results``; its path."""
+def merge_replicates(folders: list[Path]) -> dict[str, Any]:
+    """Check and merge replicate results folders (nothing written)."""
     from genreport.pipeline.replicates import merge_results
+
+    return merge_results(folders, search="as each run did it")
+
+
+def save_merged(merged: dict[str, Any], output: Path, progress: Callable[[str], None] = echo) -> Path:
+    """Write merged replicates to ``output/results``; its path."""
     from genreport.pipeline.results import save_results
 
-    merged = merge_results(folders, search="as each run did it")
-    echo(f"merged seeds {', '.join(str(s) for s in merged['seeds'])} from {len(folders)} results folders")
+    progress(f"merged seeds {', '.join(str(s) for s in merged['seeds'])} from {len(merged['seeds'])} results folders")
     return save_results(output / "results", metrics=merged["metrics"], run=merged["run"], per_image=merged["per_image"],
                         trials=merged["trials"], samples=merged["samples"])
 
