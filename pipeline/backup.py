@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import keras
 import numpy as np
 
-from genreport.pipeline.errors import GenreportError
+from genreport.pipeline.errors import ConfigError, GenreportError
 from genreport.pipeline.fsutil import write_atomically, write_text_atomically
 
 STATE_NAME = "state.json"
@@ -65,9 +66,12 @@ class EpochBackup(keras.callbacks.Callback):
         except (OSError, ValueError):
             self.progress(f"{self.label}: its backup in {self.folder} is unreadable; starting the training afresh")
             return {}
-        if not isinstance(state, dict) or state.get("key") != self.key:
-            self.progress(f"{self.label}: the backup in {self.folder} was made under other settings; starting afresh")
+        if not isinstance(state, dict):
+            self.progress(f"{self.label}: its backup in {self.folder} is malformed; starting the training afresh")
             return {}
+        if state.get("key") != self.key:
+            raise ConfigError(f"{self.folder} holds an unfinished {self.label} training made with other settings: "
+                              "rerun with the options that started it to resume it, or pass --fresh to start over")
         if not well_formed(state):
             self.progress(f"{self.label}: its backup in {self.folder} is malformed; starting the training afresh")
             return {}
@@ -85,7 +89,7 @@ class EpochBackup(keras.callbacks.Callback):
         self.callbacks = list(callbacks)
         self.state = self.read_state()
         if not self.state:
-            self.clear()
+            self.set_aside()
             return 0, {}
         self.history = {k: list(v) for k, v in self.state.get("history", {}).items()}
         earlier = {k: list(v) for k, v in self.history.items()}
@@ -112,6 +116,10 @@ class EpochBackup(keras.callbacks.Callback):
         if isinstance(rate, keras.callbacks.ReduceLROnPlateau):
             rate.best, rate.wait, rate.cooldown_counter = saved["rate_best"], saved["rate_wait"], saved["rate_cooldown"]
         budget.done = int(self.state["steps"])
+        if len(self.callbacks) > 3:  # --max-minutes counts the time before the kill too, and remembers a cut
+            cap = self.callbacks[3]
+            cap.started -= float(self.state.get("seconds", 0.0))
+            cap.exhausted = bool(self.state.get("cap_exhausted", False))
         self.progress(f"resuming {self.label} from epoch {self.state['epoch']} of {self.state['planned_epochs']}"
                       f" ({budget.done:,} of {budget.steps:,} steps done)")
 
@@ -137,7 +145,8 @@ class EpochBackup(keras.callbacks.Callback):
             callbacks.update(rate_best=_plain(rate.best), rate_wait=int(rate.wait), rate_cooldown=int(rate.cooldown_counter))
         state = {
             "key": self.key, "epoch": finished_epochs, "planned_epochs": self.params.get("epochs"),
-            "steps": int(budget.done), "stopped": bool(self.model.stop_training), "weights": weights, "best_weights": best, "callbacks": callbacks,
+            "steps": int(budget.done), "stopped": bool(self.model.stop_training), "weights": weights,
+            "cap_exhausted": bool(getattr(self.callbacks[3], "exhausted", False)) if len(self.callbacks) > 3 else False, "best_weights": best, "callbacks": callbacks,
             "history": self.history, "seconds": float(self.state.get("seconds", 0.0)) + _now() - self.started,
         }
         write_text_atomically(self.folder / STATE_NAME, json.dumps(state, indent=1))
@@ -150,6 +159,13 @@ class EpochBackup(keras.callbacks.Callback):
         if self.folder.is_dir() and not self.folder.is_symlink():
             shutil.rmtree(self.folder)
 
+    def set_aside(self) -> None:
+        """Move an unusable backup out of the way (never deleted); nothing to do when there is none."""
+        if self.folder.is_dir() and not self.folder.is_symlink() and any(self.folder.iterdir()):
+            aside = self.folder.with_name(f"{self.folder.name}.unusable-{time.strftime('%Y%m%d-%H%M%S')}")
+            self.folder.rename(aside)
+            self.progress(f"{self.label}: moved the unusable backup to {aside}")
+
 
 WEIGHTS_NAME = re.compile(r"epoch-\d{4,}\.weights\.h5")
 BEST_NAME = re.compile(r"best-\d{4,}\.npz")
@@ -157,9 +173,16 @@ BEST_NAME = re.compile(r"best-\d{4,}\.npz")
 
 def well_formed(state: dict[str, Any]) -> bool:
     """Whether a backup state has every field, of the right kind, and names only its own files."""
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
     try:
         counters = state["callbacks"]
-        return (isinstance(state["epoch"], int) and state["epoch"] >= 0 and isinstance(state["steps"], int) and state["steps"] >= 0
+        history = state.get("history", {})
+        return (isinstance(state.get("seconds", 0.0), (int, float)) and isinstance(history, dict)
+                and all(isinstance(v, list) and all(x is None or isinstance(x, (int, float)) for x in v) for v in history.values())
+                and all(is_int(counters.get(k, 0)) for k in ("early_stopped_epoch", "rate_wait", "rate_cooldown"))
+                and isinstance(state["epoch"], int) and state["epoch"] >= 0 and isinstance(state["steps"], int) and state["steps"] >= 0
                 and isinstance(state["weights"], str) and bool(WEIGHTS_NAME.fullmatch(state["weights"]))
                 and (state.get("best_weights") is None or (isinstance(state["best_weights"], str) and bool(BEST_NAME.fullmatch(state["best_weights"]))))
                 and isinstance(counters, dict) and all(isinstance(counters[k], int) for k in ("early_wait", "early_best_epoch"))
@@ -183,6 +206,4 @@ def _remove(path: Path) -> None:
 
 
 def _now() -> float:
-    import time
-
     return time.monotonic()

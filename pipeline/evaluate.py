@@ -156,7 +156,7 @@ def parallel_ssims(originals: np.ndarray, reconstructions: np.ndarray, workers: 
             on_progress(len(originals), len(originals))
         return ssim, gaussian
     a, b = _as_2d_stack(originals), _as_2d_stack(reconstructions)
-    chunks = np.array_split(np.arange(len(a)), PROGRESS_STEPS)
+    chunks = np.array_split(np.arange(len(a)), PROGRESS_STEPS * -(-workers // PROGRESS_STEPS))  # every worker busy
     parts, done = [], 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         for chunk, part in zip(chunks, pool.map(both_ssims, [a[c] for c in chunks], [b[c] for c in chunks])):

@@ -66,7 +66,7 @@ def output_lock(folder: Path) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise GenreportError(f"another genreport run (pid {_read_holder(fd)}) is writing to {folder}; wait for it or choose another --output") from None
+            raise GenreportError(f"another genreport process is using {folder} (a run, pid {_read_holder(fd)}, or a render reading it); wait for it or choose another --output") from None
         _write_pid(fd)
         yield path
     finally:
@@ -91,7 +91,7 @@ def reading_lock(folder: Path) -> Iterator[None]:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise GenreportError(f"lock file {path} is not a plain regular file (a device or FIFO?); remove it and run again")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: readers never block each other, a writer blocks them
         except BlockingIOError:
             raise GenreportError(f"a genreport run (pid {_read_holder(fd)}) is writing to {folder}; render once it has finished") from None
         yield

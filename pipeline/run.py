@@ -187,8 +187,7 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
         shuffle_seed=config.seed,
         backup=backup,
     )
-    checkpoints.save_model(model, ctx.checkpoints_dir, variant)
-    backup.clear()
+    checkpoints.save_model(model, ctx.checkpoints_dir, variant)  # the backup goes once the manifest records it
     return {
         "variant": variant,
         "hyperparameters": hyperparameters,
@@ -266,20 +265,31 @@ def run_seed_in_child(config: RunConfig, progress: Progress, keras_verbose: int)
         pickle.dumps(progress)
     except Exception:  # a lambda or bound method: the child prints instead
         progress = print
-    child = multiprocessing.get_context("spawn").Process(target=_seed_child_main, args=(config, progress, keras_verbose))
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_seed_child_main, args=(config, progress, keras_verbose, send))
     child.start()
-    child.join()
+    send.close()
+    try:
+        child.join()
+    except BaseException:  # Ctrl-C or an error here: the child must not outlive the lock we hold
+        child.terminate()
+        child.join()
+        raise
+    error = receive.recv() if receive.poll() else None
     if child.exitcode == 130:
         raise KeyboardInterrupt
     if child.exitcode != 0:
-        raise GenreportError(f"seed {config.seed} stopped (exit {child.exitcode}); its error is above, and rerunning the same command resumes it")
+        raise GenreportError(f"seed {config.seed}: {error or f'its process stopped with exit {child.exitcode}'} (rerunning the same command resumes it)")
 
 
-def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int) -> None:
+def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int, errors: Any) -> None:
     import os
     import sys
 
     from genreport.pipeline.lock import output_lock
+
+    _die_with_parent()
 
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
@@ -289,18 +299,29 @@ def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int) 
             _run_full_locked(config, progress, keras_verbose)
     except KeyboardInterrupt:
         sys.exit(130)
-    except GenreportError as exc:
-        print(f"Error: {exc}", file=sys.stderr, flush=True)
+    except GenreportError as exc:  # the parent raises it as its own one-line error
+        errors.send(str(exc))
         sys.exit(1)
-    except Exception as exc:  # one line, as the command line gives it
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        print(f"Error: {type(exc).__name__}: {first}", file=sys.stderr, flush=True)
+        errors.send(f"{type(exc).__name__}: {first}")
         sys.exit(1)
     # Everything is written and fsynced; skip the interpreter's teardown of TensorFlow, which took
     # about two minutes after a quick-preset seed on 2 busy cores.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to end this process when its parent dies (a killed `genreport full --seeds`)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the lock still keeps two runs apart
+        pass
 
 
 FIXED_VARIANTS = {
@@ -449,7 +470,19 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
     with ctx.clock.stage(f"train {variant}"):
         entry = train_variant(ctx, variant, build, hyperparameters)
         checkpoints.record_variant(ctx.checkpoints_dir, variant, entry, ctx.run_info)
+        discard_backup(ctx.checkpoints_dir, variant)
     return entry
+
+
+def discard_backup(checkpoints_dir: Path, variant: str) -> None:
+    """Remove a variant's epoch backup once its checkpoint and manifest entry are both saved."""
+    import shutil
+
+    from genreport.pipeline.backup import backup_folder
+
+    folder = backup_folder(checkpoints_dir, variant)
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder)
 
 
 def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress = print,

@@ -52,9 +52,17 @@ def chromium() -> str:
 
 def run_browser(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
     """Chromium headless with the flags a root container needs."""
-    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-               "--enable-logging=stderr", "--v=0", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    import os
+
+    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []  # Chromium's sandbox refuses to run as root
+    command = [chromium(), "--headless", *sandbox, "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr", "--v=0", *args]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"check-html: chromium did not finish within {timeout:.0f} s") from None
+    if done.returncode != 0:
+        raise SystemExit(f"check-html: chromium failed (exit {done.returncode}): {(done.stderr.strip().splitlines() or [''])[-1][:200]}")
+    return done
 
 
 def probed_copy(report: Path, folder: Path) -> Path:
