@@ -276,7 +276,12 @@ def run_seed_in_child(config: RunConfig, progress: Progress, keras_verbose: int)
         child.terminate()
         child.join()
         raise
-    error = receive.recv() if receive.poll() else None
+    error = None
+    if child.exitcode not in (0, 130) and receive.poll():
+        try:
+            error = receive.recv()
+        except EOFError:  # it died before it could say why
+            error = None
     if child.exitcode == 130:
         raise KeyboardInterrupt
     if child.exitcode != 0:
