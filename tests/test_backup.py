@@ -12,7 +12,7 @@ from genreport.pipeline.backup import EpochBackup
 from genreport.pipeline.budget import plan_steps
 from genreport.pipeline.data import load_dataset
 from genreport.pipeline.models import build_modified
-from genreport.pipeline.train import fit_autoencoder
+from genreport.pipeline.train import fit_autoencoder, standard_callbacks
 
 
 class KillAfterEpoch(keras.callbacks.Callback):
@@ -32,12 +32,26 @@ def small_data(real_data_dir):
     return load_dataset(real_data_dir, train_limit=400, test_limit=10, seed=5)
 
 
-def train(data, schedule: str, backup: EpochBackup | None = None, kill_after: int | None = None):
+class StopAfterSteps(keras.callbacks.Callback):
+    """Stops the training after ``steps`` steps, before its budget is spent, as the wall-clock cap would."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.done = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.done += 1
+        if self.done >= self.steps:
+            self.model.stop_training = True
+
+
+def train(data, schedule: str, backup: EpochBackup | None = None, kill_after: int | None = None, stop_after: int | None = None):
     keras.utils.set_random_seed(5)
     model = build_modified(8, "relu", "adam")
     plan = plan_steps(model, kind="compute", images=len(data.x_train), batch_size=24,
                       budget_flops=3.6 * 15 * 3 * 24 * 3_932_160)  # about 3.6 epochs of 15 steps
-    extra = [KillAfterEpoch(kill_after)] if kill_after else []
+    extra = ([StopAfterSteps(stop_after)] if stop_after else []) + ([KillAfterEpoch(kill_after)] if kill_after else [])
     outcome = fit_autoencoder(model, data.x_train, data.x_val, plan=plan, batch_size=24, patience=2, verbose=0,
                               schedule=schedule, shuffle_seed=5, backup=backup, extra_callbacks=extra)
     return model, outcome
@@ -61,12 +75,15 @@ def test_a_training_resumed_from_its_backup_ends_with_the_weights_of_an_uninterr
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
 
 
-def test_a_backup_made_under_other_settings_is_discarded_not_resumed(small_data, tmp_path) -> None:
+def test_a_backup_made_under_other_settings_is_refused_and_kept(small_data, tmp_path) -> None:
+    from genreport.pipeline.errors import ConfigError
+
     with pytest.raises(KeyboardInterrupt):
         train(small_data, "cosine", EpochBackup(tmp_path / "b", key="old", progress=lambda line: None), kill_after=1)
-    lines: list[str] = []
-    _, outcome = train(small_data, "cosine", EpochBackup(tmp_path / "b", key="new", progress=lines.append))
-    assert outcome.resumed_from_epoch == 0 and any("other settings" in line for line in lines)
+    saved = (tmp_path / "b" / "state.json").read_bytes()
+    with pytest.raises(ConfigError, match="other settings.*--fresh"):
+        train(small_data, "cosine", EpochBackup(tmp_path / "b", key="new", progress=lambda line: None))
+    assert (tmp_path / "b" / "state.json").read_bytes() == saved
 
 
 def test_an_unreadable_backup_state_starts_the_training_afresh(small_data, tmp_path) -> None:
@@ -76,6 +93,8 @@ def test_an_unreadable_backup_state_starts_the_training_afresh(small_data, tmp_p
     lines: list[str] = []
     _, outcome = train(small_data, "cosine", EpochBackup(folder, key="k", progress=lines.append))
     assert outcome.resumed_from_epoch == 0 and any("unreadable" in line for line in lines)
+    assert any("moved the unusable backup" in line for line in lines)
+    assert [p.name.split(".unusable-")[0] for p in tmp_path.iterdir() if ".unusable-" in p.name] == ["b"]
 
 
 def test_a_kill_after_the_last_epoch_resumes_into_no_more_training(small_data, tmp_path) -> None:
@@ -112,3 +131,44 @@ def test_a_symlinked_backup_folder_is_refused_and_its_target_left_alone(tmp_path
     with pytest.raises(GenreportError, match="symbolic link"):
         EpochBackup(tmp_path / ".backup-base", key="k", progress=lambda line: None).attach([])
     assert (target / "notes.txt").read_text() == "keep me"
+
+
+def test_a_training_stopped_before_its_budget_and_then_killed_resumes_into_no_more_training(small_data, tmp_path) -> None:
+    with pytest.raises(KeyboardInterrupt):  # stopped 5 steps into epoch 2, killed once that epoch is backed up
+        train(small_data, "cosine", EpochBackup(tmp_path / "b", key="k", progress=lambda line: None), kill_after=2, stop_after=20)
+    _, outcome = train(small_data, "cosine", EpochBackup(tmp_path / "b", key="k", progress=lambda line: None))
+    assert outcome.resumed_from_epoch == 2 and outcome.steps_run == 20
+
+
+@pytest.fixture(scope="module")
+def killed_after_two_epochs(small_data, tmp_path_factory):
+    """The backup folder of a plateau-schedule training killed after its second epoch."""
+    folder = tmp_path_factory.mktemp("killed") / ".backup-modified"
+    with pytest.raises(KeyboardInterrupt):
+        train(small_data, "plateau", EpochBackup(folder, key="k", progress=lambda line: None), kill_after=2)
+    return folder
+
+
+def test_a_backup_keeps_only_its_last_finished_epoch(killed_after_two_epochs) -> None:
+    assert sorted(p.name for p in killed_after_two_epochs.iterdir()) == ["best-0002.npz", "epoch-0002.weights.h5", "state.json"]
+
+
+def test_a_resumed_training_s_callbacks_start_from_the_state_they_were_backed_up_in(killed_after_two_epochs) -> None:
+    state = json.loads((killed_after_two_epochs / "state.json").read_text())
+    saved = state["callbacks"]
+    assert saved["early_best"] is not None and saved["rate_best"] is not None
+    model = build_modified(8, "relu", "adam")
+    callbacks = standard_callbacks(patience=2, steps=54, schedule="plateau")
+    backup = EpochBackup(killed_after_two_epochs, key="k", progress=lambda line: None)
+    assert backup.attach(callbacks)[0] == 2
+    for callback in [*callbacks, backup]:  # as fit does: every callback resets itself, the backup last
+        callback.set_model(model)
+        callback.on_train_begin()
+    early, rate, budget = callbacks[:3]
+    assert (early.best, early.wait, early.best_epoch) == (saved["early_best"], saved["early_wait"], saved["early_best_epoch"])
+    assert (rate.best, rate.wait, rate.cooldown_counter) == (saved["rate_best"], saved["rate_wait"], saved["rate_cooldown"])
+    assert budget.done == state["steps"] == 30
+    with np.load(killed_after_two_epochs / state["best_weights"]) as arrays:
+        assert len(early.best_weights) == len(arrays.files)
+        for i, weights in enumerate(early.best_weights):
+            np.testing.assert_array_equal(weights, arrays[f"w{i}"])

@@ -71,3 +71,8 @@ def test_unknown_or_empty_budgets_are_refused() -> None:
         plan_steps(build_base(), kind="seconds", images=10, batch_size=2)
     with pytest.raises(ValueError):
         plan_steps(build_base(), kind="compute", images=10, batch_size=2, budget_flops=0)
+
+
+def test_a_negative_compute_budget_is_refused() -> None:
+    with pytest.raises(ValueError, match="positive number of FLOPs"):
+        plan_steps(build_base(), kind="compute", images=10, batch_size=2, budget_flops=-1e12)

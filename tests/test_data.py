@@ -15,6 +15,7 @@ from genreport.pipeline.data import (
     CLASS_NAMES,
     EXPECTED_SHA256,
     FILES,
+    find_data_dir,
     load_dataset,
     load_split,
     parse_idx_images,
@@ -165,3 +166,21 @@ def test_a_header_claiming_more_items_than_fashion_mnist_has_is_refused(tiny_dat
 def test_streamed_reading_keeps_the_published_digests(real_data_dir: Path) -> None:
     _, _, digests = load_split(real_data_dir, "test", verify=False)
     assert digests == {name: EXPECTED_SHA256[name] for name in (FILES["test_images"], FILES["test_labels"])}
+
+
+def test_a_label_outside_the_ten_classes_is_refused() -> None:
+    with pytest.raises(DataError, match="label 10 outside 0..9"):
+        parse_idx_labels(idx_labels_bytes(np.array([3, 10], dtype=np.uint8)))
+
+
+def test_pixels_are_scaled_so_that_0_is_black_and_255_is_one(real_data_dir: Path) -> None:
+    images, _, _ = load_split(real_data_dir, "test")
+    data = load_dataset(real_data_dir, train_limit=200, test_limit=50, seed=0)
+    assert np.array_equal(data.x_test[..., 0], images[data.test_index].astype(np.float32) / np.float32(255))
+    assert data.x_test.min() == 0.0 and data.x_test.max() == 1.0
+
+
+def test_the_environment_variable_comes_before_the_installed_data_set(tiny_data_dir: Path, real_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("genreport.pipeline.data.DEBIAN_DATA_DIR", real_data_dir)  # installed, and complete
+    monkeypatch.setenv("GENREPORT_DATA_DIR", str(tiny_data_dir))
+    assert find_data_dir(None) == tiny_data_dir

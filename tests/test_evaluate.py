@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from genreport.pipeline.evaluate import mse_per_image, per_class_summary, psnr_from_mse, ssim_per_image, summarise
+from genreport.pipeline.errors import CheckpointError
+from genreport.pipeline.evaluate import (
+    VariantScores,
+    check_finite,
+    mse_per_image,
+    per_class_summary,
+    psnr_from_mse,
+    reconstruct,
+    ssim_per_image,
+    summarise,
+)
 
 
 def test_identical_images_score_one() -> None:
@@ -60,3 +70,52 @@ def test_parallel_scoring_gives_the_same_numbers_as_one_process() -> None:
     parallel = parallel_ssims(a, b, workers=2, on_progress=lambda done, total: told.append((done, total)))
     assert np.array_equal(serial[0], parallel[0]) and np.array_equal(serial[1], parallel[1])
     assert told == [(240 * k, 2400) for k in range(1, 11)]  # progress after every tenth
+
+
+def test_the_gaussian_ssim_is_wang_et_al_s_window() -> None:
+    rng = np.random.default_rng(2)
+    a = rng.random((2, 28, 28))
+    b = np.clip(a + rng.normal(0, 0.2, a.shape), 0, 1)
+    expected = [structural_similarity(x, y, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False) for x, y in zip(a, b)]
+    assert ssim_per_image(a, b, gaussian=True) == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_perfect_reconstruction_has_a_psnr_of_100_db() -> None:
+    assert psnr_from_mse(np.array([0.0])) == pytest.approx([100.0])
+
+
+def test_the_summary_gives_the_5th_percentile_and_the_extremes() -> None:
+    summary = summarise(np.arange(1.0, 102.0))  # 1, 2, ..., 101
+    assert (summary["p5"], summary["min"], summary["max"]) == pytest.approx((6.0, 1.0, 101.0))
+
+
+def test_the_interval_of_a_variant_is_around_its_mean_ssim() -> None:
+    rng = np.random.default_rng(4)
+    ssim = rng.normal(0.8, 0.05, 500)
+    mse = rng.normal(0.01, 0.002, 500)
+    scores = VariantScores("base", ssim=ssim, ssim_gaussian=ssim - 0.01, mse=mse, psnr=psnr_from_mse(mse))
+    summary = scores.summary_with_interval(np.arange(500) % 10, np.random.default_rng(5))
+    low, high = summary["ssim"]["ci95"]
+    assert low < summary["ssim"]["mean"] < high and high - low < 0.02
+
+
+def test_non_finite_reconstructions_are_counted_per_image_holding_one() -> None:
+    values = np.zeros((3, 28, 28, 1), np.float32)
+    values[1, 4, 4, 0] = np.nan
+    with pytest.raises(CheckpointError, match="1 of 3 images hold NaN"):
+        check_finite(values, "model 'base'")
+
+
+def test_reconstructions_are_clipped_to_the_unit_range(real_data_dir) -> None:
+    import keras
+
+    from genreport.pipeline.data import load_dataset
+
+    images = load_dataset(real_data_dir, train_limit=100, test_limit=20, seed=0).x_test
+    inputs = keras.Input((28, 28, 1))
+    conv = keras.layers.Conv2D(1, 1, activation="linear")
+    model = keras.Model(inputs, conv(inputs))
+    conv.set_weights([np.full((1, 1, 1, 1), 3.0, np.float32), np.array([-1.0], np.float32)])  # 3x - 1 spans [-1, 2]
+    out = reconstruct(model, images)
+    assert out.min() == 0.0 and out.max() == 1.0
+    assert np.allclose(out, np.clip(3 * images - 1, 0, 1), atol=1e-6)

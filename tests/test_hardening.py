@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from conftest import error_lines
 from genreport.pipeline.errors import CheckpointError, ConfigError, GenreportError, ResultsError
-from genreport.pipeline.lock import LOCK_NAME, output_lock
+from genreport.pipeline.lock import LOCK_NAME, output_lock, reading_lock
 
 
 def assert_one_line(error: BaseException, *expected: str) -> str:
@@ -76,6 +76,28 @@ def test_the_lock_holds_our_pid_after_a_longer_stale_one(tmp_path: Path) -> None
         assert path.read_text() == str(os.getpid())
 
 
+def test_a_symlinked_lock_file_is_refused_when_reading_a_run_folder(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.lock"
+    elsewhere.write_text("")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LOCK_NAME).symlink_to(elsewhere)
+    with pytest.raises(GenreportError) as error:
+        with reading_lock(run):
+            pass
+    assert_one_line(error.value, LOCK_NAME, "cannot be opened safely")
+
+
+def test_a_lock_file_that_is_a_fifo_is_refused_when_reading_a_run_folder(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / LOCK_NAME)
+    with pytest.raises(GenreportError) as error:
+        with reading_lock(run):
+            pass
+    assert_one_line(error.value, LOCK_NAME, "not a plain regular file")
+
+
 # --- checkpoints found by name and by manifest ---------------------------------------------------
 
 
@@ -103,6 +125,17 @@ def test_a_standard_name_symlinked_inside_the_folder_is_used(tmp_path: Path) -> 
     assert list(found) == ["base"] and found["base"].resolve() == (folder / "older" / "base-v1.keras").resolve()
 
 
+def test_a_manifest_whose_variants_are_not_a_mapping_is_refused(tmp_path: Path) -> None:
+    from genreport.pipeline.checkpoints import find_checkpoints
+
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"variants": ["base.keras"]}))
+    with pytest.raises(CheckpointError) as error:
+        find_checkpoints(folder)
+    assert_one_line(error.value, "manifest.json does not describe variants")
+
+
 @pytest.mark.parametrize("name", ["gone.keras\nError: all checks passed", "\x1b[2Jgone.keras", "gone.keras\r"])
 def test_manifest_names_cannot_forge_lines_or_escape_codes(tmp_path: Path, name: str) -> None:
     from genreport.pipeline.checkpoints import find_checkpoints
@@ -113,6 +146,19 @@ def test_manifest_names_cannot_forge_lines_or_escape_codes(tmp_path: Path, name:
     with pytest.raises(CheckpointError) as error:
         find_checkpoints(folder)
     assert_one_line(error.value, repr(name))
+
+
+def test_a_manifest_name_with_control_characters_is_refused_even_when_that_file_exists(tmp_path: Path) -> None:
+    from genreport.pipeline.checkpoints import find_checkpoints
+
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    name = "tuned.keras\nError: all checks passed"
+    (folder / name).write_bytes(b"zip")
+    (folder / "manifest.json").write_text(json.dumps({"variants": {"tuned": {"file": name}}}))
+    with pytest.raises(CheckpointError) as error:
+        find_checkpoints(folder)
+    assert_one_line(error.value, repr(name), "not a plain file name")
 
 
 def test_a_manifest_name_missing_from_the_folder_is_quoted(tmp_path: Path) -> None:
@@ -210,6 +256,17 @@ def test_a_model_genreport_does_not_build_is_refused_naming_the_checkpoint(tmp_p
     with pytest.raises(CheckpointError) as error:
         load_model_safely(path)
     assert_one_line(error.value, "tuned.keras could not be loaded safely", expected)
+
+
+def test_a_model_that_does_not_give_back_a_28x28x1_image_is_refused(tmp_path: Path) -> None:
+    from keras import layers
+
+    from genreport.pipeline.checkpoints import load_model_safely
+
+    path = save_functional(tmp_path, "base.keras", lambda x: layers.AveragePooling2D(2)(x))  # 28x28x1 -> 14x14x1
+    with pytest.raises(CheckpointError) as error:
+        load_model_safely(path)
+    assert_one_line(error.value, "base.keras: output shape (None, 14, 14, 1) is not (None, 28, 28, 1)")
 
 
 def rewrite_config(path: Path, change: Callable[[dict[str, Any]], None]) -> Path:

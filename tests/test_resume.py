@@ -114,7 +114,7 @@ def test_a_second_concurrent_run_stops_at_once(tmp_path: Path, real_data_dir: Pa
         started = time.monotonic()
         result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out)])
     assert result.exit_code != 0
-    assert "another genreport run" in result.stderr
+    assert "another genreport process is using" in result.stderr
     assert time.monotonic() - started < 60
 
 
@@ -244,3 +244,16 @@ def test_a_kill_during_a_training_loses_at_most_one_epoch_and_ends_with_the_same
     assert f"resuming modified from epoch {saved['epoch']} of " in stdout
     assert not (out / "checkpoints" / ".backup-modified").exists()
     assert per_image_column(out, "ssim_modified") == per_image_column(tmp_path / "whole", "ssim_modified")
+
+
+def test_a_recorded_checkpoint_is_reused_only_while_its_file_is_unchanged(tmp_path: Path) -> None:
+    from genreport.pipeline.checkpoints import read_manifest, record_variant
+    from genreport.pipeline.resume import reusable_entry
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "base.keras").write_bytes(b"the archive as trained")
+    record_variant(folder, "base", {"params": 10}, {"fingerprint": {"seed": 1}})
+    assert reusable_entry(folder, read_manifest(folder), "base")["params"] == 10
+    (folder / "base.keras").write_bytes(b"another archive")
+    assert reusable_entry(folder, read_manifest(folder), "base") is None

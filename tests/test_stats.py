@@ -109,3 +109,34 @@ def test_the_interval_of_one_seed_is_the_normal_interval_over_images() -> None:
     values = np.random.default_rng(14).normal(0.8, 0.1, (1, 3000))
     low, high = seeds_and_images_ci(values)
     assert high - low == pytest.approx(2 * 1.95996 * values.std(ddof=1) / np.sqrt(3000), rel=1e-5)
+
+
+def test_ties_count_as_a_win_for_neither_variant() -> None:
+    first = np.array([0.5, 0.6, 0.7, 0.8])
+    second = np.array([0.5, 0.7, 0.6, 0.8])
+    result = paired_comparison(first, second, np.random.default_rng(0))
+    assert (result["second_wins"], result["first_wins"], result["ties"]) == (0.25, 0.25, 0.5)
+
+
+def test_identical_scores_give_a_p_value_of_one() -> None:
+    assert wilcoxon_p(np.zeros(50)) == 1.0
+    assert wilcoxon_p(np.array([0.3])) == 1.0
+
+
+def test_the_bootstrap_can_draw_every_value() -> None:
+    # Resamples of [0, 1] have means 0, 0.5 or 1 (a quarter of them 0 and a quarter 1), so the
+    # 95% interval spans both values; a draw that could never pick the last value would give (0, 0).
+    assert bootstrap_mean_ci(np.array([0.0, 1.0]), np.random.default_rng(0)) == (0.0, 1.0)
+
+
+def test_a_small_p_value_is_not_significant_while_the_interval_holds_zero() -> None:
+    family = [{"mean_difference": 0.001, "ci_low": -0.002, "ci_high": 0.004, "wilcoxon_p": 0.001}]
+    assert with_holm_correction(family)[0]["significant"] is False
+
+
+def test_seeds_that_agree_exactly_still_get_the_test_images_interval() -> None:
+    # A deterministic training repeats itself seed to seed: no spread across seeds, but the grand
+    # mean still depends on which test images were drawn; t(0.975, 2) = 4.303 with three seeds.
+    row = np.random.default_rng(15).normal(0.8, 0.1, 400)
+    low, high = seeds_and_images_ci(np.tile(row, (3, 1)))
+    assert high - low == pytest.approx(2 * 4.303 * row.std(ddof=1) / np.sqrt(400), rel=1e-3)

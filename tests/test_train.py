@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
+import numpy as np
 import pytest
 
 from genreport.pipeline.budget import plan_steps
 from genreport.pipeline.data import load_dataset
 from genreport.pipeline.models import build_base
-from genreport.pipeline.train import StepBudget, WallClockCap, fit_autoencoder, standard_callbacks
+from genreport.pipeline.train import CosineDecay, StepBudget, WallClockCap, epoch_order, fit_autoencoder, shuffled_epochs, standard_callbacks
 
 
 def test_standard_callbacks_restore_best_weights_halve_the_rate_and_count_steps() -> None:
@@ -35,6 +38,7 @@ def test_a_compute_budget_stops_after_exactly_the_steps_it_buys_mid_epoch(small_
     assert outcome.to_dict()["fractional_epochs"] == pytest.approx(25 / 18, abs=1e-3)
     assert outcome.to_dict()["flops"] == 25 * step
     assert len(outcome.history["val_loss"]) == 2  # the cut epoch is still validated
+    assert outcome.best_epoch == 1 + outcome.history["val_loss"].index(min(outcome.history["val_loss"]))  # counted from 1
 
 
 def test_an_epoch_budget_runs_whole_epochs(small_data) -> None:
@@ -53,3 +57,32 @@ def test_a_fit_cut_by_the_wall_clock_cap_says_so_and_keeps_its_history(small_dat
     assert outcome.stopped_by.startswith("wall-clock cap")
     assert 1 <= outcome.epochs_run < 50 and outcome.steps_run < plan.steps
     assert len(outcome.history["val_loss"]) == outcome.epochs_run and outcome.best_epoch >= 1
+
+
+def test_cosine_decay_falls_from_the_optimizer_s_rate_to_zero_and_stays_there() -> None:
+    model = build_base()
+    model.optimizer.learning_rate.assign(0.002)
+    decay = CosineDecay(100)
+    decay.set_model(model)
+    decay.on_train_begin()
+    assert decay.rate_at(0) == pytest.approx(0.002)
+    assert decay.rate_at(25) == pytest.approx(0.001 * (1 + math.cos(math.pi / 4)))
+    assert decay.rate_at(50) == pytest.approx(0.001)
+    assert decay.rate_at(100) == pytest.approx(0.0, abs=1e-12)
+    assert decay.rate_at(130) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_each_epoch_has_its_own_seeded_order_of_every_image() -> None:
+    first = epoch_order(500, 7, 0)
+    assert sorted(first.tolist()) == list(range(500))
+    assert np.array_equal(first, epoch_order(500, 7, 0))
+    assert not np.array_equal(first, epoch_order(500, 7, 1))
+    assert not np.array_equal(first, epoch_order(500, 8, 0))
+
+
+def test_a_training_resumed_at_an_epoch_gets_that_epoch_s_order() -> None:
+    x = np.arange(10, dtype=np.float32).reshape(10, 1)
+    batches = list(shuffled_epochs(x, 5, seed=3, first_epoch=2, epochs=4))
+    assert len(batches) == 4 and all(np.array_equal(inputs, targets) for inputs, targets in batches)
+    seen = [int(v) for inputs, _ in batches for v in inputs.numpy()[:, 0]]
+    assert seen == epoch_order(10, 3, 2).tolist() + epoch_order(10, 3, 3).tolist()
