@@ -131,6 +131,9 @@ def start_full(out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "genreport.report.cli", "full", "--preset", "smoke", "--search", "random", "--max-trials", "3", "--format", "html", "--output", str(out), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # A test run started in the background inherits SIGINT ignored, and Python then never
+        # turns SIGINT into KeyboardInterrupt: give the child the default disposition.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
