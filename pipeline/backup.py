@@ -37,6 +37,13 @@ def backup_folder(checkpoints_dir: Path, variant: str) -> Path:
     return checkpoints_dir / f"{BACKUP_PREFIX}{variant}"
 
 
+def discard_backup(checkpoints_dir: Path, variant: str) -> None:
+    """Remove a variant's backup once its checkpoint and manifest entry are both saved (never a symlink's target)."""
+    folder = backup_folder(checkpoints_dir, variant)
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder)
+
+
 def _plain(value: Any) -> float | None:
     """A callback's best value as JSON carries it (None before the first epoch)."""
     return None if value is None else float(value)
@@ -153,11 +160,6 @@ class EpochBackup(keras.callbacks.Callback):
         for path in self.folder.iterdir():
             if path.name not in (STATE_NAME, weights, best):
                 _remove(path)
-
-    def clear(self) -> None:
-        """Remove the backup folder (a finished training no longer needs it)."""
-        if self.folder.is_dir() and not self.folder.is_symlink():
-            shutil.rmtree(self.folder)
 
     def set_aside(self) -> None:
         """Move an unusable backup out of the way (never deleted); nothing to do when there is none."""

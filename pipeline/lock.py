@@ -16,14 +16,16 @@ LOCK_NAME = ".genreport.lock"
 OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
-def open_lock_file(path: Path) -> int:
-    """A descriptor on ``path``, created if absent; refuses a symlink or anything but a regular file.
+def open_lock_file(path: Path, flags: int = OPEN_FLAGS) -> int:
+    """A descriptor on ``path`` (created if absent, with the default ``flags``); refuses a symlink or anything but a regular file.
 
     The file must also have a single link, so it is not another file's hard link: whatever
     genreport then writes into it lands in this lock file and nowhere else.
     """
     try:
-        fd = os.open(path, OPEN_FLAGS, 0o644)
+        fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        raise
     except OSError as exc:  # ELOOP for a symlink, ENXIO for a FIFO without a reader, EISDIR...
         raise GenreportError(f"lock file {path} cannot be opened safely (a symlink or special file?): {exc.strerror}") from None
     info = os.fstat(fd)
@@ -79,17 +81,12 @@ def reading_lock(folder: Path) -> Iterator[None]:
 
     Opened read-only and never written, so a results folder copied read-only still renders.
     """
-    path = Path(folder) / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = open_lock_file(Path(folder) / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         yield
         return
-    except OSError as exc:
-        raise GenreportError(f"lock file {path} cannot be opened safely (a symlink or special file?): {exc.strerror}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise GenreportError(f"lock file {path} is not a plain regular file (a device or FIFO?); remove it and run again")
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # shared: readers never block each other, a writer blocks them
         except BlockingIOError:

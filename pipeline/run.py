@@ -468,6 +468,8 @@ def search_settings_digest(config: RunConfig, data: Dataset, policy: str) -> str
 
 def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hyperparameters: dict[str, Any]) -> dict[str, Any]:
     """Reuse a complete checkpoint of ``variant`` with the same hyper-parameters, or train one."""
+    from genreport.pipeline.backup import discard_backup
+
     entry = reusable_entry(ctx.checkpoints_dir, ctx.manifest, variant)
     if entry is not None and entry.get("hyperparameters") == normalised(hyperparameters):
         ctx.progress(f"reusing {variant}: {checkpoints.checkpoint_path(ctx.checkpoints_dir, variant)} is complete and matches this run")
@@ -477,17 +479,6 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
         checkpoints.record_variant(ctx.checkpoints_dir, variant, entry, ctx.run_info)
         discard_backup(ctx.checkpoints_dir, variant)
     return entry
-
-
-def discard_backup(checkpoints_dir: Path, variant: str) -> None:
-    """Remove a variant's epoch backup once its checkpoint and manifest entry are both saved."""
-    import shutil
-
-    from genreport.pipeline.backup import backup_folder
-
-    folder = backup_folder(checkpoints_dir, variant)
-    if folder.is_dir() and not folder.is_symlink():
-        shutil.rmtree(folder)
 
 
 def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress = print,
