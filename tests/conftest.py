@@ -6,6 +6,7 @@ import gzip
 import os
 import shutil
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,20 @@ TF_LOG_PREFIXES = ("WARNING: All log messages", "I0000", "E0000", "W0000")
 def error_lines(stderr: str) -> list[str]:
     """The non-empty stderr lines that genreport wrote (TensorFlow's start-up logs left out)."""
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith(TF_LOG_PREFIXES)]
+
+
+@pytest.fixture(autouse=True)
+def float32_dtype_policy():
+    """Every test starts and ends under Keras' float32 policy: training in-process sets the
+    global policy (mixed_bfloat16 on this CPU), which would otherwise leak into later tests."""
+    def reset() -> None:
+        keras = sys.modules.get("keras")  # tests that never load Keras stay free of it
+        if keras is not None:
+            keras.mixed_precision.set_dtype_policy("float32")
+
+    reset()
+    yield
+    reset()
 
 
 @pytest.fixture(scope="session")

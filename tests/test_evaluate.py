@@ -113,7 +113,7 @@ def test_reconstructions_are_clipped_to_the_unit_range(real_data_dir) -> None:
 
     images = load_dataset(real_data_dir, train_limit=100, test_limit=20, seed=0).x_test
     inputs = keras.Input((28, 28, 1))
-    conv = keras.layers.Conv2D(1, 1, activation="linear")
+    conv = keras.layers.Conv2D(1, 1, activation="linear", dtype="float32")
     model = keras.Model(inputs, conv(inputs))
     conv.set_weights([np.full((1, 1, 1, 1), 3.0, np.float32), np.array([-1.0], np.float32)])  # 3x - 1 spans [-1, 2]
     out = reconstruct(model, images)
