@@ -7,12 +7,11 @@ import re
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from genreport.pipeline import checkpoints
 from genreport.pipeline.errors import ConfigError
-
-Progress = Callable[[str], None]
+from genreport.pipeline.progress import Lines
 
 
 def normalised(value: Any) -> Any:
@@ -59,7 +58,7 @@ def is_genreport_entry(name: str) -> bool:
         TEMPORARY_FILE.fullmatch(name) or ASIDE_FOLDERS.fullmatch(name) or RESULTS_LEFTOVER.fullmatch(name))
 
 
-def move_previous_run_aside(output: Path, progress: Progress) -> Path | None:
+def move_previous_run_aside(output: Path, progress: Lines) -> Path | None:
     """Rename the whole output folder to a dated sibling in one step and recreate it empty; delete nothing.
 
     A folder that holds anything genreport did not write is refused, listing it, so --fresh
@@ -81,7 +80,7 @@ def move_previous_run_aside(output: Path, progress: Progress) -> Path | None:
     return aside
 
 
-def sweep_temporary_files(output: Path, progress: Progress) -> int:
+def sweep_temporary_files(output: Path, progress: Lines) -> int:
     """Delete the temporary files a killed run left in OUT, OUT/checkpoints and OUT/results; how many.
 
     Called only while the folder's lock is held, so no live writer owns them.

@@ -20,27 +20,25 @@ from genreport.pipeline.errors import GenreportError
 from genreport.pipeline.environment import now_iso, package_versions, seed_everything
 from genreport.pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
 from genreport.pipeline.baselines import score_baselines
+from genreport.pipeline.progress import Lines, PlainLines, Progress, Stage, event_sink
 from genreport.pipeline.scoring import ResultsInput, score_checkpoints, write_results
-
-
-Progress = Callable[[str], None]
 
 
 @dataclass
 class StageClock:
-    """Prints a line when each stage starts and ends, and keeps the durations."""
+    """Says when each stage starts and ends, and keeps the durations."""
 
     progress: Progress
     stages: list[dict[str, Any]] = field(default_factory=list)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        self.progress(f"▶ {name}")
+        self.progress(Stage(name))
         started = time.monotonic()
         yield
         seconds = time.monotonic() - started
         self.stages.append({"name": name, "seconds": round(seconds, 2)})
-        self.progress(f"✓ {name} ({seconds:.1f} s)")
+        self.progress(Stage(name, seconds))
 
 
 @dataclass
@@ -199,7 +197,7 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
     }
 
 
-def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False,
+def run_full(config: RunConfig, progress: Progress | Lines = print, fresh: bool = False,
              then: Callable[[RunOutcome], None] | None = None, keras_verbose: int = 2) -> RunOutcome:
     """Train base and modified, search and retrain tuned, score all three, save results.
 
@@ -210,6 +208,7 @@ def run_full(config: RunConfig, progress: Progress = print, fresh: bool = False,
     """
     from genreport.pipeline.lock import output_lock
 
+    progress = event_sink(progress)
     if fresh:
         with output_lock(config.output):
             move_previous_run_aside(config.output, progress)
@@ -243,7 +242,7 @@ def _run_replicates_locked(config: RunConfig, progress: Progress, keras_verbose:
         single = dataclasses.replace(config, seed=seed, seeds=(seed,), output=seed_folder(config.output, seed))
         run_seed_in_child(single, progress, keras_verbose)
         folders.append(single.output / "results")
-    progress(f"▶ merge {len(folders)} seeds")
+    progress(Stage(f"merge {len(folders)} seeds"))
     merged = merge_results(folders, search="once per seed")
     results_dir = save_results(config.output / "results", metrics=merged["metrics"], run=merged["run"],
                                per_image=merged["per_image"], trials=merged["trials"], samples=merged["samples"])
@@ -256,15 +255,15 @@ def run_seed_in_child(config: RunConfig, progress: Progress, keras_verbose: int)
 
     TensorFlow keeps graphs and allocator pools after a training; three seeds in one process grew
     to 17 GB at smoke scale. The child prints its own progress (``progress`` when it can be sent
-    to another process, else print) and its error in one line; a failure stops the replicates.
+    to another process, else plain lines) and its error in one line; a failure stops the replicates.
     """
     import multiprocessing
     import pickle
 
     try:
         pickle.dumps(progress)
-    except Exception:  # a lambda or bound method: the child prints instead
-        progress = print
+    except Exception:  # it holds a lambda or bound method: the child prints plain lines instead
+        progress = PlainLines()
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_seed_child_main, args=(config, progress, keras_verbose, send))
@@ -481,11 +480,12 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
     return entry
 
 
-def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress = print,
+def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress | Lines = print,
                   then: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
     """Score the saved models in ``checkpoints_dir`` on the test set and save results."""
     from genreport.pipeline.lock import output_lock
 
+    progress = event_sink(progress)
     with output_lock(config.output):
         sweep_temporary_files(config.output, progress)
         outcome = _run_eval_only_locked(config, checkpoints_dir, progress)

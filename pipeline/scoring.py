@@ -12,6 +12,7 @@ from genreport.pipeline import checkpoints, results
 from genreport.pipeline.config import RunConfig
 from genreport.pipeline.data import CLASS_NAMES, Dataset
 from genreport.pipeline.environment import machine_facts, now_iso, package_versions
+from genreport.pipeline.progress import Lines, Progress, Tally, event_sink
 from genreport.pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
 from genreport.pipeline.stats import paired_comparison, with_holm_correction
 
@@ -22,7 +23,7 @@ EXTREMES = 8
 
 
 def score_checkpoints(paths: dict[str, Path], data: Dataset,
-                      progress: Callable[[str], None] | None = None) -> tuple[dict[str, VariantScores], dict[str, np.ndarray]]:
+                      progress: Progress | None = None) -> tuple[dict[str, VariantScores], dict[str, np.ndarray]]:
     """Load each checkpoint safely, reconstruct the test set and score it.
 
     ``full`` scores the saved files too (not the models in memory), so ``eval-only`` on the
@@ -38,15 +39,12 @@ def score_checkpoints(paths: dict[str, Path], data: Dataset,
     return scores, sample_arrays(data, scores, reconstructions)
 
 
-def scoring_reporter(variant: str, progress: Callable[[str], None]) -> Callable[[int, int], None]:
-    """A progress callback that prints one line per tenth of a variant's test images scored."""
-    told = [0]
+def scoring_reporter(variant: str, progress: Progress | Lines) -> Callable[[int, int], None]:
+    """A callback that tells ``progress`` how many of a variant's test images are scored (a log: one line per tenth)."""
+    sink = event_sink(progress)
 
     def report(done: int, total: int) -> None:
-        tenth = done * 10 // max(total, 1)
-        if tenth > told[0]:
-            told[0] = tenth
-            progress(f"  {variant}: {done:,} of {total:,} test images scored ({tenth * 10}%)")
+        sink(Tally(variant, done, total, "test images scored", tenths=True))
 
     return report
 

@@ -37,6 +37,7 @@ import numpy as np
 from genreport.pipeline.budget import StepPlan, plan_steps, steps_per_epoch, train_step_flops
 from genreport.pipeline.fsutil import write_text_atomically
 from genreport.pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
+from genreport.pipeline.progress import Lines, Progress, Tally, event_sink
 from genreport.pipeline.oracles import (
     COMBINATIONS,
     GRID,
@@ -96,9 +97,9 @@ class TrialBudget:
 class BudgetTuner(keras_tuner.Tuner):
     """Runs each trial for the steps its rung's budget buys and prints `trial k/N` as it begins."""
 
-    def __init__(self, *args: Any, budget: TrialBudget, progress: Callable[[str], None] = print,
+    def __init__(self, *args: Any, budget: TrialBudget, progress: Progress | Lines = print,
                  settings: str | None = None, log_dir: Path | None = None, **kwargs: Any) -> None:
-        self.progress = progress
+        self.progress = event_sink(progress)
         self.budget = budget
         self.settings_digest = settings
         self.log_dir = log_dir
@@ -133,7 +134,9 @@ class BudgetTuner(keras_tuner.Tuner):
         self._asked_without_trial = False
         super().on_trial_begin(trial)
         values = ", ".join(f"{k}={v}" for k, v in trial.hyperparameters.values.items())
-        self.progress(f"trial {int(trial.trial_id) + 1}/{self.oracle.max_trials}: {values}")
+        number = int(trial.trial_id) + 1
+        self.progress(f"trial {number}/{self.oracle.max_trials}: {values}")
+        self.progress(self.trials_tally(number - 1))
 
     def run_trial(self, trial: keras_tuner.engine.trial.Trial, x_train: np.ndarray, x_val: np.ndarray) -> dict[str, float]:
         from contextlib import nullcontext
@@ -157,6 +160,7 @@ class BudgetTuner(keras_tuner.Tuner):
         if math.isfinite(best):
             self.best_seen = min(self.best_seen, best)
         self.progress(f"  val_loss {best:.5f} after {outcome.steps_run} steps ({outcome.seconds:.1f} s); best so far {self.best_seen:.5f}")
+        self.progress(self.trials_tally(int(trial.trial_id) + 1))
         return {
             "val_loss": best,
             "steps": float(outcome.steps_run),
@@ -169,6 +173,11 @@ class BudgetTuner(keras_tuner.Tuner):
             "early_stopped": 1.0 if outcome.stopped_by == "early stopping" else 0.0,
         }
 
+
+    def trials_tally(self, done: int) -> Tally:
+        """The search's position for a live bar: ``done`` of the oracle's trials, and the best loss seen here."""
+        best = self.best_seen if math.isfinite(self.best_seen) else None
+        return Tally("search", done, int(self.oracle.max_trials), "trials", best=best)
 
     def tensorboard_callbacks(self, trial: keras_tuner.engine.trial.Trial) -> list[keras.callbacks.Callback]:
         """A TensorBoard log per trial under ``log_dir`` with KerasTuner's HParams record (none without ``log_dir``)."""
@@ -299,7 +308,7 @@ def mean_image_loss(x_train: np.ndarray, x_val: np.ndarray) -> float:
 
 
 def make_tuner(directory: Path, settings: dict[str, Any], budget: TrialBudget, seed: int,
-               progress: Callable[[str], None], strategy: Any = None, worker_timeout: float | None = None,
+               progress: Progress | Lines, strategy: Any = None, worker_timeout: float | None = None,
                settings_digest: str | None = None, log_dir: Path | None = None) -> BudgetTuner:
     """The search's tuner in ``directory``; it resumes what is there (never overwrites).
 
@@ -359,7 +368,7 @@ def run_search(
     rungs: int,
     max_trials: int,
     seed: int,
-    progress: Callable[[str], None] = print,
+    progress: Progress | Lines = print,
     strategy: Any = None,
     worker_timeout: float | None = None,
     settings_digest: str | None = None,

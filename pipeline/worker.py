@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 from genreport.pipeline.config import RunConfig
 from genreport.pipeline.environment import pin_threads, seed_everything
+from genreport.pipeline.progress import Lines, Progress
 from genreport.pipeline.run import configured_search, load_data
 
-Progress = Callable[[str], None]
 
-
-def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Progress = print, wait_seconds: float = 30.0) -> None:
+def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Progress | Lines = print, wait_seconds: float = 30.0) -> None:
     """Run search trials for the chief at ``oracle`` until it says the search is over.
 
     The worker shares nothing with the chief but the oracle connection and the data set: it

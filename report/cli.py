@@ -36,6 +36,27 @@ def progress_printer(quiet: bool) -> Callable[[str], None]:
     return silent if quiet else echo
 
 
+@contextmanager
+def run_progress(quiet: bool) -> Iterator[Callable[[Any], None]]:
+    """Where a run's progress goes: live bars on a terminal, plain lines in a log or pipe, nothing under -q.
+
+    The live bars are closed however the run ends, so an error prints below them.
+    """
+    if quiet:
+        yield silent
+        return
+    from genreport.report.progress import LiveProgress, on_a_terminal
+
+    live = LiveProgress()
+    if not on_a_terminal(live.console):
+        yield echo
+        return
+    try:
+        yield live
+    finally:
+        live.close()
+
+
 def keras_verbosity(quiet: bool) -> int:
     """Keras' epoch output: none under -q, its live bar on a terminal, one line an epoch in a log or pipe."""
     if quiet:
@@ -232,9 +253,9 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
     from genreport.pipeline.run import run_full
 
     started, quiet = time.monotonic(), options["quiet"]
-    progress = progress_printer(quiet)
-    outcome = run_full(config, progress=progress, fresh=fresh, keras_verbose=keras_verbosity(quiet),
-                       then=lambda done: render_and_report(done.results_dir, config.output, config.formats, progress))
+    with run_progress(quiet) as progress:
+        outcome = run_full(config, progress=progress, fresh=fresh, keras_verbose=keras_verbosity(quiet),
+                           then=lambda done: render_and_report(done.results_dir, config.output, config.formats, progress))
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()) + f" · total {time.monotonic() - started:.1f} s")
 
 
@@ -252,9 +273,9 @@ def eval_only(checkpoints_dir: Path, **options: Any) -> None:
     quiet_tensorflow()
     from genreport.pipeline.run import run_eval_only
 
-    progress = progress_printer(options["quiet"])
-    outcome = run_eval_only(config, checkpoints_dir, progress=progress,
-                            then=lambda done: render_and_report(done.results_dir, config.output, config.formats, progress))
+    with run_progress(options["quiet"]) as progress:
+        outcome = run_eval_only(config, checkpoints_dir, progress=progress,
+                                then=lambda done: render_and_report(done.results_dir, config.output, config.formats, progress))
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()))
 
 
@@ -277,7 +298,8 @@ def tune_worker(oracle: str, worker_id: str, wait_seconds: float, **options: Any
     quiet_tensorflow()
     from genreport.pipeline.worker import run_tune_worker
 
-    run_tune_worker(config, oracle, worker_id, progress=progress_printer(options["quiet"]), wait_seconds=wait_seconds)
+    with run_progress(options["quiet"]) as progress:
+        run_tune_worker(config, oracle, worker_id, progress=progress, wait_seconds=wait_seconds)
 
 
 @main.command()
