@@ -54,7 +54,7 @@ class LiveProgress:
     def open(self) -> Progress:
         self.bars = Progress(
             TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
-            TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+            TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(), TextColumn("left"),
             console=self.console, speed_estimate_period=RATE_WINDOW_SECONDS,
         )
         self.bars.start()

@@ -72,7 +72,7 @@ def test_a_terminal_draws_a_bar_with_the_trial_count_and_the_best_loss() -> None
     live.close()
     drawn = screen.getvalue()
     assert "trial 2/54: activation=relu" in drawn
-    assert "2/54" in drawn and "best so far 0.01010" in drawn and "left" in drawn
+    assert "2/54" in drawn and "best so far 0.01010" in drawn and "elapsed," in drawn and "left" in drawn
     assert "━" in drawn
 
 
