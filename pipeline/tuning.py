@@ -340,12 +340,25 @@ def make_tuner(directory: Path, settings: dict[str, Any], budget: TrialBudget, s
 
     saved = (Path(directory) / PROJECT).is_dir()
     try:
-        return build()
+        tuner = built_quietly(build)
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:  # JSONDecodeError is a ValueError
         if not saved:
             raise
         set_aside_unreadable(Path(directory), exc, progress)
-    return build()
+        return built_quietly(build)
+    if saved:
+        done = sum(1 for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "INVALID", "FAILED"))
+        event_sink(progress)(f"resuming the search in {directory}: {done} trial{'' if done == 1 else 's'} already ended")
+    return tuner
+
+
+def built_quietly(build: Callable[[], BudgetTuner]) -> BudgetTuner:
+    """``build()`` without KerasTuner's own "Reloading Tuner" print (the caller says it, and -q silences it)."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return build()
 
 
 def set_aside_unreadable(directory: Path, exc: BaseException, progress: Callable[[str], None]) -> Path:

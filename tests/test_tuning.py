@@ -190,3 +190,16 @@ def test_a_worker_waits_before_asking_again_after_an_answer_without_a_trial(tmp_
     started = time.monotonic()
     tuner.pre_create_trial()  # the previous ask got no trial (IDLE): wait
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_resumed_search_says_so_in_its_own_line_not_keras_tuners(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from genreport.pipeline.tuning import make_tuner
+
+    budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
+    settings = {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1}
+    lines: list[str] = []
+    make_tuner(tmp_path / "tuner", settings, budget, seed=1, progress=lines.append).save()
+    assert lines == []  # a new search says nothing here
+    make_tuner(tmp_path / "tuner", settings, budget, seed=1, progress=lines.append)
+    assert lines == [f"resuming the search in {tmp_path / 'tuner'}: 0 trials already ended"]
+    assert "Reloading Tuner" not in capsys.readouterr().out  # so -q stays quiet
