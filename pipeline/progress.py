@@ -10,7 +10,7 @@ Any plain ``Callable[[str], None]`` (``print``, ``list.append``) can stand where
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, Union, cast
 
 
 @dataclass(frozen=True)
@@ -84,5 +84,5 @@ def event_sink(progress: Progress | Lines | None) -> Progress:
     if progress is None:
         return PlainLines()
     if getattr(progress, "takes_events", False):
-        return progress
-    return PlainLines(progress)
+        return cast(Progress, progress)
+    return PlainLines(cast(Lines, progress))

@@ -262,8 +262,8 @@ def run_seed_in_child(config: RunConfig, progress: Progress, keras_verbose: int)
 
     try:
         pickle.dumps(progress)
-    except Exception:  # it holds a lambda or bound method: the child prints plain lines instead
-        progress = PlainLines()
+    except Exception:  # it holds a lambda or a local function: the child prints plain lines instead
+        progress = PlainLines()  # (one that pickles is copied: a list's append would fill the child's copy)
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_seed_child_main, args=(config, progress, keras_verbose, send))
@@ -289,6 +289,7 @@ def run_seed_in_child(config: RunConfig, progress: Progress, keras_verbose: int)
 
 def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int, errors: Any) -> None:
     import os
+    import signal
     import sys
 
     from genreport.pipeline.lock import output_lock
@@ -297,24 +298,40 @@ def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int, 
 
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
+    signal.signal(signal.SIGTERM, _raise_terminated)  # the parent's terminate(): unwind, release the lock
+    code = 0
     try:
         with output_lock(config.output):
             sweep_temporary_files(config.output, progress)
             _run_full_locked(config, progress, keras_verbose)
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    except Terminated:
+        code = 143
     except GenreportError as exc:  # the parent raises it as its own one-line error
         errors.send(str(exc))
-        sys.exit(1)
+        code = 1
     except Exception as exc:
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
         errors.send(f"{type(exc).__name__}: {first}")
-        sys.exit(1)
-    # Everything is written and fsynced; skip the interpreter's teardown of TensorFlow, which took
-    # about two minutes after a quick-preset seed on 2 busy cores.
+        code = 1
+    finally:
+        close = getattr(progress, "close", None)
+        if close is not None:  # live bars on a terminal: stop them and give the cursor back
+            close()
+    # Everything is written and fsynced (or the error sent); skip the interpreter's teardown of
+    # TensorFlow, which took about two minutes after a quick-preset seed on 2 busy cores.
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived in a seed's child process (its parent was interrupted or died)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
 
 
 def _die_with_parent() -> None:

@@ -159,7 +159,8 @@ class BudgetTuner(keras_tuner.Tuner):
         best = float(min(finite)) if finite else float("nan")  # NaN: KerasTuner marks the trial invalid
         if math.isfinite(best):
             self.best_seen = min(self.best_seen, best)
-        self.progress(f"  val_loss {best:.5f} after {outcome.steps_run} steps ({outcome.seconds:.1f} s); best so far {self.best_seen:.5f}")
+        so_far = f"; best so far {self.best_seen:.5f}" if math.isfinite(self.best_seen) else ""
+        self.progress(f"  val_loss {best:.5f} after {outcome.steps_run} steps ({outcome.seconds:.1f} s){so_far}")
         self.progress(self.trials_tally(int(trial.trial_id) + 1))
         return {
             "val_loss": best,
@@ -338,27 +339,41 @@ def make_tuner(directory: Path, settings: dict[str, Any], budget: TrialBudget, s
             distribution_strategy=strategy,
         )
 
+    from genreport.pipeline.distributed import is_worker
+
     saved = (Path(directory) / PROJECT).is_dir()
     try:
-        tuner = built_quietly(build)
+        tuner = built_quietly(build, progress)
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:  # JSONDecodeError is a ValueError
         if not saved:
             raise
         set_aside_unreadable(Path(directory), exc, progress)
-        return built_quietly(build)
-    if saved:
-        done = sum(1 for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "INVALID", "FAILED"))
-        event_sink(progress)(f"resuming the search in {directory}: {done} trial{'' if done == 1 else 's'} already ended")
+        return built_quietly(build, progress)
+    if saved and not is_worker():  # a worker's oracle is the chief's, over gRPC: it has no trials here
+        ended = [t for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "INVALID", "FAILED")]
+        tuner.best_seen = min((t.score for t in ended if t.score is not None and math.isfinite(t.score)), default=float("inf"))
+        event_sink(progress)(f"resuming the search in {directory}: {len(ended)} trial{'' if len(ended) == 1 else 's'} already ended")
     return tuner
 
 
-def built_quietly(build: Callable[[], BudgetTuner]) -> BudgetTuner:
-    """``build()`` without KerasTuner's own "Reloading Tuner" print (the caller says it, and -q silences it)."""
+RELOADING = "Reloading Tuner from"
+
+
+def built_quietly(build: Callable[[], BudgetTuner], progress: Progress | Lines) -> BudgetTuner:
+    """``build()`` without KerasTuner's own "Reloading Tuner" print (the caller says it, and -q silences
+    it); anything else KerasTuner prints meanwhile goes on to ``progress``, even if ``build`` fails."""
     import contextlib
     import io
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        return build()
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            return build()
+    finally:
+        sink = event_sink(progress)
+        for line in printed.getvalue().splitlines():
+            if line.strip() and not line.startswith(RELOADING):
+                sink(line)
 
 
 def set_aside_unreadable(directory: Path, exc: BaseException, progress: Callable[[str], None]) -> Path:

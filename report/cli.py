@@ -19,6 +19,7 @@ import click
 from genreport.pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
 from genreport.pipeline.data import find_data_dir
 from genreport.pipeline.errors import GenreportError
+from genreport.pipeline.progress import Lines, Progress, Stage, event_sink
 
 
 def echo(message: str) -> None:
@@ -37,7 +38,7 @@ def progress_printer(quiet: bool) -> Callable[[str], None]:
 
 
 @contextmanager
-def run_progress(quiet: bool) -> Iterator[Callable[[Any], None]]:
+def run_progress(quiet: bool) -> Iterator[Progress | Lines]:
     """Where a run's progress goes: live bars on a terminal, plain lines in a log or pipe, nothing under -q.
 
     The live bars are closed however the run ends, so an error prints below them.
@@ -170,15 +171,16 @@ def config_from(options: dict[str, Any], seeds: str | None = None) -> RunConfig:
     )
 
 
-def render_and_report(results_dir: Path, output: Path, formats: tuple[str, ...], progress: Callable[[str], None] = echo) -> None:
+def render_and_report(results_dir: Path, output: Path, formats: tuple[str, ...], progress: Progress | Lines = echo) -> None:
     """Render the report and print where it is."""
     from genreport.report.render import render_report
 
-    progress("▶ render report")
+    sink = event_sink(progress)
+    sink(Stage("render report"))
     rendered = render_report(results_dir, output, formats)
-    progress(f"✓ render report ({rendered.seconds:.1f} s)")
+    sink(Stage("render report", rendered.seconds))
     for kind, path in rendered.paths.items():
-        progress(f"report ({kind}): {path}")
+        sink(f"report ({kind}): {path}")
 
 
 VERSION_PACKAGES = ("tensorflow", "keras", "keras-tuner", "scikit-image", "weasyprint", "jinja2", "click")

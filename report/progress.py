@@ -7,10 +7,11 @@ get ``genreport.pipeline.progress.PlainLines`` instead.
 
 from __future__ import annotations
 
-from typing import IO
+import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as Bars
 
 from genreport.pipeline.progress import Event, Stage, Tally, stage_line
 
@@ -24,14 +25,20 @@ def on_a_terminal(console: Console) -> bool:
     return console.is_terminal and not console.is_dumb_terminal
 
 
+def stdout_console() -> Console:
+    """A console on stdout that is a terminal only when stdout is one (rich alone would also say so
+    under FORCE_COLOR, and put cursor codes into a log); no markup, emoji codes or highlighting."""
+    return Console(force_terminal=sys.stdout.isatty(), highlight=False, soft_wrap=True, emoji=False)
+
+
 class LiveProgress:
     """Prints lines and stage edges; draws one live bar per counted task until the next stage."""
 
     takes_events = True
 
-    def __init__(self, file: IO[str] | None = None, console: Console | None = None) -> None:
-        self.console = console or Console(file=file, highlight=False, soft_wrap=True)
-        self.bars: Progress | None = None
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or stdout_console()
+        self.bars: Bars | None = None
         self.tasks: dict[str, TaskID] = {}
 
     def __call__(self, event: Event) -> None:
@@ -41,7 +48,7 @@ class LiveProgress:
         if isinstance(event, Stage):
             self.close()
             event = stage_line(event)
-        self.console.print(event, markup=False, highlight=False)
+        self.console.print(event, markup=False, highlight=False, emoji=False)
 
     def show(self, tally: Tally) -> None:
         """Move (or start) the tally's bar."""
@@ -51,11 +58,12 @@ class LiveProgress:
             self.tasks[tally.task] = bars.add_task(tally.task, total=tally.total, completed=tally.done, unit=tally.unit, best=best)
         bars.update(self.tasks[tally.task], completed=tally.done, total=tally.total, best=best)
 
-    def open(self) -> Progress:
-        self.bars = Progress(
+    def open(self) -> Bars:
+        self.bars = Bars(
             TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
             TextColumn("{task.fields[best]}"), TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(), TextColumn("left"),
             console=self.console, speed_estimate_period=RATE_WINDOW_SECONDS,
+            redirect_stderr=sys.stderr.isatty(),  # stderr sent to a file stays there
         )
         self.bars.start()
         return self.bars
@@ -64,6 +72,7 @@ class LiveProgress:
         """Leave the bars where they are, as last drawn, and stop redrawing them."""
         if self.bars is not None:
             self.bars.stop()
+            self.console.show_cursor(True)
         self.bars, self.tasks = None, {}
 
     def __reduce__(self) -> tuple:

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRESENTATION = {"report", "jinja2", "weasyprint", "matplotlib"}
+PRESENTATION = {"report", "jinja2", "weasyprint", "matplotlib", "rich"}
 
 
 def top_name(module: str) -> str:

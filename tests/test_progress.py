@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from genreport.pipeline.progress import PlainLines, Stage, Tally, event_sink
-from genreport.report.progress import LiveProgress, on_a_terminal
+from genreport.report.progress import LiveProgress, on_a_terminal, stdout_console
 
 
 def terminal_progress(width: int = 120) -> tuple[LiveProgress, io.StringIO]:
@@ -96,9 +96,36 @@ def test_a_terminal_never_shows_scoring_lines_per_tenth() -> None:
     assert "(10%)" not in screen.getvalue() and "1000/1000" in screen.getvalue()
 
 
-def test_a_file_or_a_pipe_is_not_a_terminal() -> None:
-    assert not on_a_terminal(Console(file=io.StringIO()))
+def test_a_file_or_a_pipe_is_not_a_terminal_even_under_force_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # set by many CI systems; rich alone would draw bars into the log
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert not on_a_terminal(stdout_console())
+
+
+def test_a_dumb_terminal_gets_no_live_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "dumb")
+    assert not on_a_terminal(Console(file=io.StringIO(), force_terminal=True))
+    monkeypatch.setenv("TERM", "xterm-256color")
     assert on_a_terminal(Console(file=io.StringIO(), force_terminal=True))
+
+
+def test_a_terminal_prints_lines_as_written_without_markup_or_emoji_codes() -> None:
+    live, screen = terminal_progress()
+    live("reusing base: out/[bold]x[/bold]/:fire:/base.keras")
+    assert "out/[bold]x[/bold]/:fire:/base.keras" in screen.getvalue()
+
+
+def test_the_run_s_live_bars_are_closed_when_an_error_leaves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genreport.report import cli, progress
+
+    live, screen = terminal_progress()
+    monkeypatch.setattr(progress, "LiveProgress", lambda: live)
+    with pytest.raises(RuntimeError):
+        with cli.run_progress(quiet=False) as shown:
+            assert shown is live
+            shown(Tally("base", 1, 10, "test images scored"))
+            raise RuntimeError("boom")
+    assert live.bars is None and screen.getvalue().endswith("\x1b[?25h")  # the cursor is shown again
 
 
 def test_a_terminal_printer_crosses_to_a_seed_process_without_its_bars() -> None:
@@ -165,5 +192,31 @@ def test_eval_only_on_a_terminal_draws_a_scoring_bar_per_variant(smoke_run: tupl
     for variant in ("base", "modified", "tuned"):
         assert f"  {variant}" in drawn
     assert "500/500" in drawn and "test images scored" in drawn and "━" in drawn
-    assert "(10%)" not in drawn  # the log's tenth lines are for logs
+    assert "test images scored (" not in drawn  # the log's lines per tenth are for logs
     assert "mean SSIM: base" in drawn
+
+
+class ClosingRecorder:
+    """An event sink that, when closed, leaves a mark in a file (it crosses to a spawned process)."""
+
+    takes_events = True
+
+    def __init__(self, mark: Path) -> None:
+        self.mark = mark
+
+    def __call__(self, event: object) -> None:
+        pass
+
+    def close(self) -> None:
+        self.mark.write_text("closed")
+
+
+def test_a_seed_process_that_fails_closes_its_progress_before_it_exits(tmp_path: Path) -> None:
+    from genreport.pipeline.config import resolve_config
+    from genreport.pipeline.errors import GenreportError
+    from genreport.pipeline.run import run_seed_in_child
+
+    config = resolve_config("smoke", output=tmp_path / "out", data_dir=str(tmp_path / "no-data"))
+    with pytest.raises(GenreportError, match="seed"):
+        run_seed_in_child(config, ClosingRecorder(tmp_path / "mark"), keras_verbose=0)
+    assert (tmp_path / "mark").read_text() == "closed"

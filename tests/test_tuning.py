@@ -192,14 +192,45 @@ def test_a_worker_waits_before_asking_again_after_an_answer_without_a_trial(tmp_
     assert time.monotonic() - started >= 0.3
 
 
-def test_a_resumed_search_says_so_in_its_own_line_not_keras_tuners(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def resumable_tuner(directory: Path, progress):
     from genreport.pipeline.tuning import make_tuner
 
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
-    settings = {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1}
+    return make_tuner(directory, {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1}, budget, seed=1, progress=progress)
+
+
+def test_a_resumed_search_says_so_in_its_own_line_not_keras_tuners(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines: list[str] = []
-    make_tuner(tmp_path / "tuner", settings, budget, seed=1, progress=lines.append).save()
+    resumable_tuner(tmp_path / "tuner", lines.append).save()
     assert lines == []  # a new search says nothing here
-    make_tuner(tmp_path / "tuner", settings, budget, seed=1, progress=lines.append)
+    resumable_tuner(tmp_path / "tuner", lines.append)
     assert lines == [f"resuming the search in {tmp_path / 'tuner'}: 0 trials already ended"]
     assert "Reloading Tuner" not in capsys.readouterr().out  # so -q stays quiet
+
+
+def test_a_resumed_search_printed_to_stdout_shows_its_line_and_only_that(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    resumable_tuner(tmp_path / "tuner", print).save()
+    capsys.readouterr()
+    resumable_tuner(tmp_path / "tuner", print)
+    assert capsys.readouterr().out.splitlines() == [f"resuming the search in {tmp_path / 'tuner'}: 0 trials already ended"]
+
+
+def test_a_resumed_search_starts_its_best_so_far_from_the_trials_that_ended(tmp_path: Path) -> None:
+    tuner = resumable_tuner(tmp_path / "tuner", lambda _: None)
+    tuner.oracle.verbose = 0
+    for score in (0.5, 0.25, 0.75):
+        finish(tuner.oracle, tuner.oracle.create_trial("tuner0"), score=score)
+    tuner.save()
+    resumed = resumable_tuner(tmp_path / "tuner", lambda _: None)
+    assert resumed.best_seen == 0.25
+    assert resumed.trials_tally(3).best == 0.25
+
+
+def test_a_restarted_worker_reopens_its_own_search_folder(tmp_path: Path) -> None:
+    from genreport.pipeline.distributed import tuner_role
+
+    lines: list[str] = []
+    with tuner_role("tuner-w1", "127.0.0.1", 1):  # nothing listens: building the tuner calls no one
+        resumable_tuner(tmp_path / "tuner", lines.append).save()
+        resumable_tuner(tmp_path / "tuner", lines.append)
+    assert lines == []  # the trials are the chief's; the worker has none to count
