@@ -32,10 +32,12 @@ def score_checkpoints(paths: dict[str, Path], data: Dataset,
     scores: dict[str, VariantScores] = {}
     reconstructions: dict[str, np.ndarray] = {}
     for variant, path in paths.items():
+        told = scoring_reporter(variant, progress) if progress else None
+        if told:
+            told(0, len(data.x_test))  # a live bar from the start: loading and reconstructing count too
         model = checkpoints.load_model_safely(path)
         reconstructions[variant] = reconstruct(model, data.x_test, source=path.name)
-        scores[variant] = score_reconstructions(variant, data.x_test, reconstructions[variant],
-                                                on_progress=scoring_reporter(variant, progress) if progress else None)
+        scores[variant] = score_reconstructions(variant, data.x_test, reconstructions[variant], on_progress=told)
     return scores, sample_arrays(data, scores, reconstructions)
 
 
