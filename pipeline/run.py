@@ -304,7 +304,8 @@ def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int, 
         with output_lock(config.output):
             sweep_temporary_files(config.output, progress)
             _run_full_locked(config, progress, keras_verbose)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent's SIGTERM may follow
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         code = 130
     except Terminated:
         code = 143
@@ -331,6 +332,9 @@ class Terminated(BaseException):
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one unwinding; a second SIGTERM must not interrupt it
     raise Terminated
 
 
