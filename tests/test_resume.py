@@ -260,3 +260,25 @@ def test_a_recorded_checkpoint_is_reused_only_while_its_file_is_unchanged(tmp_pa
     assert reusable_entry(folder, read_manifest(folder), "base")["params"] == 10
     (folder / "base.keras").write_bytes(b"another archive")
     assert reusable_entry(folder, read_manifest(folder), "base") is None
+
+
+@pytest.mark.e2e
+def test_ctrl_c_in_a_seeds_run_stops_parent_and_child_with_one_line_and_frees_the_seed_folder(tmp_path: Path, real_data_dir: Path) -> None:
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genreport.report.cli", "full", "--preset", "smoke", "--seeds", "1,2", "--search", "random",
+         "--max-trials", "2", "--format", "html", "--output", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        wait_for_line(process, "▶ train modified", timeout=300)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on a terminal does: the parent and the seed's child
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL) if process.poll() is None else None
+    assert process.returncode == 130
+    assert "interrupted" in error_lines(stderr)[-1] and "Traceback" not in stderr
+    with output_lock(out / "seed-1"), output_lock(out):  # no process is left holding either folder
+        pass
+    assert (out / "seed-1" / "checkpoints" / "base.keras").is_file()  # the finished variant is kept
