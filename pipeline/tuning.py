@@ -174,7 +174,6 @@ class BudgetTuner(keras_tuner.Tuner):
             "early_stopped": 1.0 if outcome.stopped_by == "early stopping" else 0.0,
         }
 
-
     def trials_tally(self, done: int) -> Tally:
         """The search's position for a live bar: ``done`` of the oracle's trials, and the best loss seen here."""
         best = self.best_seen if math.isfinite(self.best_seen) else None

@@ -43,14 +43,11 @@ def run_progress(quiet: bool) -> Iterator[Progress | Lines]:
 
     The live bars are closed however the run ends, so an error prints below them.
     """
-    if quiet:
-        yield silent
-        return
     from genreport.report.progress import LiveProgress, on_a_terminal
 
     live = LiveProgress()
-    if not on_a_terminal(live.console):
-        yield echo
+    if quiet or not on_a_terminal(live.console):
+        yield progress_printer(quiet)
         return
     try:
         yield live

@@ -220,3 +220,14 @@ def test_a_seed_process_that_fails_closes_its_progress_before_it_exits(tmp_path:
     with pytest.raises(GenreportError, match="seed"):
         run_seed_in_child(config, ClosingRecorder(tmp_path / "mark"), keras_verbose=0)
     assert (tmp_path / "mark").read_text() == "closed"
+
+
+def test_quiet_runs_print_nothing_even_on_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from genreport.report import cli, progress
+
+    live, screen = terminal_progress()
+    monkeypatch.setattr(progress, "LiveProgress", lambda: live)
+    with cli.run_progress(quiet=True) as shown:
+        event_sink(shown)(Stage("train base"))
+        event_sink(shown)(Tally("base", 5, 10, "test images scored", tenths=True))
+    assert screen.getvalue() == "" and capsys.readouterr().out == ""
