@@ -31,7 +31,7 @@ COMBINATIONS = len(ACTIVATIONS) * len(UNITS) * len(OPTIMIZERS)
 GRID: list[dict[str, Any]] = [
     {"activation": a, "units": u, "optimizer": o} for u, a, o in itertools.product(UNITS, ACTIVATIONS, OPTIMIZERS)
 ]
-TRIAL_METRICS = ("val_loss", "steps", "flops", "step_flops", "train_seconds", "epochs", "budget_flops", "budget_steps", "early_stopped")
+TRIAL_METRICS = ("val_loss", "steps", "flops", "val_flops", "step_flops", "train_seconds", "epochs", "budget_flops", "budget_steps", "early_stopped")
 Status = keras_tuner.engine.trial.TrialStatus
 
 

@@ -35,7 +35,7 @@ RUN_FIELDS = {"mode": "string", "config": "object", "class_names": "array", "dat
               "started": "string", "finished": "string", "stages": "array"}
 JSON_TYPES: dict[str, tuple[type, ...]] = {"object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float)}
 
-TRIAL_COLUMNS = ("rank", "trial_id", "rung", "activation", "units", "optimizer", "val_loss", "steps", "epochs", "flops", "budget_flops", "stopped_by", "gflops_per_second", "seconds", "worker", "status")
+TRIAL_COLUMNS = ("rank", "trial_id", "rung", "activation", "units", "optimizer", "val_loss", "steps", "epochs", "flops", "val_flops", "budget_flops", "stopped_by", "gflops_per_second", "seconds", "worker", "status")
 
 
 def per_image_csv(

@@ -221,12 +221,14 @@ class TrainOutcome:
 
 
 def standard_callbacks(
-    patience: int, steps: int, max_seconds: float | None = None, schedule: str = "plateau"
+    patience: int, steps: int, max_seconds: float | None = None, schedule: str = "plateau", restore_best: bool = True
 ) -> list[keras.callbacks.Callback]:
-    """EarlyStopping (best weights restored), the learning-rate rule, the step budget, the optional clock cap.
+    """EarlyStopping, the learning-rate rule, the step budget, the optional clock cap.
 
     ``cosine`` decays the rate to zero over the planned steps (the budget is known in advance);
-    ``plateau`` halves it when the validation loss stalls (ReduceLROnPlateau).
+    ``plateau`` halves it when the validation loss stalls (ReduceLROnPlateau). ``restore_best``
+    restores the best epoch's weights at the end; a search trial, whose weights are thrown away,
+    skips it (copying a 256-unit model's weights each epoch costs about 0.2 s).
     """
     if schedule == "cosine":
         rate: keras.callbacks.Callback = CosineDecay(steps)
@@ -238,12 +240,22 @@ def standard_callbacks(
         raise ConfigError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
     return [
         keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=patience, restore_best_weights=True, verbose=0
+            monitor="val_loss", patience=patience, restore_best_weights=restore_best, verbose=0
         ),
         rate,
         StepBudget(steps),
         WallClockCap(max_seconds),
     ]
+
+
+def build_optimizer(model: keras.Model) -> None:
+    """Create the optimizer's variables now, before ``fit`` traces its training step.
+
+    Left to Keras, the optimizer makes its variables inside the first trace, and TensorFlow then
+    traces the whole step a second time (measured: 0.5 to 1.2 s a training, no number changed).
+    """
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
 
 
 def epoch_order(images: int, seed: int, epoch: int) -> np.ndarray:
@@ -297,19 +309,21 @@ def fit_autoencoder(
     schedule: str = "plateau",
     shuffle_seed: int = 0,
     backup: EpochBackup | None = None,
+    restore_best: bool = True,
 ) -> TrainOutcome:
     """Train ``model`` to reproduce its input for the steps ``plan`` allows; plain-float history.
 
     With ``backup``, every finished epoch is saved there, and a training found in it is resumed
     from its last finished epoch with the steps, callbacks' state and history it had.
     """
-    callbacks = standard_callbacks(patience, plan.steps, max_seconds, schedule)
+    callbacks = standard_callbacks(patience, plan.steps, max_seconds, schedule, restore_best)
     early, _, budget, cap = callbacks
     first_epoch, earlier = 0, {}
     if backup is not None:
         first_epoch, earlier = backup.attach(callbacks)
         callbacks.append(backup)
     callbacks += list(extra_callbacks or [])
+    build_optimizer(model)
     # A backup taken after the training's last epoch (budget spent or early stop) runs no more epochs:
     # fit then only restores it, and EarlyStopping its best weights.
     last_epoch = first_epoch if earlier.get("finished") else max(plan.epochs, first_epoch)

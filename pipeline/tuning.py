@@ -34,7 +34,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from genreport.pipeline.budget import StepPlan, plan_steps, steps_per_epoch, train_step_flops
+from genreport.pipeline.budget import StepPlan, forward_flops, plan_steps, steps_per_epoch, train_step_flops
 from genreport.pipeline.fsutil import write_text_atomically
 from genreport.pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
 from genreport.pipeline.progress import Lines, Progress, Tally, event_sink
@@ -50,6 +50,10 @@ from genreport.pipeline.oracles import (
 
 PROJECT = "modified_search"
 IDLE_WAIT = 2.0  # seconds a worker waits before asking again while a rung is finishing elsewhere
+# A one-step trial whose step costs at most this runs eagerly: tracing the training and validation
+# functions costs more than it saves there (benchmarks/trial_cost.py). Counted in work, so the
+# choice is the same on every machine.
+EAGER_STEP_FLOPS = 0.4e12
 
 
 def build_tuned_model(hp: keras_tuner.HyperParameters, policy: str | None = None, seed: int | None = None) -> keras.Model:
@@ -138,6 +142,12 @@ class BudgetTuner(keras_tuner.Tuner):
         self.progress(f"trial {number}/{self.oracle.max_trials}: {values}")
         self.progress(self.trials_tally(number - 1))
 
+    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        # KerasTuner's own version collects garbage twice around the cleared session (0.3-0.4 s a
+        # trial); the build sets the seed and the policy again, so nothing else changes.
+        keras.backend.clear_session(free_memory=False)
+        return self._build_hypermodel(hp)
+
     def run_trial(self, trial: keras_tuner.engine.trial.Trial, x_train: np.ndarray, x_val: np.ndarray) -> dict[str, float]:
         from contextlib import nullcontext
 
@@ -152,9 +162,11 @@ class BudgetTuner(keras_tuner.Tuner):
         with strategy.scope() if strategy else nullcontext():
             model = self._try_build(hp)
         plan = self.budget.plan(model, int(hp.values.get("rung", 0)), len(x_train))
+        model.run_eagerly = strategy is None and runs_eagerly(plan)
         outcome = fit_autoencoder(model, x_train, x_val, plan=plan, batch_size=self.budget.batch_size,
                                   patience=self.budget.patience, verbose=0, extra_callbacks=self.tensorboard_callbacks(trial),
-                                  schedule=self.budget.schedule, shuffle_seed=self.budget.seed)
+                                  schedule=self.budget.schedule, shuffle_seed=self.budget.seed,
+                                  restore_best=False)  # the trial's weights are not kept: its score is the best epoch's loss
         finite = [v for v in outcome.history.get("val_loss") or [] if v is not None and math.isfinite(v)]
         best = float(min(finite)) if finite else float("nan")  # NaN: KerasTuner marks the trial invalid
         if math.isfinite(best):
@@ -166,6 +178,7 @@ class BudgetTuner(keras_tuner.Tuner):
             "val_loss": best,
             "steps": float(outcome.steps_run),
             "flops": outcome.flops,
+            "val_flops": float(validation_flops(model, len(x_val), outcome.epochs_run)),
             "step_flops": float(plan.step_flops),
             "train_seconds": float(outcome.seconds),
             "epochs": outcome.steps_run / plan.steps_per_epoch,
@@ -187,6 +200,16 @@ class BudgetTuner(keras_tuner.Tuner):
             keras.callbacks.TensorBoard(log_dir=str(self.log_dir), histogram_freq=0, write_graph=False, update_freq="epoch")]
         self._configure_tensorboard_dir(callbacks, trial)  # per-trial folder, plus an HParams callback
         return callbacks
+
+
+def runs_eagerly(plan: StepPlan) -> bool:
+    """Whether a trial of ``plan`` runs without tracing: one optimizer step of at most ``EAGER_STEP_FLOPS``."""
+    return plan.steps == 1 and plan.step_flops <= EAGER_STEP_FLOPS
+
+
+def validation_flops(model: keras.Model, images: int, validations: int) -> int:
+    """FLOPs of scoring ``images`` validation images ``validations`` times (forward passes only)."""
+    return images * forward_flops(model) * validations
 
 
 @dataclass
@@ -246,7 +269,7 @@ def trial_records(oracle: Any) -> list[dict[str, Any]]:
     for trial in oracle.trials.values():
         values = trial.hyperparameters.values
         seconds = oracle.trial_seconds.get(trial.trial_id)
-        steps, flops, train_seconds = (trial_metric(trial, k) for k in ("steps", "flops", "train_seconds"))
+        steps, flops, val_flops, train_seconds = (trial_metric(trial, k) for k in ("steps", "flops", "val_flops", "train_seconds"))
         rows.append(
             {
                 "trial_id": trial.trial_id,
@@ -258,6 +281,7 @@ def trial_records(oracle: Any) -> list[dict[str, Any]]:
                 "steps": int(steps) if steps is not None else None,
                 "epochs": trial_metric(trial, "epochs"),
                 "flops": flops,
+                "val_flops": val_flops,
                 "budget_flops": trial_metric(trial, "budget_flops") or None,
                 "stopped_by": trial_stop_reason(trial),
                 "gflops_per_second": round(flops / train_seconds / 1e9, 1) if flops and train_seconds else None,

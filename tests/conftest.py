@@ -6,6 +6,7 @@ import gzip
 import os
 import shutil
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +16,28 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from genreport.pipeline.data import DEBIAN_DATA_DIR, FILES, find_data_dir  # noqa: E402
+
+
+# The smallest whole `full` run that still trains all three variants, searches, scores and reports
+# (about 10 s in-process on 2 cores): for process-level tests (signals, kill and resume, seeds and
+# merges, chief and workers, determinism), which need a whole run but not the smoke preset's size.
+TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "2", "--train-limit", "300", "--test-limit", "100",
+            "--train-tflop", "0.05", "--batch-size", "16", "--format", "html")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), every test that reads the shared smoke run goes to one
+    worker, so the run is made once."""
+    for item in items:
+        if "smoke_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("smoke"))
+
+
+def genreport_process(*args: str, env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen:
+    """`genreport ARGS` in a child process of its own (its own TensorFlow thread pools), stdout and stderr piped."""
+    environment = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+    return subprocess.Popen([sys.executable, "-m", "genreport.report.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=environment, **popen)
 
 
 # TensorFlow's C++ runtime writes these to stderr as it loads; they are not genreport's messages.
@@ -99,12 +122,32 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> 
     return out, result.stdout
 
 
+RESULTS_MADE: dict[str, Path] = {}  # one computed results folder per set of arguments, copied for each test
+
+
 def write_results_fixture(folder: Path, data_dir: Path, command_line: str = "genreport full --preset smoke", seed: int = 42,
                           sigmas: dict[str, float] | None = None, preset: str = "smoke", test_limit: int = 120) -> Path:
-    """A real results folder without training: each 'variant' blurs the real test images.
+    """A real results folder without training, in ``folder/results``: each 'variant' blurs the real test images.
 
-    The SSIM, statistics and samples are computed exactly as a run computes them.
+    The SSIM, statistics and samples are computed exactly as a run computes them, once per set of
+    arguments in this test process; each call gets a copy of its own to change.
     """
+    import atexit
+    import json
+    import tempfile
+
+    key = json.dumps([str(data_dir), command_line, seed, sigmas, preset, test_limit], sort_keys=True)
+    if key not in RESULTS_MADE:
+        made = Path(tempfile.mkdtemp(prefix="genreport-results-")) / "out"
+        atexit.register(shutil.rmtree, made.parent, True)
+        RESULTS_MADE[key] = computed_results(made, data_dir, command_line, seed, sigmas, preset, test_limit)
+    shutil.copytree(RESULTS_MADE[key], folder / "results")
+    return folder / "results"
+
+
+def computed_results(folder: Path, data_dir: Path, command_line: str, seed: int, sigmas: dict[str, float] | None,
+                     preset: str, test_limit: int) -> Path:
+    """What ``write_results_fixture`` copies: the results a run with these figures would write."""
     from scipy.ndimage import gaussian_filter
 
     from genreport.pipeline.config import resolve_config

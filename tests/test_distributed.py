@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import error_lines
+from conftest import TINY_RUN, error_lines
 from genreport.pipeline.distributed import check_worker_id, parse_oracle_address
 from genreport.pipeline.errors import ConfigError
 from genreport.report.cli import main
@@ -59,7 +59,7 @@ def genreport(*args: str, log: Path) -> subprocess.Popen:
 @pytest.mark.e2e
 def test_a_chief_and_two_workers_complete_a_search(tmp_path: Path, real_data_dir: Path) -> None:
     oracle = f"127.0.0.1:{free_port()}"
-    common = ["--preset", "smoke", "--search", "random", "--max-trials", "4"]
+    common = [*TINY_RUN, "--max-trials", "4"]
     workers = [
         genreport("tune-worker", "--oracle", oracle, "--worker-id", name, "--wait", "240", *common, "--output", str(tmp_path / name), log=tmp_path / f"{name}.log")
         for name in ("w1", "w2")

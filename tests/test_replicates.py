@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import error_lines, write_results_fixture
+from conftest import TINY_RUN, error_lines, write_results_fixture
 from genreport.pipeline.errors import ResultsError
 from genreport.pipeline.replicates import merge_results
 from genreport.pipeline.stats import holm_adjusted
@@ -112,7 +112,7 @@ def test_a_single_seed_report_says_training_randomness_is_not_covered(results_di
 
 @pytest.mark.e2e
 def test_seeds_1_2_equal_two_separate_runs_merged_by_render(tmp_path: Path, real_data_dir: Path) -> None:
-    common = ["--preset", "smoke", "--search", "random", "--max-trials", "2", "--format", "html"]
+    common = list(TINY_RUN)
     both = tmp_path / "both"
     result = CliRunner().invoke(main, ["full", "--seeds", "1,2", *common, "--output", str(both)])
     assert result.exit_code == 0, result.output

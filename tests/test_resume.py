@@ -8,14 +8,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import error_lines
+from conftest import TINY_RUN, error_lines, genreport_process
 from genreport.pipeline.checkpoints import file_sha256
 from genreport.pipeline.lock import LOCK_NAME, output_lock
 from genreport.pipeline.errors import ConfigError
@@ -126,15 +125,16 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
         assert path.read_text() == str(os.getpid())
 
 
+# A run whose modified variant trains for three epochs of 57 steps (about a second each), long
+# enough to be killed in the middle of it, and whose search has three trials to be killed between.
+INTERRUPTIBLE = (*TINY_RUN, "--train-limit", "1000", "--train-tflop", "0.5", "--max-trials", "3")
+
+
 def start_full(out: Path, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.Popen(
-        [sys.executable, "-m", "genreport.report.cli", "full", "--preset", "smoke", "--search", "random", "--max-trials", "3", "--format", "html", "--output", str(out), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        # A test run started in the background inherits SIGINT ignored, and Python then never
-        # turns SIGINT into KeyboardInterrupt: give the child the default disposition.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    # A test run started in the background inherits SIGINT ignored, and Python then never turns
+    # SIGINT into KeyboardInterrupt: give the child the default disposition.
+    return genreport_process("full", *INTERRUPTIBLE, "--output", str(out), *extra,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[str]:
@@ -149,46 +149,95 @@ def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[
     raise AssertionError(f"{text!r} never appeared:\n{''.join(seen)}")
 
 
-@pytest.mark.e2e
-def test_sigint_stops_cleanly_and_sigkill_during_search_resumes(tmp_path: Path, real_data_dir: Path, smoke_run: tuple[Path, str]) -> None:
-    out = tmp_path / "out"
-    process = start_full(out)
+def wait_for_file(path: Path, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{path} never appeared (exit {process.returncode})")
+        time.sleep(0.05)
+
+
+def killed(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> dict:
+    """One run stopped three ways (Ctrl-C before a training, a kill inside a training, a kill during
+    the search), then finished; beside it, the same run uninterrupted. Kills need processes of
+    their own, so this takes about a minute; it is done once and each test below reads one part."""
+    root = tmp_path_factory.mktemp("interrupted")
+    out, seen = root / "out", {}
+    whole = process = start_full(root / "whole")  # runs beside the interrupted one: results do not depend on load
     try:
+        process = start_full(out)
         wait_for_line(process, "▶ train modified", timeout=300)
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
+        _, seen["ctrl_c_stderr"] = process.communicate(timeout=120)
+        seen["ctrl_c_code"] = process.returncode
+        seen["base_digest"] = file_sha256(out / "checkpoints" / "base.keras")
+
+        process = start_full(out)
+        wait_for_file(out / "checkpoints" / ".backup-modified" / "state.json", process, timeout=300)
+        killed(process)
+        seen["backup"] = json.loads((out / "checkpoints" / ".backup-modified" / "state.json").read_text())
+
+        process = start_full(out)
+        seen["before_search_kill"] = "".join(wait_for_line(process, "trial 2/3", timeout=300))
+        killed(process)
+        seen["trials_before"] = completed_trials(out)
+
+        process = start_full(out)
+        seen["last_stdout"], stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr[-2000:]
+        _, stderr = whole.communicate(timeout=600)
+        assert whole.returncode == 0, stderr[-2000:]
     finally:
-        process.kill()
-    assert process.returncode == 130
+        for child in (process, whole):
+            if child.poll() is None:
+                child.kill()
+    return {"out": out, "whole": root / "whole", **seen}
+
+
+@pytest.mark.e2e
+def test_ctrl_c_exits_130_with_one_line_and_keeps_the_finished_variant(interrupted: dict) -> None:
+    assert interrupted["ctrl_c_code"] == 130
+    stderr = interrupted["ctrl_c_stderr"]
     assert "interrupted" in error_lines(stderr)[-1] and "Traceback" not in stderr
-    base_digest = file_sha256(out / "checkpoints" / "base.keras")
 
-    process = start_full(out)
-    try:
-        wait_for_line(process, "trial 2/3", timeout=300)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
-    finally:
-        process.kill()
-    before = completed_trials(out)
-    assert len(before) >= 1
 
-    process = start_full(out)
-    stdout, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, stderr[-2000:]
-    assert "reusing base" in stdout
-    after = completed_trials(out)
-    assert len(after) == 3
+@pytest.mark.e2e
+def test_a_kill_inside_a_training_resumes_it_from_its_last_finished_epoch(interrupted: dict) -> None:
+    saved = interrupted["backup"]
+    assert saved["epoch"] >= 1 and saved["steps"] >= 57  # at least one whole epoch of 57 steps was kept
+    assert f"resuming modified from epoch {saved['epoch']} of " in interrupted["before_search_kill"]
+    assert not (interrupted["out"] / "checkpoints" / ".backup-modified").exists()
+
+
+@pytest.mark.e2e
+def test_a_kill_during_the_search_keeps_its_finished_trials_and_runs_only_the_rest(interrupted: dict) -> None:
+    before, after = interrupted["trials_before"], completed_trials(interrupted["out"])
+    assert len(before) >= 1 and len(after) == 3
     assert all(after[trial_id] == values for trial_id, values in before.items())
-    started_trials = [line for line in stdout.splitlines() if line.startswith("trial ")]
-    assert len(started_trials) == 3 - len(before)
-    assert file_sha256(out / "checkpoints" / "base.keras") == base_digest
-    assert (out / "report.html").is_file()
-    # Reseeded before each variant: modified, trained after a resume that reused base, has the
-    # weights of an uninterrupted run (the shared smoke run), so the same SSIM on every image.
-    resumed = per_image_column(out, "ssim_modified")
-    uninterrupted = per_image_column(smoke_run[0], "ssim_modified")
-    assert resumed == uninterrupted
+    started = [line for line in interrupted["last_stdout"].splitlines() if line.startswith("trial ")]
+    assert len(started) == 3 - len(before)
+
+
+@pytest.mark.e2e
+def test_a_resumed_run_reuses_what_was_finished_without_rewriting_it(interrupted: dict) -> None:
+    assert "reusing base" in interrupted["last_stdout"] and "reusing modified" in interrupted["last_stdout"]
+    assert file_sha256(interrupted["out"] / "checkpoints" / "base.keras") == interrupted["base_digest"]
+    assert (interrupted["out"] / "report.html").is_file()
+
+
+@pytest.mark.e2e
+def test_the_interrupted_run_ends_with_the_uninterrupted_runs_figures_on_every_image(interrupted: dict) -> None:
+    # Reseeded before each variant and resumed from a whole epoch's backup, every model (modified
+    # killed mid-training, tuned after a search killed mid-way) has the uninterrupted run's weights.
+    for column in ("ssim_base", "ssim_modified", "ssim_tuned"):
+        assert per_image_column(interrupted["out"], column) == per_image_column(interrupted["whole"], column), column
 
 
 def test_results_are_swapped_in_as_one_set_and_a_failed_write_keeps_the_old_set(results_dir: Path, real_data_dir: Path) -> None:
@@ -214,41 +263,6 @@ def test_a_swap_interrupted_between_its_renames_is_swept_on_the_next_run(tmp_pat
     assert list(out.iterdir()) == []
 
 
-def wait_for_file(path: Path, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.is_file():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"{path} never appeared (exit {process.returncode})")
-        time.sleep(0.05)
-
-
-@pytest.mark.e2e
-def test_a_kill_during_a_training_loses_at_most_one_epoch_and_ends_with_the_same_weights(tmp_path: Path) -> None:
-    longer = ("--train-tflop", "1", "--max-trials", "1")  # modified: 84 steps, about 3 epochs of 29
-    whole = start_full(tmp_path / "whole", *longer)
-    _, stderr = whole.communicate(timeout=900)
-    assert whole.returncode == 0, stderr[-2000:]
-
-    out = tmp_path / "out"
-    process = start_full(out, *longer)
-    try:
-        wait_for_file(out / "checkpoints" / ".backup-modified" / "state.json", process, timeout=600)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
-    finally:
-        process.kill()
-    saved = json.loads((out / "checkpoints" / ".backup-modified" / "state.json").read_text())
-    assert saved["epoch"] >= 1 and saved["steps"] >= 29
-
-    process = start_full(out, *longer)
-    stdout, stderr = process.communicate(timeout=900)
-    assert process.returncode == 0, stderr[-2000:]
-    assert f"resuming modified from epoch {saved['epoch']} of " in stdout
-    assert not (out / "checkpoints" / ".backup-modified").exists()
-    assert per_image_column(out, "ssim_modified") == per_image_column(tmp_path / "whole", "ssim_modified")
-
-
 def test_a_recorded_checkpoint_is_reused_only_while_its_file_is_unchanged(tmp_path: Path) -> None:
     from genreport.pipeline.checkpoints import read_manifest, record_variant
     from genreport.pipeline.resume import reusable_entry
@@ -265,12 +279,8 @@ def test_a_recorded_checkpoint_is_reused_only_while_its_file_is_unchanged(tmp_pa
 @pytest.mark.e2e
 def test_ctrl_c_in_a_seeds_run_stops_parent_and_child_with_one_line_and_frees_the_seed_folder(tmp_path: Path, real_data_dir: Path) -> None:
     out = tmp_path / "out"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "genreport.report.cli", "full", "--preset", "smoke", "--seeds", "1,2", "--search", "random",
-         "--max-trials", "2", "--format", "html", "--output", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = genreport_process("full", *TINY_RUN, "--seeds", "1,2", "--output", str(out), start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for_line(process, "▶ train modified", timeout=300)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on a terminal does: the parent and the seed's child

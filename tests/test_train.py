@@ -10,7 +10,7 @@ import pytest
 
 from genreport.pipeline.budget import plan_steps
 from genreport.pipeline.data import load_dataset
-from genreport.pipeline.models import build_base
+from genreport.pipeline.models import build_base, build_modified
 from genreport.pipeline.train import CosineDecay, StepBudget, WallClockCap, epoch_order, fit_autoencoder, shuffled_epochs, standard_callbacks
 
 
@@ -86,3 +86,20 @@ def test_a_training_resumed_at_an_epoch_gets_that_epoch_s_order() -> None:
     assert len(batches) == 4 and all(np.array_equal(inputs, targets) for inputs, targets in batches)
     seen = [int(v) for inputs, _ in batches for v in inputs.numpy()[:, 0]]
     assert seen == epoch_order(10, 3, 2).tolist() + epoch_order(10, 3, 3).tolist()
+
+
+def one_step_val_loss(data, eager: bool) -> float:
+    """The validation loss after one optimizer step of a freshly seeded 32-unit modified model."""
+    from genreport.pipeline.budget import StepPlan, train_step_flops
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(5)
+    model = build_modified(32)
+    model.run_eagerly = eager
+    plan = StepPlan("steps", None, train_step_flops(model, 8), 1, 4)
+    outcome = fit_autoencoder(model, data.x_train[:32], data.x_val[:16], plan=plan, batch_size=8, verbose=0, schedule="cosine", restore_best=False)
+    return outcome.history["val_loss"][0]
+
+
+def test_a_one_step_trial_scores_the_same_eagerly_as_traced(small_data) -> None:
+    assert one_step_val_loss(small_data, eager=True) == pytest.approx(one_step_val_loss(small_data, eager=False), abs=1e-6)

@@ -114,29 +114,93 @@ def test_the_mean_image_baseline_is_the_variance_around_the_training_mean() -> N
     assert mean_image_loss(train, val) == pytest.approx(float(np.mean((val - train.mean(axis=0)) ** 2)))
 
 
-@pytest.mark.e2e
-def test_a_two_rung_search_really_trains_all_36_then_the_best_12_and_resumes_finished(tmp_path: Path, real_data_dir: Path) -> None:
-    import keras
+class ArithmeticTrials:
+    """KerasTuner's search loop and our tuner, oracle, files and records, with a trial that computes
+    its loss instead of training (the real trial is exercised by the smoke run's 36)."""
 
-    from genreport.pipeline.data import load_dataset
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, stop_after: int | None = None) -> None:
+        from genreport.pipeline import tuning
+
+        self.trained: list[dict] = []
+        self.stop_after = stop_after
+        monkeypatch.setattr(tuning.BudgetTuner, "run_trial", self.run_trial_for(self))
+
+    @staticmethod
+    def run_trial_for(record: "ArithmeticTrials"):
+        def run_trial(tuner, trial, x_train, x_val):
+            if record.stop_after is not None and len(record.trained) == record.stop_after:
+                raise keras_tuner.errors.FatalError("stopped here, as a kill would")
+            values = dict(trial.hyperparameters.values)
+            record.trained.append(values)
+            steps = 3 ** values["rung"]
+            return {"val_loss": fake_score(values), "steps": float(steps), "flops": 1e9 * steps, "val_flops": 5e8, "step_flops": 1e9,
+                    "train_seconds": 0.01, "epochs": 0.1 * steps, "budget_flops": 1e9 * steps, "budget_steps": float(steps), "early_stopped": 0.0}
+        return run_trial
+
+
+def arithmetic_search(folder: Path, rungs: int = 2):
     from genreport.pipeline.tuning import run_search
 
-    data = load_dataset(real_data_dir, train_limit=400, test_limit=10, seed=1)
-    budget = TrialBudget(kind="compute", first_flops=2e9, first_steps=1, rate=3, batch_size=16, patience=1)
-    keras.mixed_precision.set_dtype_policy("float32")
-    lines: list[str] = []
-    result = run_search(data.x_train[:200], data.x_val[:40], directory=tmp_path / "tuner", algorithm="halving", budget=budget,
-                        rungs=2, max_trials=1, seed=3, progress=lines.append)
-    rungs = [[t for t in result.trials if t["rung"] == r] for r in (0, 1)]
-    assert len(rungs[0]) == 36 and len(rungs[1]) == 12
-    assert len({(t["activation"], t["units"], t["optimizer"]) for t in rungs[0]}) == 36
-    best_first = sorted((t for t in rungs[0] if t["val_loss"] is not None), key=lambda t: t["val_loss"])[:12]
-    assert {(t["activation"], t["units"], t["optimizer"]) for t in rungs[1]} == {(t["activation"], t["units"], t["optimizer"]) for t in best_first}
-    assert all(t["stopped_by"] in ("compute budget", "early stopping") for t in result.trials if t["status"] == "COMPLETED")
-    assert result.best == {k: min((t for t in rungs[1] if t["val_loss"] is not None), key=lambda t: t["val_loss"])[k] for k in ("activation", "units", "optimizer")}
-    again = run_search(data.x_train[:200], data.x_val[:40], directory=tmp_path / "tuner", algorithm="halving", budget=budget,
-                       rungs=2, max_trials=1, seed=3, progress=lines.append)
-    assert again.best == result.best and len(again.trials) == 48  # resumed finished: nothing trained again
+    budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
+    x = np.zeros((4, 28, 28, 1), "float32")
+    return run_search(x, x[:2], directory=folder, algorithm="halving", budget=budget, rungs=rungs, max_trials=1, seed=3,
+                      progress=lambda _: None)
+
+
+def test_a_two_rung_search_trains_all_36_then_the_best_12_and_chooses_from_the_second(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trials = ArithmeticTrials(monkeypatch)
+    result = arithmetic_search(tmp_path / "tuner")
+    rungs = [[combination(v) for v in trials.trained if v["rung"] == r] for r in (0, 1)]
+    assert rungs[0] == [combination(c) for c in GRID]
+    ranked = sorted(GRID, key=lambda c: fake_score({**c, "rung": 0}))
+    assert rungs[1] == [combination(c) for c in ranked[:12]]
+    assert len(result.trials) == 48 and all(t["status"] == "COMPLETED" for t in result.trials)
+    assert result.best == min((c for c in GRID if combination(c) in rungs[1]), key=lambda c: fake_score({**c, "rung": 1}))
+
+
+def test_a_finished_search_run_again_trains_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ArithmeticTrials(monkeypatch)
+    first = arithmetic_search(tmp_path / "tuner")
+    again = ArithmeticTrials(monkeypatch)
+    resumed = arithmetic_search(tmp_path / "tuner")
+    assert again.trained == []
+    assert resumed.best == first.best and resumed.trials == first.trials
+
+
+def test_a_search_stopped_midway_resumes_with_the_trial_it_was_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stopped = ArithmeticTrials(monkeypatch, stop_after=20)
+    with pytest.raises(keras_tuner.errors.FatalError):
+        arithmetic_search(tmp_path / "tuner")
+    resumed = ArithmeticTrials(monkeypatch)
+    result = arithmetic_search(tmp_path / "tuner")
+    assert combination(resumed.trained[0]) == combination(GRID[20])  # the interrupted trial, first
+    first_rung = [combination(v) for v in stopped.trained + resumed.trained if v["rung"] == 0]
+    assert first_rung == [combination(c) for c in GRID]  # each combination once, in order
+    assert len(result.trials) == 48
+
+
+def test_only_a_one_step_trial_of_a_cheap_step_runs_eagerly() -> None:
+    from genreport.pipeline.budget import StepPlan
+    from genreport.pipeline.tuning import EAGER_STEP_FLOPS, runs_eagerly
+
+    plan = lambda steps, step_flops: StepPlan("compute", 1e9, step_flops, steps, 10)  # noqa: E731
+    assert runs_eagerly(plan(1, EAGER_STEP_FLOPS))
+    assert not runs_eagerly(plan(1, EAGER_STEP_FLOPS + 1))
+    assert not runs_eagerly(plan(2, 1e9))
+
+
+def test_validation_work_is_one_forward_pass_per_image_and_validation() -> None:
+    from genreport.pipeline.budget import forward_flops
+    from genreport.pipeline.tuning import validation_flops
+
+    model = build_modified(32)
+    assert validation_flops(model, 100, 3) == 300 * forward_flops(model) > 0
+
+
+def test_trial_records_count_validation_work_beside_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ArithmeticTrials(monkeypatch)
+    result = arithmetic_search(tmp_path / "tuner", rungs=1)
+    assert {t["val_flops"] for t in result.trials} == {5e8} and {t["flops"] for t in result.trials} == {1e9}
 
 
 def test_a_trial_left_running_but_not_recorded_as_ongoing_is_retried_after_a_reload(tmp_path: Path) -> None:
