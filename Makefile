@@ -26,8 +26,11 @@ $(BIN)/genreport: setup.cfg pyproject.toml
 report: setup
 	$(BIN)/genreport full $(ARGS)
 
+# Two pytest-xdist workers (the tests that read the shared smoke run stay on one of them), and the
+# 15 slowest durations at the end, so the suite's time stays in view.
+PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=15
 test: setup
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) $(ARGS)
 
 render: setup
 	$(BIN)/genreport render --results out/results

@@ -4,10 +4,13 @@ Runs only the search stage of a preset (its tuning subset, its trial budgets, th
 precision; no variant is trained), or reads a ``trials.csv`` a run wrote, and fits every trial's
 wall seconds against its work by least squares:
 
-    seconds = fixed + (training FLOPs + validation FLOPs) / rate
+    seconds = fixed + (training FLOPs + validation FLOPs) / rate[units]
 
-``fixed`` is the trial's fixed cost (build, compile, tracing, KerasTuner's files, callbacks), and
-``rate`` the FLOP rate the work ran at. Validation FLOPs are ``validation images x forward FLOPs``
+with one ``rate`` per width (a 32-unit design runs at a lower FLOP rate than a 256-unit one).
+``fixed`` is the trial's fixed cost (build, compile, tracing, KerasTuner's files, callbacks). Where
+no width ran trials of two sizes (the smoke preset: one step each) the fit cannot separate the two,
+and the median seconds of the trials with the least work (18 GFLOP in the smoke preset)
+bound the fixed cost from above. Validation FLOPs are ``validation images x forward FLOPs``
 per validation (one per epoch run), from the design's layer shapes when the file has no column
 for them. With ``--reference`` it also compares each trial's validation loss with another
 ``trials.csv`` of the same preset and seed: the largest change, and whether the ranking and the
@@ -91,17 +94,23 @@ def read_trials(path: Path, images: int) -> list[dict]:
 
 
 def fixed_cost(trials: list[dict]) -> dict:
-    """Least-squares fit of seconds on work: the intercept (fixed seconds) and the rate (GFLOP/s)."""
+    """Least-squares fit of seconds on work with a rate per width: the intercept is the fixed seconds a trial costs."""
+    widths = sorted({t["key"][1] for t in trials})
     work = np.array([t["train_flops"] + t["val_flops"] for t in trials])
     seconds = np.array([t["seconds"] for t in trials])
-    design = np.column_stack([np.ones_like(work), work])
-    (intercept, slope), *_ = np.linalg.lstsq(design, seconds, rcond=None)
-    residual = seconds - design @ np.array([intercept, slope])
-    small = [t["seconds"] for t in trials if t["train_flops"] + t["val_flops"] < 0.05e12]
-    return {"trials": len(trials), "fixed_seconds": round(float(intercept), 3), "gflops_per_second": round(1 / slope / 1e9, 1) if slope > 0 else None,
-            "residual_sd_seconds": round(float(residual.std(ddof=2)), 3), "total_seconds": round(float(seconds.sum()), 1),
+    design = np.column_stack([np.ones_like(work)] + [work * np.array([t["key"][1] == w for t in trials]) for w in widths])
+    coefficients, _, rank, _ = np.linalg.lstsq(design, seconds, rcond=None)
+    residual = seconds - design @ coefficients
+    cheapest = [t for t in trials if t["train_flops"] + t["val_flops"] == work.min()]
+    return {"trials": len(trials),
+            # Identifiable only where some width ran trials of different sizes (the smoke preset's do not).
+            "fixed_seconds": round(float(coefficients[0]), 3) if rank == design.shape[1] else None,
+            "cheapest_trials": {"count": len(cheapest), "work_gflop": round(float(work.min()) / 1e9, 2),
+                                "median_seconds": round(float(np.median([t["seconds"] for t in cheapest])), 3)},
+            "gflops_per_second_by_units": {str(w): round(1 / c / 1e9, 1) if c > 0 else None for w, c in zip(widths, coefficients[1:])},
+            "residual_sd_seconds": round(float(residual.std(ddof=len(coefficients))), 3), "total_seconds": round(float(seconds.sum()), 1),
             "total_work_tflop": round(float(work.sum()) / 1e12, 2),
-            "median_seconds_below_0.05_tflop": round(float(np.median(small)), 3) if small else None}
+            "median_seconds_by_units": {str(w): round(float(np.median([t["seconds"] for t in trials if t["key"][1] == w])), 2) for w in widths}}
 
 
 def compare(trials: list[dict], reference: list[dict]) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from genreport.pipeline.archive import check_archive, shown
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, check_model_memory
 from genreport.pipeline.config import VARIANTS
 from genreport.pipeline.errors import CheckpointError
 from genreport.pipeline.fsutil import write_atomically, write_json_atomically
@@ -114,11 +115,13 @@ def find_checkpoints(folder: Path) -> dict[str, Path]:
     return {v: found[v] for v in VARIANTS if v in found}
 
 
-def load_model_safely(path: Path) -> Any:
+def load_model_safely(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> Any:
     """The model in a ``.keras`` archive, checked, loaded in safe mode, mapping 28x28x1 to 28x28x1.
 
-    The archive's size and ``config.json`` are checked (``pipeline.archive.check_archive``)
-    before Keras builds anything; safe mode then refuses any serialised code.
+    The archive's size and ``config.json`` are checked (``pipeline.archive.check_archive``), and
+    the memory its model would take to score is estimated from that description and bounded by
+    ``max_gib`` (``pipeline.model_size``), before Keras builds anything; safe mode then refuses
+    any serialised code.
     """
     import keras
 
@@ -128,7 +131,7 @@ def load_model_safely(path: Path) -> Any:
         raise CheckpointError(f"{name}: only .keras archives are loaded")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{name} is not a Keras archive (not a zip file)")
-    check_archive(path)
+    check_model_memory(check_archive(path), name, max_gib)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad archive; all mean "refused".

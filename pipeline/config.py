@@ -91,6 +91,7 @@ class RunConfig:
     command_line: str = ""
     oracle: str | None = None
     worker_timeout: float = 1800.0  # with --oracle: seconds without word from a worker before its trial is failed
+    max_model_gib: float = 2.0  # the memory a checkpoint may take to score, estimated before it is loaded
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON: the run record and the manifest."""
@@ -139,6 +140,7 @@ def resolve_config(
     precision: str = "auto",
     formats: str | tuple[str, ...] = FORMATS,
     command_line: str = "",
+    max_model_gib: float = 2.0,
 ) -> RunConfig:
     """A RunConfig from a preset name and optional overrides, checked for range."""
     from genreport.pipeline.budget import BUDGET_KINDS
@@ -160,7 +162,7 @@ def resolve_config(
     _check_positive("--train-limit", train_limit, minimum=20)
     _check_positive("--test-limit", test_limit)
     _check_positive("--batch-size", batch_size)
-    for option, value in (("--train-tflop", train_tflop), ("--max-minutes", max_minutes)):
+    for option, value in (("--train-tflop", train_tflop), ("--max-minutes", max_minutes), ("--max-model-gib", max_model_gib)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{option} must be a finite number above 0, got {value}")
     for option, value in (("--seed", seed), ("--data-seed", data_seed)):
@@ -198,6 +200,7 @@ def resolve_config(
         precision=precision,
         formats=parse_formats(formats) if isinstance(formats, str) else tuple(formats),
         command_line=command_line,
+        max_model_gib=max_model_gib,
     )
 
 

@@ -524,7 +524,7 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
     with clock.stage("load data"):
         data = load_data(config)
     with clock.stage("score"):
-        scores, samples = score_checkpoints(paths, data, progress)
+        scores, samples = score_checkpoints(paths, data, progress, config.max_model_gib)
         baselines = score_baselines(data)
     entries = {}
     for variant, path in paths.items():
@@ -535,7 +535,7 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
             entry = {}
         entries[variant] = dict(entry, variant=variant)
         if "layers" not in entries[variant]:
-            entries[variant].update(model_description(path))
+            entries[variant].update(model_description(path, config.max_model_gib))
     tuned_matches = bool(entries.get("tuned", {}).get("sha256"))
     tuning = manifest.get("tuning") if tuned_matches else None
     with clock.stage("write results"):
@@ -545,11 +545,11 @@ def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Pr
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
 
 
-def model_description(path: Path) -> dict[str, Any]:
+def model_description(path: Path, max_gib: float) -> dict[str, Any]:
     """Parameter count, FLOPs and layer table of a saved model."""
     from genreport.pipeline.budget import forward_flops
     from genreport.pipeline.models import layer_table
 
-    model = checkpoints.load_model_safely(path)
+    model = checkpoints.load_model_safely(path, max_gib)
     return {"params": int(model.count_params()), "layers": layer_table(model), "policy": model.dtype_policy.name,
             "forward_flops": forward_flops(model)}

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from genreport.pipeline import checkpoints, results
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.config import RunConfig
 from genreport.pipeline.data import CLASS_NAMES, Dataset
 from genreport.pipeline.environment import machine_facts, now_iso, package_versions
@@ -22,8 +23,8 @@ GRID_PER_CLASS = 2
 EXTREMES = 8
 
 
-def score_checkpoints(paths: dict[str, Path], data: Dataset,
-                      progress: Progress | None = None) -> tuple[dict[str, VariantScores], dict[str, np.ndarray]]:
+def score_checkpoints(paths: dict[str, Path], data: Dataset, progress: Progress | None = None,
+                      max_gib: float = DEFAULT_MAX_MODEL_GIB) -> tuple[dict[str, VariantScores], dict[str, np.ndarray]]:
     """Load each checkpoint safely, reconstruct the test set and score it.
 
     ``full`` scores the saved files too (not the models in memory), so ``eval-only`` on the
@@ -35,7 +36,7 @@ def score_checkpoints(paths: dict[str, Path], data: Dataset,
         told = scoring_reporter(variant, progress) if progress else None
         if told:
             told(0, len(data.x_test))  # a live bar from the start: loading and reconstructing count too
-        model = checkpoints.load_model_safely(path)
+        model = checkpoints.load_model_safely(path, max_gib)
         reconstructions[variant] = reconstruct(model, data.x_test, source=path.name)
         scores[variant] = score_reconstructions(variant, data.x_test, reconstructions[variant], on_progress=told)
     return scores, sample_arrays(data, scores, reconstructions)

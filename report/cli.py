@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 import click
 
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
 from genreport.pipeline.data import find_data_dir
 from genreport.pipeline.errors import GenreportError
@@ -165,6 +166,7 @@ def config_from(options: dict[str, Any], seeds: str | None = None) -> RunConfig:
         precision=options["precision"],
         formats=options["formats"],
         command_line=shlex.join(["genreport", *sys.argv[1:]]),
+        max_model_gib=options.get("max_model_gib", DEFAULT_MAX_MODEL_GIB),
     )
 
 
@@ -260,6 +262,8 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
 
 @main.command("eval-only")
 @click.option("--checkpoints", "checkpoints_dir", type=click.Path(path_type=Path), required=True, help="Folder holding base.keras, modified.keras and/or tuned.keras.")
+@click.option("--max-model-gib", envvar=environment_variable("--max-model-gib"), show_envvar=True, type=click.FloatRange(min=0, min_open=True),
+              default=DEFAULT_MAX_MODEL_GIB, show_default=True, help="Refuse a checkpoint whose weights and one scoring batch would take more memory than this (GiB), estimated before it is loaded.")
 @run_options
 @friendly_errors
 def eval_only(checkpoints_dir: Path, **options: Any) -> None:

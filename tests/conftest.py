@@ -25,12 +25,20 @@ TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "2", "--t
             "--train-tflop", "0.05", "--batch-size", "16", "--format", "html")
 
 
+# Fixtures that run whole processes once and are read by several tests, and the xdist group each
+# of their readers joins.
+SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`), every test that reads the shared smoke run goes to one
+    """Under pytest-xdist (`--dist loadgroup`), all the tests that read one shared run go to one
     worker, so the run is made once."""
     for item in items:
-        if "smoke_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("smoke"))
+        for fixture, group in SHARED_RUNS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
 
 
 def genreport_process(*args: str, env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen:

@@ -186,3 +186,11 @@ def test_each_variant_writes_tensorboard_curves(smoke_run: tuple[Path, str]) -> 
         events.Reload()
         tags = events.Tags()
         assert "epoch_loss" in tags.get("tensors", []) + tags.get("scalars", []), (variant, tags)
+
+
+def test_eval_only_refuses_a_checkpoint_above_the_memory_bound_it_is_given(smoke_run: tuple[Path, str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(smoke_run[0] / "checkpoints"), "--preset", "smoke", "--test-limit", "20",
+                                       "--max-model-gib", "0.001", "--output", str(tmp_path / "e"), "--format", "html"])
+    assert result.exit_code == 1
+    assert "base.keras would take about" in result.stderr and "more than the 0.001 GiB allowed (--max-model-gib)" in result.stderr
+    assert not (tmp_path / "e" / "results").exists()

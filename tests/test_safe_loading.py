@@ -76,6 +76,7 @@ def test_keras_safe_mode_alone_refuses_it(probe: tuple[Path, Path], monkeypatch:
 
     path, marker = probe
     monkeypatch.setattr("genreport.pipeline.checkpoints.check_archive", lambda archive: None)
+    monkeypatch.setattr("genreport.pipeline.checkpoints.check_model_memory", lambda config, name, max_gib: None)
     with pytest.raises(CheckpointError, match="base.keras could not be loaded safely.*lambda"):
         load_model_safely(path)
     assert not marker.exists()
