@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from genreport.pipeline.errors import ConfigError
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 
 VARIANTS: tuple[str, ...] = ("base", "modified", "tuned")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
@@ -91,7 +92,7 @@ class RunConfig:
     command_line: str = ""
     oracle: str | None = None
     worker_timeout: float = 1800.0  # with --oracle: seconds without word from a worker before its trial is failed
-    max_model_gib: float = 2.0  # the memory a checkpoint may take to score, estimated before it is loaded
+    max_model_gib: float = DEFAULT_MAX_MODEL_GIB  # the memory a checkpoint may take to score, estimated before it is loaded
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON: the run record and the manifest."""
@@ -140,7 +141,7 @@ def resolve_config(
     precision: str = "auto",
     formats: str | tuple[str, ...] = FORMATS,
     command_line: str = "",
-    max_model_gib: float = 2.0,
+    max_model_gib: float = DEFAULT_MAX_MODEL_GIB,
 ) -> RunConfig:
     """A RunConfig from a preset name and optional overrides, checked for range."""
     from genreport.pipeline.budget import BUDGET_KINDS

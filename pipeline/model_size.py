@@ -35,14 +35,20 @@ class ModelSize:
 
     @property
     def bytes(self) -> int:
+        """Variables plus one scoring batch's activations at the widest layer, 4 bytes a value."""
         return (self.weights + self.activation_values * SCORING_BATCH) * BYTES
 
 
+POLICIES = frozenset({"float32", "mixed_bfloat16", "mixed_float16", "bfloat16", "float16"})  # variables of 4 bytes or fewer
+
+
 def channels(shape: Shape) -> int:
+    """The channel count of a channels-last shape (``layer_settings_checked`` refuses channels-first)."""
     return int(shape[-1])
 
 
 def conv_weights(config: dict[str, Any], shape: Shape) -> int:
+    """Kernel and bias of a Conv2D reading ``shape``."""
     kernel = math.prod(int(k) for k in config["kernel_size"])
     groups = int(config.get("groups") or 1)
     bias = int(config["filters"]) if config.get("use_bias", True) else 0
@@ -50,11 +56,13 @@ def conv_weights(config: dict[str, Any], shape: Shape) -> int:
 
 
 def conv_transpose_weights(config: dict[str, Any], shape: Shape) -> int:
+    """Kernel and bias of a Conv2DTranspose reading ``shape``."""
     bias = int(config["filters"]) if config.get("use_bias", True) else 0
     return math.prod(int(k) for k in config["kernel_size"]) * channels(shape) * int(config["filters"]) + bias
 
 
 def batch_norm_weights(config: dict[str, Any], shape: Shape) -> int:
+    """Moving mean and variance, and gamma and beta where used, over the normalised axes."""
     axes = config.get("axis", -1)
     axes = axes if isinstance(axes, list) else [axes]
     features = math.prod(int(shape[a]) for a in axes)
@@ -62,6 +70,7 @@ def batch_norm_weights(config: dict[str, Any], shape: Shape) -> int:
 
 
 def no_weights(config: dict[str, Any], shape: Shape) -> int:
+    """Layers without variables."""
     return 0
 
 
@@ -88,22 +97,45 @@ def model_size(config: dict[str, Any], name: str) -> ModelSize:
             shape = tuple(settings["batch_shape"])
             produced[(layer_name, 0, 0)] = shape
             continue
+        check_layer_settings(settings, name, layer_name)
         layer = keras.layers.deserialize({"module": entry["module"], "class_name": cls, "config": settings})
-        for node_index, node in enumerate(entry.get("inbound_nodes") or []):
+        nodes = entry.get("inbound_nodes") or []
+        if not nodes:
+            raise CheckpointError(f"{name}: layer {layer_name!r} is called on nothing, so its size cannot be read from the graph")
+        for node_index, node in enumerate(nodes):
             inputs = [input_shape(arg, produced, name, layer_name) for arg in node.get("args", [])]
             if len(inputs) != 1:
                 raise CheckpointError(f"{name}: layer {layer_name!r} takes {len(inputs)} inputs; genreport's layers take one")
-            declared = (entry.get("build_config") or {}).get("input_shape")
-            if declared is not None and tuple(declared) != inputs[0]:
-                # Keras builds a layer from its build_config before it sees the graph: a size there
-                # that the graph does not give would be allocated unchecked.
-                raise CheckpointError(f"{name}: layer {layer_name!r} declares input shape {tuple(declared)}, but its input is {inputs[0]}")
+            check_build_config(entry.get("build_config"), inputs[0], name, layer_name)
             output = tuple(layer.compute_output_shape(inputs[0]))
             produced[(layer_name, node_index, 0)] = output
             if node_index == 0:
                 weights += WEIGHT_FORMULAS[cls](settings, inputs[0])
             widest = max(widest, values_per_image(inputs[0]) + values_per_image(output))
     return ModelSize(weights=weights, activation_values=widest)
+
+
+def check_layer_settings(settings: dict[str, Any], name: str, layer_name: str) -> None:
+    """Refuse what the weight formulas do not cover: channels-first data and variables wider than 4 bytes."""
+    if settings.get("data_format", "channels_last") != "channels_last":
+        raise CheckpointError(f"{name}: layer {layer_name!r} uses data_format {settings.get('data_format')!r}; genreport reads channels_last only")
+    policy = settings.get("dtype")
+    policy_name = policy.get("config", {}).get("name") if isinstance(policy, dict) else policy
+    if policy_name is not None and policy_name not in POLICIES:
+        raise CheckpointError(f"{name}: layer {layer_name!r} has dtype policy {policy_name!r}, not one of {', '.join(sorted(POLICIES))}")
+
+
+def check_build_config(build_config: Any, walked: Shape, name: str, layer_name: str) -> None:
+    """Refuse a ``build_config`` other than the input shape the graph gives the layer.
+
+    Keras builds a layer from its build_config (``input_shape`` or ``shapes_dict``) before it sees
+    the graph: a size there that the walk did not check would be allocated unchecked.
+    """
+    if build_config is None:
+        return
+    if not isinstance(build_config, dict) or set(build_config) != {"input_shape"} or not isinstance(build_config["input_shape"], list) \
+            or tuple(build_config["input_shape"]) != walked:
+        raise CheckpointError(f"{name}: layer {layer_name!r} declares a build_config {str(build_config)[:120]}, but its input is {walked}")
 
 
 def input_shape(arg: Any, produced: dict[tuple[str, int, int], Shape], name: str, layer_name: str) -> Shape:
@@ -116,6 +148,7 @@ def input_shape(arg: Any, produced: dict[tuple[str, int, int], Shape], name: str
 
 
 def values_per_image(shape: Shape) -> int:
+    """Values one image takes in a tensor of ``shape`` (0 where a dimension is unknown)."""
     if any(d is None or int(d) < 0 for d in shape[1:]):
         return 0
     return math.prod(int(d) for d in shape[1:])

@@ -24,7 +24,7 @@ from genreport.pipeline.errors import ResultsError
 from genreport.pipeline.stats import holm_adjusted, seeds_and_images_ci, wilcoxon_p
 
 # Settings that may differ between replicates: the seed itself and where and how a run wrote.
-FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds", "worker_timeout"})
+FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds", "worker_timeout", "max_model_gib"})
 COMPARISONS = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
 METRICS = ("ssim", "ssim_gaussian")
 

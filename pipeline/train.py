@@ -255,7 +255,8 @@ def build_optimizer(model: keras.Model) -> None:
     traces the whole step a second time (measured: 0.5 to 1.2 s a training, no number changed).
     """
     if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
+        with model.distribute_strategy.scope():  # as Keras builds it: mirrored variables under MirroredStrategy
+            model.optimizer.build(model.trainable_variables)
 
 
 def epoch_order(images: int, seed: int, epoch: int) -> np.ndarray:

@@ -143,8 +143,9 @@ class BudgetTuner(keras_tuner.Tuner):
         self.progress(self.trials_tally(number - 1))
 
     def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        # KerasTuner's own version collects garbage twice around the cleared session (0.3-0.4 s a
-        # trial); the build sets the seed and the policy again, so nothing else changes.
+        """The trial's model, built in a cleared session (KerasTuner's own also collects garbage
+        twice, 0.3-0.4 s a trial; the build sets the seed and the policy again, so nothing else
+        changes; our hypermodel always returns a Keras model and no size limit is set)."""
         keras.backend.clear_session(free_memory=False)
         return self._build_hypermodel(hp)
 

@@ -74,7 +74,37 @@ def test_a_model_inside_the_bound_passes_and_a_lower_bound_refuses_it() -> None:
 def test_a_build_config_asking_for_more_than_the_graph_gives_is_refused() -> None:
     config = conv_stack(2, filters=8, kernel=3)
     config["config"]["layers"][2]["build_config"] = {"input_shape": [None, 28, 28, 100_000]}
-    with pytest.raises(CheckpointError, match="declares input shape"):
+    with pytest.raises(CheckpointError, match="declares a build_config"):
+        check_model_memory(config, "m.keras")
+
+
+@pytest.mark.parametrize("build_config", [{"shapes_dict": {"input_shape": [None, 28, 28, 100_000]}},
+                                          {"input_shape": [None, 28, 28, 8], "extra": 1}], ids=["shapes_dict", "extra-key"])
+def test_a_build_config_in_any_other_form_is_refused(build_config: dict) -> None:
+    config = conv_stack(2, filters=8, kernel=3)
+    config["config"]["layers"][2]["build_config"] = build_config
+    with pytest.raises(CheckpointError, match="declares a build_config"):
+        check_model_memory(config, "m.keras")
+
+
+def test_channels_first_layers_are_refused_since_the_formulas_read_the_last_axis() -> None:
+    config = conv_stack(2, filters=8, kernel=3)
+    config["config"]["layers"][1]["config"]["data_format"] = "channels_first"
+    with pytest.raises(CheckpointError, match="data_format 'channels_first'"):
+        check_model_memory(config, "m.keras")
+
+
+def test_a_float64_layer_is_refused_since_the_estimate_counts_four_bytes_a_value() -> None:
+    config = conv_stack(2, filters=8, kernel=3)
+    config["config"]["layers"][1]["config"]["dtype"] = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float64"}}
+    with pytest.raises(CheckpointError, match="dtype policy 'float64'"):
+        check_model_memory(config, "m.keras")
+
+
+def test_a_layer_called_on_nothing_is_refused() -> None:
+    config = conv_stack(2, filters=8, kernel=3)
+    config["config"]["layers"][1]["inbound_nodes"] = []
+    with pytest.raises(CheckpointError, match="is called on nothing"):
         check_model_memory(config, "m.keras")
 
 
