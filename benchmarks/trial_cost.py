@@ -28,7 +28,6 @@ import csv
 import json
 import os
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -49,8 +48,8 @@ def run_search_stage(preset: str, output: Path) -> tuple[Path, dict]:
     from genreport.pipeline.run import configured_search, load_data
 
     run = output / "run"
-    if run.exists():
-        shutil.rmtree(run)
+    if run.exists():  # never removed here: it may hold another measurement
+        raise SystemExit(f"{run} exists; give another --output (the search runs afresh in OUTPUT/run)")
     config = resolve_config(preset, output=run)
     data = load_data(config)
     lines: list[str] = []

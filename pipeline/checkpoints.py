@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from genreport.pipeline.archive import check_archive, shown
-from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, check_model_memory
 from genreport.pipeline.config import VARIANTS
 from genreport.pipeline.errors import CheckpointError
 from genreport.pipeline.fsutil import write_atomically, write_json_atomically
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, check_model_memory
 
 MANIFEST = "manifest.json"
 EXPECTED_SHAPE = (28, 28, 1)

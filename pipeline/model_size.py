@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from genreport.pipeline.archive import ALLOWED_LAYERS
 from genreport.pipeline.errors import CheckpointError
 
 GIB = 1 << 30
@@ -43,7 +44,7 @@ POLICIES = frozenset({"float32", "mixed_bfloat16", "mixed_float16", "bfloat16", 
 
 
 def channels(shape: Shape) -> int:
-    """The channel count of a channels-last shape (``layer_settings_checked`` refuses channels-first)."""
+    """The channel count of a channels-last shape (``check_layer_settings`` refuses channels-first)."""
     return int(shape[-1])
 
 
@@ -74,13 +75,13 @@ def no_weights(config: dict[str, Any], shape: Shape) -> int:
     return 0
 
 
-WEIGHT_FORMULAS: dict[str, Callable[[dict[str, Any], Shape], int]] = {
+WEIGHTED: dict[str, Callable[[dict[str, Any], Shape], int]] = {
     "Conv2D": conv_weights,
     "Conv2DTranspose": conv_transpose_weights,
     "BatchNormalization": batch_norm_weights,
-    **{name: no_weights for name in ("InputLayer", "AveragePooling2D", "UpSampling2D", "ReLU", "LeakyReLU", "Activation",
-                                     "ZeroPadding2D", "Cropping2D")},
 }
+# Every other class the archive check accepts holds no variables.
+WEIGHT_FORMULAS = {**{name: no_weights for name in ALLOWED_LAYERS - set(WEIGHTED)}, **WEIGHTED}
 
 
 def model_size(config: dict[str, Any], name: str) -> ModelSize:

@@ -9,12 +9,12 @@ from typing import Any, Callable
 import numpy as np
 
 from genreport.pipeline import checkpoints, results
-from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.config import RunConfig
 from genreport.pipeline.data import CLASS_NAMES, Dataset
 from genreport.pipeline.environment import machine_facts, now_iso, package_versions
 from genreport.pipeline.progress import Lines, Progress, Tally, event_sink
 from genreport.pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.stats import paired_comparison, with_holm_correction
 
 REFERENCE_SSIM = {"base": 0.925, "modified": 0.9421, "tuned": 0.9436}

@@ -16,10 +16,10 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
 from genreport.pipeline.data import find_data_dir
 from genreport.pipeline.errors import GenreportError
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.progress import Lines, Progress, Stage, event_sink
 
 
