@@ -25,6 +25,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from genreport.pipeline import ownership
 from genreport.pipeline.errors import ConfigError, GenreportError
 from genreport.pipeline.fsutil import write_atomically, write_text_atomically
 
@@ -40,8 +41,14 @@ def backup_folder(checkpoints_dir: Path, variant: str) -> Path:
 def discard_backup(checkpoints_dir: Path, variant: str) -> None:
     """Remove a variant's backup once its checkpoint and manifest entry are both saved (never a symlink's target)."""
     folder = backup_folder(checkpoints_dir, variant)
-    if folder.is_dir() and not folder.is_symlink():
-        shutil.rmtree(folder)
+    if ownership.owned(folder, "backup"):
+        for path in folder.iterdir():
+            if path.name in (STATE_NAME, ownership.MARKER) or WEIGHTS_NAME.fullmatch(path.name) or BEST_NAME.fullmatch(path.name):
+                _remove(path)
+        try:
+            folder.rmdir()
+        except OSError:  # something genreport did not write is in it: leave it
+            ownership.mark(folder, "backup")
 
 
 def _plain(value: Any) -> float | None:
@@ -139,7 +146,8 @@ class EpochBackup(keras.callbacks.Callback):
     def save(self, finished_epochs: int) -> None:
         """Write the weights, the best weights and then the state naming them; drop older files."""
         early, rate, budget = self.callbacks[0], self.callbacks[1], self.callbacks[2]
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not ownership.is_real_folder(self.folder):
+            ownership.make_folder(self.folder, "backup")
         weights = f"epoch-{finished_epochs:04d}.weights.h5"
         write_atomically(self.folder / weights, lambda tmp: self.model.save_weights(tmp), suffix=".weights.h5")
         best = None
@@ -158,7 +166,7 @@ class EpochBackup(keras.callbacks.Callback):
         }
         write_text_atomically(self.folder / STATE_NAME, json.dumps(state, indent=1))
         for path in self.folder.iterdir():
-            if path.name not in (STATE_NAME, weights, best):
+            if path.name not in (weights, best) and (WEIGHTS_NAME.fullmatch(path.name) or BEST_NAME.fullmatch(path.name)):
                 _remove(path)
 
     def set_aside(self) -> None:

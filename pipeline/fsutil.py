@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+from genreport.pipeline.ownership import temporary_prefix
 
 
 def write_atomically(path: Path, write: Callable[[Path], None], suffix: str = ".tmp") -> Path:
     """Let ``write`` fill a temporary sibling of ``path``, then rename it onto ``path``.
 
-    A crash at any moment leaves either the old file or the new one, never half of one.
+    A crash at any moment leaves either the old file or the new one, never half of one. The
+    temporary name carries this process's token, so only a sweep of this run folder removes it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_current_umask())
@@ -30,6 +35,40 @@ def write_atomically(path: Path, write: Callable[[Path], None], suffix: str = ".
         raise
     _fsync_directory(path.parent)
     return path
+
+
+@contextmanager
+def replaced_together(paths: list[Path]) -> Iterator[dict[Path, Path]]:
+    """Temporary siblings for ``paths`` to fill; on success all of them replace their files at once.
+
+    Either every file is the new one or every file is the old one: the renames run with SIGINT,
+    SIGTERM and SIGHUP held back (a signal arriving meanwhile is delivered after the last one),
+    and an error or signal while filling them removes the temporaries and keeps the old set.
+    """
+    temporaries: dict[Path, Path] = {}
+    try:
+        for path in paths:
+            path = Path(path)
+            fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=path.suffix, dir=path.parent)
+            os.close(fd)
+            os.chmod(tmp_name, 0o666 & ~_current_umask())
+            temporaries[path] = Path(tmp_name)
+        yield temporaries
+        for tmp in temporaries.values():
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+        held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            for path, tmp in temporaries.items():
+                os.replace(tmp, path)
+            for folder in {path.parent for path in temporaries}:
+                _fsync_directory(folder)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    finally:
+        for tmp in temporaries.values():
+            tmp.unlink(missing_ok=True)
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> Path:

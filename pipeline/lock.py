@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from genreport.pipeline import ownership
 from genreport.pipeline.errors import GenreportError
 
 LOCK_NAME = ".genreport.lock"
@@ -58,10 +59,15 @@ def output_lock(folder: Path) -> Iterator[Path]:
     """Hold an exclusive ``flock`` on ``folder/.genreport.lock`` for the duration of a run.
 
     A second run into the same folder stops at once; a lock file left by a killed process
-    does not block anyone, since the kernel released its lock when the process died.
+    does not block anyone, since the kernel released its lock when the process died. The
+    holder's token goes into the folder's journal, and a folder the lock makes is marked as
+    genreport's run folder.
     """
     folder = Path(folder)
+    made = not os.path.lexists(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if made:
+        ownership.mark(folder, "run")
     path = folder / LOCK_NAME
     fd = open_lock_file(path)
     try:
@@ -70,6 +76,7 @@ def output_lock(folder: Path) -> Iterator[Path]:
         except BlockingIOError:
             raise GenreportError(f"another genreport process is using {folder} (a run, pid {_read_holder(fd)}, or a render reading it); wait for it or choose another --output") from None
         _write_pid(fd)
+        ownership.record_token(folder)
         yield path
     finally:
         os.close(fd)

@@ -9,13 +9,13 @@ import csv
 import io
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from genreport.pipeline import ownership
 from genreport.pipeline.errors import ResultsError
 from genreport.pipeline.fsutil import write_atomically, write_json_atomically, write_text_atomically
 
@@ -80,8 +80,11 @@ def save_results(
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".staging", dir=folder.parent))
+    if os.path.lexists(folder):
+        ownership.refuse_unless_owned(folder, "results")  # before anything is written
+    staging = Path(tempfile.mkdtemp(prefix=ownership.temporary_prefix(folder.name), suffix=".staging", dir=folder.parent))
     try:
+        ownership.mark(staging, "results")
         stamp = {"schema_version": SCHEMA_VERSION, "genreport": genreport_record()}
         write_json_atomically(staging / METRICS, {**metrics, **stamp})
         write_json_atomically(staging / RUN, {**run, **stamp})
@@ -90,21 +93,26 @@ def save_results(
         write_atomically(staging / SAMPLES, lambda tmp: _save_npz(tmp, samples))
         swap_in(staging, folder)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if ownership.is_real_folder(staging):
+            ownership.remove_results_folder(staging)
         raise
     return folder
 
 
 def swap_in(staging: Path, folder: Path) -> None:
-    """Put ``staging`` where ``folder`` is, removing the previous set only once the new one is in place."""
+    """Put ``staging`` where ``folder`` is, removing the previous set only once the new one is in place.
+
+    The previous set goes only when genreport wrote it (its marker, no other files in it).
+    """
     previous = None
-    if folder.exists():
-        previous = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".previous", dir=folder.parent))
+    if os.path.lexists(folder):
+        ownership.refuse_unless_owned(folder, "results")
+        previous = Path(tempfile.mkdtemp(prefix=ownership.temporary_prefix(folder.name), suffix=".previous", dir=folder.parent))
         os.rmdir(previous)
         folder.rename(previous)
     staging.rename(folder)
     if previous is not None:
-        shutil.rmtree(previous, ignore_errors=True)
+        ownership.remove_results_folder(previous)
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from genreport.pipeline import checkpoints
+from genreport.pipeline import checkpoints, ownership
 from genreport.pipeline.errors import ConfigError
 from genreport.pipeline.progress import Lines
 
@@ -42,63 +40,38 @@ def reusable_entry(ckpt_dir: Path, manifest: dict[str, Any], variant: str) -> di
     return None
 
 
-GENREPORT_ENTRIES = frozenset({"checkpoints", "tuner", "results", "logs", "report.html", "report.pdf"})
-# What write_atomically leaves behind when a kill lands mid-write: ".<name>.<random>.<suffix>".
-TEMPORARY_FILE = re.compile(r"\.[A-Za-z0-9_.-]+\.[A-Za-z0-9_]{6,}\.(tmp|keras|pdf)")
-ASIDE_FOLDERS = re.compile(r"seed-\d+|tuner\.unreadable-[0-9-]+")
-# What save_results leaves behind when a kill lands mid-swap.
-RESULTS_LEFTOVER = re.compile(r"\.results\.[A-Za-z0-9_]+\.(staging|previous)")
-
-
-def is_genreport_entry(name: str) -> bool:
-    """Whether a name in an output folder is one genreport writes."""
-    from genreport.pipeline.lock import LOCK_NAME
-
-    return name in GENREPORT_ENTRIES or name == LOCK_NAME or bool(
-        TEMPORARY_FILE.fullmatch(name) or ASIDE_FOLDERS.fullmatch(name) or RESULTS_LEFTOVER.fullmatch(name))
-
-
 def move_previous_run_aside(output: Path, progress: Lines) -> Path | None:
     """Rename the whole output folder to a dated sibling in one step and recreate it empty; delete nothing.
 
-    A folder that holds anything genreport did not write is refused, listing it, so --fresh
-    never carries away (or half-moves) someone else's files.
+    A folder that holds anything genreport did not write (a file, a symlink, a results or
+    checkpoints folder without its marker) is refused, listing it, so --fresh never carries away
+    (or half-moves) someone else's files.
     """
     from genreport.pipeline.lock import LOCK_NAME
 
     children = list(output.iterdir()) if output.is_dir() else []
-    if all(p.name == LOCK_NAME for p in children):
+    if all(p.name in (LOCK_NAME, ownership.JOURNAL, ownership.MARKER) for p in children):
         return None
-    foreign = sorted(p.name for p in children if not is_genreport_entry(p.name))
+    foreign = ownership.foreign_run_entries(output)
     if foreign:
-        shown = ", ".join(repr(name) for name in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise ConfigError(f"--fresh refuses to move {output}: it holds {shown}, which genreport did not write; move them or choose another --output")
+        raise ConfigError(f"--fresh refuses to move {output}: it holds {ownership.shown(foreign)}, which genreport did not write; "
+                          "move them or choose another --output")
     aside = output.with_name(f"{output.name}.old-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}")
     output.rename(aside)
     output.mkdir()
+    ownership.mark(output, "run")
     progress(f"--fresh: moved the previous run in {output} to {aside}")
     return aside
 
 
 def sweep_temporary_files(output: Path, progress: Lines) -> int:
-    """Delete the temporary files a killed run left in OUT, OUT/checkpoints and OUT/results; how many.
+    """Delete the temporary files and staging folders killed runs of OUT left; how many.
 
-    Called only while the folder's lock is held, so no live writer owns them.
+    Called only while the folder's lock is held, so no live writer owns them. Only names carrying
+    the token of a process recorded in OUT's journal are removed, so nothing of anyone else's is.
     """
-    removed = 0
-    tuner_folders = [p for p in (output / "tuner").rglob("*") if p.is_dir() and not p.is_symlink()] if (output / "tuner").is_dir() else []
-    for folder in (output, output / "checkpoints", output / "results", output / "tuner", *tuner_folders):
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            if path.is_symlink():
-                continue
-            if TEMPORARY_FILE.fullmatch(path.name) and path.is_file():
-                path.unlink()
-                removed += 1
-            elif folder == output and RESULTS_LEFTOVER.fullmatch(path.name) and path.is_dir():
-                shutil.rmtree(path)
-                removed += 1
+    removed = ownership.sweep_leftovers(output)
+    ownership.compact_journal(output)
     if removed:
         progress(f"removed {removed} temporary file{'s' if removed > 1 else ''} left by an interrupted run")
     return removed

@@ -17,6 +17,7 @@ from genreport.pipeline import checkpoints
 from genreport.pipeline.config import VARIANTS, RunConfig
 from genreport.pipeline.data import Dataset, load_dataset, stratified_indices
 from genreport.pipeline.errors import GenreportError
+from genreport.pipeline.ownership import claim_run_folder
 from genreport.pipeline.environment import now_iso, package_versions, seed_everything
 from genreport.pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
 from genreport.pipeline.baselines import score_baselines
@@ -118,12 +119,11 @@ def tensorboard_callback(folder: Path) -> Any:
 
     A rerun starts the folder afresh, so a resumed training does not append to an older curve.
     """
-    import shutil
-
     import keras
 
-    if folder.is_dir() and not folder.is_symlink():
-        shutil.rmtree(folder)
+    from genreport.pipeline.ownership import remove_log_folder
+
+    remove_log_folder(folder)
     return keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0, write_graph=False, update_freq="epoch")
 
 
@@ -213,6 +213,10 @@ def run_full(config: RunConfig, progress: Progress | Lines = print, fresh: bool 
         with output_lock(config.output):
             move_previous_run_aside(config.output, progress)
     with output_lock(config.output):
+        if len(config.seeds) > 1:
+            claim_run_folder(config.output, ("results",), report_files(config), run_folders=[seed_folder(config.output, s).name for s in config.seeds])
+        else:
+            claim_run_folder(config.output, RUN_FOLDERS, report_files(config), make=RUN_FOLDERS)
         sweep_temporary_files(config.output, progress)
         if len(config.seeds) > 1:
             outcome = _run_replicates_locked(config, progress, keras_verbose)
@@ -221,6 +225,14 @@ def run_full(config: RunConfig, progress: Progress | Lines = print, fresh: bool 
         if then is not None:
             then(outcome)
         return outcome
+
+
+RUN_FOLDERS = ("checkpoints", "tuner", "results", "logs")  # what a single run of `full` writes into OUT
+
+
+def report_files(config: RunConfig) -> tuple[str, ...]:
+    """The report files a run writes into OUT."""
+    return tuple(f"report.{kind}" for kind in config.formats)
 
 
 def seed_folder(output: Path, seed: int) -> Path:
@@ -302,6 +314,7 @@ def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int, 
     code = 0
     try:
         with output_lock(config.output):
+            claim_run_folder(config.output, RUN_FOLDERS, make=RUN_FOLDERS)
             sweep_temporary_files(config.output, progress)
             _run_full_locked(config, progress, keras_verbose)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent's SIGTERM may follow
@@ -508,6 +521,7 @@ def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress |
 
     progress = event_sink(progress)
     with output_lock(config.output):
+        claim_run_folder(config.output, ("results",), report_files(config))
         sweep_temporary_files(config.output, progress)
         outcome = _run_eval_only_locked(config, checkpoints_dir, progress)
         if then is not None:

@@ -36,6 +36,7 @@ import numpy as np
 
 from genreport.pipeline.budget import StepPlan, forward_flops, plan_steps, steps_per_epoch, train_step_flops
 from genreport.pipeline.fsutil import write_text_atomically
+from genreport.pipeline.ownership import make_folder
 from genreport.pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
 from genreport.pipeline.progress import Lines, Progress, Tally, event_sink
 from genreport.pipeline.oracles import (
@@ -404,6 +405,7 @@ def set_aside_unreadable(directory: Path, exc: BaseException, progress: Callable
     """Rename an unreadable tuner folder to ``<name>.unreadable-<time>`` (nothing is deleted); where it went."""
     aside = directory.with_name(f"{directory.name}.unreadable-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}")
     directory.rename(aside)
+    make_folder(directory, "tuner")
     reason = (str(exc).strip().splitlines() or [""])[0][:200]
     progress(f"the search's saved state in {directory} cannot be read ({type(exc).__name__}: {reason}); "
              f"moved it to {aside} and starting the search again (trained checkpoints are kept)")

@@ -17,12 +17,14 @@ def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Pr
     """
     from genreport.pipeline.distributed import check_worker_id, grpc_target, parse_oracle_address, tuner_role, wait_for_chief
     from genreport.pipeline.lock import output_lock
+    from genreport.pipeline.ownership import claim_run_folder
     from genreport.pipeline.train import apply_policy, choose_policy
 
     host, port = parse_oracle_address(oracle)
     check_worker_id(worker_id)
     wait_for_chief(host, port, wait_seconds)
     with output_lock(config.output):
+        claim_run_folder(config.output, ("tuner", "logs"), make=("tuner", "logs"))
         pin_threads()
         seed_everything(config.seed)
         apply_policy(choose_policy(config.precision))

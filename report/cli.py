@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from contextlib import ExitStack, contextmanager
@@ -69,6 +71,34 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so temporaries go and saved work stays."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+
+
+def _raise_stopped(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # one unwinding; a second signal must not interrupt it
+    raise Stopped(signum)
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise ``Stopped`` in the main thread while a command runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn errors into one-line messages (tracebacks only with --debug)."""
 
@@ -76,9 +106,13 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = click.get_current_context().find_root().params.get("debug", False)
         try:
-            return command(*args, **kwargs)
+            with stopped_by_signals():
+                return command(*args, **kwargs)
         except click.ClickException:
             raise
+        except Stopped as exc:
+            click.echo(f"Error: stopped by {exc.name}; what was finished is saved, run the same command again to resume", err=True)
+            sys.exit(128 + exc.signum)
         except GenreportError as exc:
             if debug:
                 raise
@@ -324,19 +358,40 @@ def render(results_dirs: tuple[Path, ...], output: Path | None, formats: str, qu
         with runs_read_then_written([Path(r).resolve().parent for r in results_dirs], output) as writing:
             merged = merge_replicates(list(results_dirs))  # refused here: nothing written, no folder made
             writing()
+            claim_for_render(output, chosen, merging=True, quiet=quiet)
             results_dir = save_merged(merged, output, progress_printer(quiet))
             render_and_report(results_dir, output, chosen, progress_printer(quiet))
         target = output
     else:
-        target = output if output is not None else Path(results_dirs[0]).resolve().parent
-        check_output_dir(target)
         if not Path(results_dirs[0]).is_dir():
             raise GenreportError(f"results folder {results_dirs[0]} does not exist")
+        target = output if output is not None else report_folder_beside(results_dirs[0])
+        check_output_dir(target)
         with runs_read_then_written([Path(results_dirs[0]).resolve().parent], target) as writing:
             writing()
+            claim_for_render(target, chosen, merging=False, quiet=quiet)
             render_and_report(results_dirs[0], target, chosen, progress_printer(quiet))
     if quiet:
         echo(f"report: {', '.join(str(target / f'report.{kind}') for kind in chosen)}")
+
+
+def report_folder_beside(results_dir: Path) -> Path:
+    """The folder above ``results_dir`` as given (never a symlink's target); refused when a symlink is on the way."""
+    results_dir = Path(results_dir).absolute()
+    for path in (results_dir, results_dir.parent):
+        if path.is_symlink():
+            raise GenreportError(f"{path} is a symlink, so the report would be written into another folder; "
+                                 "pass --output DIR to say where the report goes")
+    return results_dir.parent
+
+
+def claim_for_render(target: Path, formats: tuple[str, ...], merging: bool, quiet: bool) -> None:
+    """Refuse to replace a report pair (or, merging, a results folder) genreport did not write; sweep its own leftovers."""
+    from genreport.pipeline.ownership import claim_run_folder
+    from genreport.pipeline.resume import sweep_temporary_files
+
+    claim_run_folder(target, ("results",) if merging else (), [f"report.{kind}" for kind in formats])
+    sweep_temporary_files(target, progress_printer(quiet))
 
 
 @contextmanager

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genreport.pipeline.fsutil import write_atomically, write_text_atomically
+from genreport.pipeline.fsutil import replaced_together
+from genreport.pipeline.ownership import record_report_file
 from genreport.pipeline.results import load_results
 from genreport.report.context import build_context
 from genreport.report.jinja_env import make_environment
@@ -55,23 +56,30 @@ def make_fetcher(allowed: set[str]) -> Any:
     return OwnImagesOnly(allowed_protocols={"data"}, timeout=1)
 
 
-def write_pdf(html: str, path: Path) -> Path:
-    """Lay out ``html`` with WeasyPrint and write the PDF whole."""
+def lay_out_pdf(html: str, target: Path) -> None:
+    """Lay out ``html`` with WeasyPrint into the file ``target``."""
     from weasyprint import HTML
 
     document = HTML(string=html, base_url=None, url_fetcher=make_fetcher(own_data_uris(html)))
-    return write_atomically(path, lambda tmp: document.write_pdf(target=str(tmp)), suffix=".pdf")
+    document.write_pdf(target=str(target))
 
 
 def render_report(results_dir: Path, output_dir: Path, formats: tuple[str, ...] = ("html", "pdf")) -> Rendered:
-    """Render the results in ``results_dir`` into ``output_dir`` in each requested format."""
+    """Render the results in ``results_dir`` into ``output_dir`` in each requested format.
+
+    The report files are replaced as a pair (both or neither), and their digests go into the
+    folder's journal, which is how a later render knows they are genreport's to replace.
+    """
     started = time.monotonic()
     html = render_html(build_context(load_results(results_dir)))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    if "html" in formats:
-        paths["html"] = write_text_atomically(output_dir / "report.html", html)
-    if "pdf" in formats:
-        paths["pdf"] = write_pdf(html, output_dir / "report.pdf")
+    paths = {kind: output_dir / f"report.{kind}" for kind in ("html", "pdf") if kind in formats}
+    with replaced_together(list(paths.values())) as temporaries:
+        if "html" in paths:
+            temporaries[paths["html"]].write_bytes(html.encode("utf-8"))
+        if "pdf" in paths:
+            lay_out_pdf(html, temporaries[paths["pdf"]])
+    for path in paths.values():
+        record_report_file(path)
     return Rendered(paths, time.monotonic() - started)

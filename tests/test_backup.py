@@ -150,7 +150,7 @@ def killed_after_two_epochs(small_data, tmp_path_factory):
 
 
 def test_a_backup_keeps_only_its_last_finished_epoch(killed_after_two_epochs) -> None:
-    assert sorted(p.name for p in killed_after_two_epochs.iterdir()) == ["best-0002.npz", "epoch-0002.weights.h5", "state.json"]
+    assert sorted(p.name for p in killed_after_two_epochs.iterdir()) == [".genreport-folder", "best-0002.npz", "epoch-0002.weights.h5", "state.json"]
 
 
 def test_a_resumed_training_s_callbacks_start_from_the_state_they_were_backed_up_in(killed_after_two_epochs) -> None:

@@ -124,7 +124,8 @@ def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_old_report(result
     assert result.exit_code != 0
     assert result.stderr.strip() == "Error: No space left on device"
     assert (out / "report.html").read_bytes() == before
-    assert sorted(p.name for p in out.iterdir()) == [".genreport.lock", "report.html"]  # the folder's run lock, held while rendering
+    # the folder's run lock (held while rendering), its journal and marker: no temporary file is left
+    assert sorted(p.name for p in out.iterdir()) == [".genreport.journal", ".genreport.lock", "report.html"]
 
 
 def test_class_names_with_dollar_signs_do_not_start_mathtext() -> None:

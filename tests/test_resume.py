@@ -18,6 +18,7 @@ from conftest import TINY_RUN, error_lines, genreport_process
 from genreport.pipeline.checkpoints import file_sha256
 from genreport.pipeline.lock import LOCK_NAME, output_lock
 from genreport.pipeline.errors import ConfigError
+from genreport.pipeline.ownership import append_journal, make_folder
 from genreport.pipeline.resume import move_previous_run_aside, sweep_temporary_files
 from genreport.report.cli import main
 
@@ -65,12 +66,13 @@ def test_other_settings_into_the_same_folder_are_refused(finished_copy: Path) ->
 
 def test_fresh_moves_the_old_run_aside_and_deletes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    (out / "results").mkdir(parents=True)
+    out.mkdir()
+    make_folder(out / "results", "results")
     (out / "results" / "metrics.json").write_text("{}")
     (out / LOCK_NAME).write_text("")
     aside = move_previous_run_aside(out, progress=lambda _: None)
     assert aside is not None and (aside / "results" / "metrics.json").read_text() == "{}"
-    assert out.is_dir() and list(out.iterdir()) == []
+    assert out.is_dir() and [p.name for p in out.iterdir()] == [".genreport-folder"]  # an empty run folder, genreport's
 
 
 def test_fresh_refuses_a_folder_holding_files_genreport_did_not_write(tmp_path: Path) -> None:
@@ -95,16 +97,29 @@ def test_fresh_moves_the_folder_in_one_rename(tmp_path: Path) -> None:
     assert (aside / "checkpoints" / "base.keras").read_text() == "x"
 
 
-def test_temporary_files_left_by_a_kill_are_swept_and_nothing_else(tmp_path: Path) -> None:
+KILLED_TOKEN = "0123456789ab"  # the token of a run of this folder that was killed mid-write
+
+
+def folder_of_a_killed_run(tmp_path: Path) -> Path:
     out = tmp_path / "out"
-    (out / "checkpoints").mkdir(parents=True)
-    (out / "results").mkdir()
-    left = [out / "checkpoints" / ".base.keras.k2j4l9x1.keras", out / ".report.pdf.abc123xy.pdf", out / "results" / ".metrics.json.q1w2e3r4.tmp"]
-    kept = [out / "checkpoints" / "base.keras", out / "report.pdf", out / "results" / "metrics.json"]
+    out.mkdir()
+    append_journal(out, "token", KILLED_TOKEN)
+    make_folder(out / "checkpoints", "checkpoints")
+    make_folder(out / "results", "results")
+    return out
+
+
+def test_temporary_files_left_by_a_kill_are_swept_and_nothing_else(tmp_path: Path) -> None:
+    out = folder_of_a_killed_run(tmp_path)
+    left = [out / "checkpoints" / f".base.keras.gr{KILLED_TOKEN}.k2j4l9x1.keras", out / f".report.pdf.gr{KILLED_TOKEN}.abc123xy.pdf",
+            out / "results" / f".metrics.json.gr{KILLED_TOKEN}.q1w2e3r4.tmp"]
+    kept = [out / "checkpoints" / "base.keras", out / "report.pdf", out / "results" / "metrics.json",
+            out / ".notes.backup1.pdf", out / ".thesis.draft12.tmp", out / "checkpoints" / ".base.keras.k2j4l9x1.keras",
+            out / ".x.grffffffffffff.abcdefgh.tmp"]  # names like genreport's, but no journalled token
     for path in left + kept:
         path.write_text("x")
     assert sweep_temporary_files(out, progress=lambda _: None) == 3
-    assert not any(p.exists() for p in left) and all(p.exists() for p in kept)
+    assert not any(p.exists() for p in left) and all(p.read_text() == "x" for p in kept)
 
 
 def test_a_second_concurrent_run_stops_at_once(tmp_path: Path, real_data_dir: Path) -> None:
@@ -257,12 +272,16 @@ def test_results_are_swapped_in_as_one_set_and_a_failed_write_keeps_the_old_set(
 
 
 def test_a_swap_interrupted_between_its_renames_is_swept_on_the_next_run(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    (out / ".results.abc123.staging").mkdir(parents=True)
-    (out / ".results.abc123.staging" / "metrics.json").write_text("{}")
-    (out / ".results.def456.previous").mkdir()
+    out = folder_of_a_killed_run(tmp_path)
+    for name in (f".results.gr{KILLED_TOKEN}.abc123.staging", f".results.gr{KILLED_TOKEN}.def456.previous"):
+        make_folder(out / name, "results")
+        (out / name / "metrics.json").write_text("{}")
+    users = out / f".results.gr{KILLED_TOKEN}.mine00.staging"  # named like ours, but without genreport's marker
+    users.mkdir()
+    (users / "keep.txt").write_text("mine")
     assert sweep_temporary_files(out, progress=lambda _: None) == 2
-    assert list(out.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".genreport")) == sorted(["checkpoints", "results", users.name])
+    assert (users / "keep.txt").read_text() == "mine"
 
 
 def test_a_recorded_checkpoint_is_reused_only_while_its_file_is_unchanged(tmp_path: Path) -> None:

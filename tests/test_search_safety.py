@@ -21,7 +21,7 @@ from keras_tuner.src.distribute import oracle_client
 from keras_tuner.src.distribute.oracle_chief import exit_chief
 
 from genreport.pipeline.distributed import serve_oracle
-from genreport.pipeline.resume import is_genreport_entry
+from genreport.pipeline.ownership import is_run_entry
 from genreport.pipeline.oracles import GridHalvingOracle, RecordingRandomSearchOracle, RefusedReport
 from genreport.pipeline.tuning import PROJECT, TrialBudget, make_tuner, trial_records
 
@@ -275,7 +275,7 @@ def test_an_unreadable_tuner_folder_is_moved_aside_and_the_search_starts_again(t
     assert again.oracle.trials == {}
     assert again.oracle.create_trial("tuner0").status == Status.RUNNING
     aside = list(tmp_path.glob("tuner.unreadable-*"))
-    assert len(aside) == 1 and (aside[0] / PROJECT / broken).read_text() == text and is_genreport_entry(aside[0].name)
+    assert len(aside) == 1 and (aside[0] / PROJECT / broken).read_text() == text and is_run_entry(aside[0])
     moved = [line for line in lines if "moved it to" in line]
     assert len(moved) == 1 and "\n" not in moved[0] and str(aside[0]) in moved[0]
 
