@@ -115,10 +115,10 @@ def refuse_unless_owned(folder: Path, kind: str) -> None:
     if folder.is_symlink():
         raise ConfigError(f"{folder} is a symlink; genreport writes only into folders it made itself "
                           "(replace it with a real folder or choose another --output)")
-    if not owned(folder, kind):
+    foreign = foreign_names(folder, kind) if is_real_folder(folder) else []
+    if not foreign and not owned(folder, kind):
         raise ConfigError(f"{folder} was not written by genreport (it has no {MARKER} marker and is not a genreport "
                           f"{kind} folder); move it away or choose another --output")
-    foreign = foreign_names(folder, kind)
     if foreign:
         raise ConfigError(f"{folder} holds {shown(foreign)}, which genreport did not write; move {'it' if len(foreign) == 1 else 'them'} "
                           "away or choose another --output")

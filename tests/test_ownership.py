@@ -1,0 +1,203 @@
+"""genreport touches only what it wrote: a user's files in (and behind symlinks from) its folders survive every command."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import error_lines, genreport_process, write_results_fixture
+from genreport.pipeline import ownership
+from genreport.report.cli import main
+from genreport.report.render import render_report
+
+
+def snapshot(*roots: Path) -> dict[str, str]:
+    """Every file under ``roots`` (links not followed) and the SHA-256 of its bytes, or where a link points."""
+    found = {}
+    for root in roots:
+        for folder, dirs, files in os.walk(root, followlinks=False):
+            for name in files + [d for d in dirs if Path(folder, d).is_symlink()]:
+                path = Path(folder, name)
+                found[str(path)] = os.readlink(path) if path.is_symlink() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def users_folder(tmp_path: Path, with_results: bool = True) -> tuple[Path, Path]:
+    """The attack review's folder: user files named like genreport's leftovers, and checkpoints/tuner symlinked elsewhere."""
+    out, elsewhere = tmp_path / "DIR", tmp_path / "elsewhere"
+    for folder in (out, elsewhere / "ck", elsewhere / "tuner"):
+        folder.mkdir(parents=True)
+    if with_results:
+        (out / "results").mkdir()
+        (out / "results" / "important.txt").write_text("my notes")
+    (out / ".notes.backup1.pdf").write_bytes(b"%PDF- mine")
+    (out / ".thesis.draft12.tmp").write_text("draft")
+    (out / ".results.mine.staging").mkdir()
+    (out / ".results.mine.staging" / "keep.txt").write_text("keep")
+    (elsewhere / "ck" / ".model.keras.abcdef12.keras").write_text("theirs")
+    (elsewhere / "tuner" / ".oracle.json.k2j4l9x1.tmp").write_text("theirs")
+    (out / "checkpoints").symlink_to(elsewhere / "ck")
+    (out / "tuner").symlink_to(elsewhere / "tuner")
+    return out, elsewhere
+
+
+@pytest.fixture
+def untrained_checkpoints(tmp_path: Path) -> Path:
+    """A checkpoints folder holding one real (untrained) base model: eval-only scores it for real."""
+    from genreport.pipeline.checkpoints import save_model
+    from genreport.pipeline.models import build_base
+
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    save_model(build_base(), folder, "base")
+    return folder
+
+
+def test_eval_only_refuses_a_results_folder_it_did_not_write_and_touches_nothing(tmp_path: Path, real_data_dir: Path) -> None:
+    out, elsewhere = users_folder(tmp_path)
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "base.keras").write_bytes(b"never opened: the refusal comes first")
+    before = snapshot(out, elsewhere, ck)
+    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(ck), "--output", str(out), "--data-dir", str(real_data_dir)])
+    assert result.exit_code == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "important.txt" in lines[0] and "did not write" in lines[0]
+    after = snapshot(out, elsewhere, ck)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert set(after) - set(before) <= {str(out / ".genreport.journal"), str(out / ".genreport.lock")}
+
+
+def test_eval_only_into_a_users_folder_keeps_every_file_there_and_behind_its_symlinks(
+        tmp_path: Path, real_data_dir: Path, untrained_checkpoints: Path) -> None:
+    out, elsewhere = users_folder(tmp_path, with_results=False)
+    before = snapshot(out, elsewhere)
+    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(untrained_checkpoints), "--output", str(out), "--data-dir",
+                                       str(real_data_dir), "--test-limit", "20", "--format", "html", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "temporary" not in result.output
+    after = snapshot(out, elsewhere)
+    assert {k: v for k, v in after.items() if k in before} == before  # byte for byte, symlinks included
+    assert (out / "results" / "metrics.json").is_file() and (out / "report.html").is_file()
+
+
+def test_merge_refuses_an_output_whose_results_folder_is_not_genreports(tmp_path: Path, real_data_dir: Path) -> None:
+    a = write_results_fixture(tmp_path / "a", real_data_dir, seed=1)
+    b = write_results_fixture(tmp_path / "b", real_data_dir, seed=2, sigmas={"base": 1.1, "modified": 0.75, "tuned": 0.45})
+    out, elsewhere = users_folder(tmp_path)
+    before = snapshot(out, elsewhere)
+    result = CliRunner().invoke(main, ["render", "--results", str(a), "--results", str(b), "--output", str(out), "--format", "html"])
+    assert result.exit_code == 1
+    assert "important.txt" in error_lines(result.stderr)[0]
+    after = snapshot(out, elsewhere)
+    assert {k: v for k, v in after.items() if k in before} == before
+
+
+def test_fresh_refuses_a_folder_whose_results_or_checkpoints_are_not_genreports(tmp_path: Path, real_data_dir: Path) -> None:
+    out, elsewhere = users_folder(tmp_path, with_results=False)
+    before = snapshot(out, elsewhere)
+    result = CliRunner().invoke(main, ["full", "--fresh", "--preset", "smoke", "--output", str(out), "--data-dir", str(real_data_dir)])
+    assert result.exit_code == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "--fresh refuses" in lines[0] and "'checkpoints'" in lines[0]
+    assert snapshot(out, elsewhere) == {**before, **{k: v for k, v in snapshot(out).items() if ".genreport." in k}}
+    assert not list(tmp_path.glob("DIR.old-*"))
+
+
+def test_full_refuses_a_symlinked_checkpoints_folder_before_any_work(tmp_path: Path, real_data_dir: Path) -> None:
+    out, elsewhere = users_folder(tmp_path, with_results=False)
+    before = snapshot(elsewhere)
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out), "--data-dir", str(real_data_dir)])
+    assert result.exit_code == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "checkpoints is a symlink" in lines[0]
+    assert snapshot(elsewhere) == before
+    assert "load data" not in result.output
+
+
+def test_render_through_a_symlinked_run_folder_is_refused_without_output(tmp_path: Path, real_data_dir: Path) -> None:
+    other = tmp_path / "other-run"
+    results = write_results_fixture(other, real_data_dir)
+    render_report(results, other, ("html",))
+    link = tmp_path / "LINK"
+    link.symlink_to(other)
+    before = snapshot(other)
+    result = CliRunner().invoke(main, ["render", "--results", str(link / "results"), "--format", "html"])
+    assert result.exit_code == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "is a symlink" in lines[0] and "--output" in lines[0]
+    assert snapshot(other) == before
+    elsewhere = tmp_path / "mine"
+    result = CliRunner().invoke(main, ["render", "--results", str(link / "results"), "--format", "html", "--output", str(elsewhere)])
+    assert result.exit_code == 0, result.output
+    assert (elsewhere / "report.html").is_file() and snapshot(other) == before
+
+
+def test_a_report_file_genreport_did_not_write_is_not_replaced(results_dir: Path) -> None:
+    out = results_dir.parent
+    (out / "report.html").write_text("<p>my own report</p>")
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--format", "html"])
+    assert result.exit_code == 1
+    assert "report.html" in error_lines(result.stderr)[0]
+    assert (out / "report.html").read_text() == "<p>my own report</p>"
+
+
+def test_a_report_genreport_wrote_is_replaced_on_the_next_render_and_a_changed_one_is_not(results_dir: Path) -> None:
+    out = results_dir.parent
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--format", "html"])
+        assert result.exit_code == 0, result.output
+    with open(out / "report.html", "a") as handle:
+        handle.write("<!-- edited by its reader -->")
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--format", "html"])
+    assert result.exit_code == 1 and "report.html" in error_lines(result.stderr)[0]
+
+
+def test_a_results_folder_from_before_markers_is_recognised_by_its_files_and_marked(results_dir: Path) -> None:
+    (results_dir / ownership.MARKER).unlink()
+    assert ownership.owned(results_dir, "results")
+    assert ownership.marked_kind(results_dir) == "results"
+
+
+def test_a_results_folder_with_any_other_file_is_not_recognised_as_genreports(results_dir: Path) -> None:
+    (results_dir / ownership.MARKER).unlink()
+    (results_dir / "important.txt").write_text("mine")
+    assert not ownership.owned(results_dir, "results")
+
+
+def test_a_render_reads_a_read_only_legacy_results_folder(results_dir: Path, tmp_path: Path) -> None:
+    (results_dir / ownership.MARKER).unlink()
+    results_dir.chmod(0o555)
+    try:
+        result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--format", "html", "--output", str(tmp_path / "r")])
+    finally:
+        results_dir.chmod(0o755)
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_during_the_pdf_layout_keeps_the_previous_report_pair(results_dir: Path, signum: int) -> None:
+    """About 10 s each: a real render process (Python, matplotlib and WeasyPrint start-up), stopped mid-layout."""
+    out = results_dir.parent
+    render_report(results_dir, out)
+    before = snapshot(out)
+    process = genreport_process("render", "--results", str(results_dir))
+    deadline = time.monotonic() + 60
+    while not list(out.glob(".report.pdf.gr*.pdf")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert process.poll() is None, "render ended before its PDF layout began"
+    time.sleep(0.3)  # the HTML is written to its temporary file; WeasyPrint is laying out the PDF
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum
+    lines = error_lines(stderr)
+    assert len(lines) == 1 and f"stopped by {signal.Signals(signum).name}" in lines[0]
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if "/report." in k} == {k: v for k, v in before.items() if "/report." in k}
+    assert not [p.name for p in out.iterdir() if ownership.TEMPORARY.fullmatch(p.name)]
