@@ -129,6 +129,13 @@ def load_model_safely(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> Any
     name = shown(path)
     if path.suffix != ".keras":
         raise CheckpointError(f"{name}: only .keras archives are loaded")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise CheckpointError(f"{name}: permission denied (the file cannot be read)") from None
+    except OSError as exc:
+        raise CheckpointError(f"{name} cannot be read: {exc.strerror or type(exc).__name__}") from None
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{name} is not a Keras archive (not a zip file)")
     check_model_memory(check_archive(path), name, max_gib)

@@ -24,7 +24,7 @@ def write_atomically(path: Path, write: Callable[[Path], None], suffix: str = ".
     fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_current_umask())
+    os.chmod(tmp, 0o666 & ~current_umask())
     try:
         write(tmp)
         with open(tmp, "rb+") as handle:
@@ -51,7 +51,7 @@ def replaced_together(paths: list[Path]) -> Iterator[dict[Path, Path]]:
             path = Path(path)
             fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=path.suffix, dir=path.parent)
             os.close(fd)
-            os.chmod(tmp_name, 0o666 & ~_current_umask())
+            os.chmod(tmp_name, 0o666 & ~current_umask())
             temporaries[path] = Path(tmp_name)
         yield temporaries
         for tmp in temporaries.values():
@@ -104,7 +104,7 @@ def _read_umask_once() -> int:
 _UMASK = _read_umask_once()
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
     return _UMASK
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from genreport.pipeline import ownership
 from genreport.pipeline.errors import ResultsError
-from genreport.pipeline.fsutil import write_atomically, write_json_atomically, write_text_atomically
+from genreport.pipeline.fsutil import current_umask, write_atomically, write_json_atomically, write_text_atomically
 
 METRICS = "metrics.json"
 RUN = "run.json"
@@ -84,6 +84,7 @@ def save_results(
         ownership.refuse_unless_owned(folder, "results")  # before anything is written
     staging = Path(tempfile.mkdtemp(prefix=ownership.temporary_prefix(folder.name), suffix=".staging", dir=folder.parent))
     try:
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it 0700; results get the umask's mode like any folder
         ownership.mark(staging, "results")
         stamp = {"schema_version": SCHEMA_VERSION, "genreport": genreport_record()}
         write_json_atomically(staging / METRICS, {**metrics, **stamp})
@@ -127,14 +128,14 @@ def read_per_image(path: Path) -> dict[str, np.ndarray | list[str]]:
     if not rows:
         raise ResultsError(f"{path} holds no rows")
     columns: dict[str, Any] = {}
-    for key in rows[0]:
+    for number, key in enumerate(rows[0], start=1):
         if key == "class_name":
             columns[key] = [r[key] for r in rows]
         else:
             try:
                 columns[key] = np.array([float(r[key]) for r in rows])
-            except (TypeError, ValueError):
-                raise ResultsError(f"{path}: column {key!r} holds a value that is not a number") from None
+            except (TypeError, ValueError):  # the file's own text stays out of the message
+                raise ResultsError(f"{path}: column {number} holds a value that is not a number") from None
     return columns
 
 
@@ -151,6 +152,9 @@ def load_results(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ResultsError(f"results folder {folder} does not exist")
+    linked = [name for name in (*REQUIRED, TRIALS) if (folder / name).is_symlink()]
+    if linked:
+        raise ResultsError(f"{folder / linked[0]} is a symlink; genreport reads only the results folder's own files")
     missing = [name for name in REQUIRED if not (folder / name).is_file()]
     if missing:
         raise ResultsError(f"results folder {folder} lacks {', '.join(missing)}")

@@ -6,6 +6,7 @@ answers at once. Every user error is one line on stderr and a non-zero exit.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import shlex
 import signal
@@ -33,6 +34,33 @@ def echo(message: str) -> None:
 
 def silent(message: str) -> None:
     """What -q does with a progress line."""
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses NaN and infinity (NaN compares false with every bound, so it passes one)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number is not None and not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+class FormatList(click.ParamType):
+    """'html,pdf' as a tuple of report formats; an unknown name is a usage error (exit 2)."""
+
+    name = "FORMATS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_formats(str(value))
+        except GenreportError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+FORMAT_LIST = FormatList()
 
 
 def progress_printer(quiet: bool) -> Callable[[str], None]:
@@ -137,7 +165,11 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def check_output_dir(path: Path) -> None:
-    """Refuse an output path that is a file or cannot be written."""
+    """Refuse an output path that is a file, cannot be written, or cannot be named in the report."""
+    try:
+        str(Path(path).absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        raise GenreportError(f"--output {ascii(str(path))} is not valid UTF-8, so the report could not name it; choose another folder name") from None
     if path.exists() and not path.is_dir():
         raise GenreportError(f"--output {path} is a file, not a folder")
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
@@ -153,18 +185,18 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--preset", envvar=environment_variable("--preset"), show_envvar=True, type=click.Choice(list(PRESETS)), default="full", show_default=True, help="Scale: smoke (tests, ~2 min), quick (a first look), full (all data)."),
         click.option("--budget", envvar=environment_variable("--budget"), show_envvar=True, type=click.Choice(["compute", "epochs"]), default="compute", show_default=True, help="How variants are matched: equal training FLOPs (compute) or equal epochs."),
         click.option("--schedule", envvar=environment_variable("--schedule"), show_envvar=True, type=click.Choice(["cosine", "plateau"]), default="cosine", show_default=True, help="Learning rate: cosine decay to zero over the planned steps, or halved when validation loss stalls."),
-        click.option("--train-tflop", envvar=environment_variable("--train-tflop"), show_envvar=True, type=click.FloatRange(min=0, min_open=True), default=None, help="--budget compute: training FLOPs of every variant, in 10^12 (overrides the preset)."),
+        click.option("--train-tflop", envvar=environment_variable("--train-tflop"), show_envvar=True, type=FiniteFloatRange(min=0, min_open=True), default=None, help="--budget compute: training FLOPs of every variant, in 10^12 (overrides the preset)."),
         click.option("--epochs", envvar=environment_variable("--epochs"), show_envvar=True, type=click.IntRange(min=1), default=None, help="--budget epochs: epochs of every variant (overrides the preset)."),
         click.option("--search", envvar=environment_variable("--search"), show_envvar=True, type=click.Choice(["halving", "random"]), default="halving", show_default=True, help="halving: all 36 combinations, then successive halving; random: the original study's RandomSearch."),
         click.option("--max-trials", envvar=environment_variable("--max-trials"), show_envvar=True, type=click.IntRange(min=1), default=None, help="--search random: number of trials (overrides the preset)."),
-        click.option("--max-minutes", envvar=environment_variable("--max-minutes"), show_envvar=True, type=click.FloatRange(min=0, min_open=True), default=None, help="Stop any one training after this many minutes (off by default; a run it cuts is not repeatable)."),
+        click.option("--max-minutes", envvar=environment_variable("--max-minutes"), show_envvar=True, type=FiniteFloatRange(min=0, min_open=True), default=None, help="Stop any one training after this many minutes (off by default; a run it cuts is not repeatable)."),
         click.option("--train-limit", envvar=environment_variable("--train-limit"), show_envvar=True, type=click.IntRange(min=20), default=None, help="Use at most this many training images, validation included."),
         click.option("--test-limit", envvar=environment_variable("--test-limit"), show_envvar=True, type=click.IntRange(min=1), default=None, help="Score at most this many test images (a stratified seeded draw)."),
         click.option("--batch-size", envvar=environment_variable("--batch-size"), show_envvar=True, type=click.IntRange(min=1), default=None, help="Training batch size (overrides the preset)."),
         click.option("--seed", envvar=environment_variable("--seed"), show_envvar=True, type=click.IntRange(min=0), default=None, help="Seed of the training randomness: initialisation, shuffling and the search [default: 42]."),
         click.option("--data-seed", envvar=environment_variable("--data-seed"), show_envvar=True, type=click.IntRange(min=0), default=None, help="Seed of the data draws (training subset, validation split, test subset), kept fixed across training seeds [default: 42]."),
         click.option("--precision", envvar=environment_variable("--precision"), show_envvar=True, type=click.Choice(list(PRECISIONS)), default="auto", show_default=True, help="Training precision; auto picks mixed bfloat16/float16 where the hardware is fast at it."),
-        click.option("--format", "formats", envvar=environment_variable("--format"), show_envvar=True, default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf."),
+        click.option("--format", "formats", envvar=environment_variable("--format"), show_envvar=True, type=FORMAT_LIST, default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf."),
         click.option("--quiet", "-q", is_flag=True, envvar=environment_variable("--quiet"), show_envvar=True, help="Print only errors and the final line."),
     ]
     for option in reversed(options):
@@ -267,7 +299,7 @@ def main(debug: bool) -> None:
 @click.option("--fresh", is_flag=True, help="Start over: move what OUT holds to OUT.old-<time> (nothing is deleted) instead of resuming.")
 @click.option("--seeds", default=None, metavar="S1,S2,...", help="Train every variant once per seed (each in OUT/seed-<seed>) and report the replicates merged; replaces --seed.")
 @click.option("--oracle", default=None, metavar="[HOST:]PORT", help="Be the chief of a distributed search: serve the oracle at HOST:PORT (a bare PORT: 127.0.0.1; gRPC without TLS or authentication, so connect remote workers through SSH tunnels) and let `genreport tune-worker` processes run the trials.")
-@click.option("--worker-timeout", type=click.FloatRange(min=1), default=1800.0, show_default=True, help="With --oracle: seconds without word from a worker after which its running trial is marked FAILED (longer than any one trial).")
+@click.option("--worker-timeout", type=FiniteFloatRange(min=1), default=1800.0, show_default=True, help="With --oracle: seconds without word from a worker after which its running trial is marked FAILED (longer than any one trial).")
 @friendly_errors
 def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: float, **options: Any) -> None:
     """Train base and modified, tune and retrain the tuned variant, score all three, report."""
@@ -296,7 +328,7 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
 
 @main.command("eval-only")
 @click.option("--checkpoints", "checkpoints_dir", type=click.Path(path_type=Path), required=True, help="Folder holding base.keras, modified.keras and/or tuned.keras.")
-@click.option("--max-model-gib", envvar=environment_variable("--max-model-gib"), show_envvar=True, type=click.FloatRange(min=0, min_open=True),
+@click.option("--max-model-gib", envvar=environment_variable("--max-model-gib"), show_envvar=True, type=FiniteFloatRange(min=0, min_open=True),
               default=DEFAULT_MAX_MODEL_GIB, show_default=True, help="Refuse a checkpoint whose weights and one scoring batch would take more memory than this (GiB), estimated before it is loaded.")
 @run_options
 @friendly_errors
@@ -319,7 +351,7 @@ def eval_only(checkpoints_dir: Path, **options: Any) -> None:
 @main.command("tune-worker")
 @click.option("--oracle", required=True, metavar="[HOST:]PORT", help="Address of the chief (`genreport full --oracle HOST:PORT`); a bare PORT is 127.0.0.1:PORT, the near end of an SSH tunnel to the chief.")
 @click.option("--worker-id", required=True, help="This worker's name (letters, digits, '-', '_'); recorded with each trial it runs.")
-@click.option("--wait", "wait_seconds", type=click.FloatRange(min=1), default=30.0, show_default=True, help="Seconds to wait for the chief to answer before giving up.")
+@click.option("--wait", "wait_seconds", type=FiniteFloatRange(min=1), default=30.0, show_default=True, help="Seconds to wait for the chief to answer before giving up.")
 @run_options
 @friendly_errors
 def tune_worker(oracle: str, worker_id: str, wait_seconds: float, **options: Any) -> None:
@@ -342,12 +374,12 @@ def tune_worker(oracle: str, worker_id: str, wait_seconds: float, **options: Any
 @main.command()
 @click.option("--results", "results_dirs", type=click.Path(path_type=Path), required=True, multiple=True, help="A results folder written by full or eval-only (OUT/results); give it several times to merge seed replicates.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Where to write the report [default: the folder above --results; required when merging].")
-@click.option("--format", "formats", default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf.")
+@click.option("--format", "formats", type=FORMAT_LIST, default=",".join(FORMATS), show_default=True, help="Report formats, comma-separated: html, pdf.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors and where the report is.")
 @friendly_errors
-def render(results_dirs: tuple[Path, ...], output: Path | None, formats: str, quiet: bool) -> None:
+def render(results_dirs: tuple[Path, ...], output: Path | None, formats: tuple[str, ...], quiet: bool) -> None:
     """Render the report again from saved results, or merge seed replicates into one (no TensorFlow needed)."""
-    chosen = parse_formats(formats)
+    chosen = formats
     if len(results_dirs) > 1:
         if output is None:
             raise GenreportError("merging several --results needs --output DIR for the merged results and report")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
+from typing import Any
 
+from markupsafe import Markup
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 
@@ -62,6 +65,16 @@ def thousands(value: int | float | None) -> str:
     return "–" if value is None else f"{int(value):,}".replace(",", "\u2009")
 
 
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional marks, embeddings,
+# overrides and isolates that make text display in another order than it is stored.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: Any) -> Any:
+    """Every value a template prints, with control and bidirectional-override characters dropped."""
+    return UNPRINTABLE.sub("", value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 def make_environment() -> Environment:
     """The Jinja environment every template is rendered with."""
     env = Environment(
@@ -70,6 +83,7 @@ def make_environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=printable,
     )
     env.filters.update(fixed=fixed, signed=signed, percent=percent, pvalue=pvalue, duration=duration, thousands=thousands)
     return env

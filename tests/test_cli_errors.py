@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -183,3 +185,43 @@ def test_version_lists_genreport_its_libraries_and_python() -> None:
     assert names[0] == "genreport"
     for name in ("tensorflow", "keras", "keras-tuner", "scikit-image", "weasyprint", "python"):
         assert name in names, name
+
+
+@pytest.mark.parametrize("args", [("full", "--train-tflop", "nan"), ("full", "--max-minutes", "inf"), ("full", "--format", "exe"),
+                                  ("render", "--results", "r", "--format", "exe"), ("eval-only", "--checkpoints", "ck", "--max-model-gib", "nan")],
+                         ids=["nan-tflop", "inf-minutes", "full-format", "render-format", "nan-gib"])
+def test_not_a_finite_number_and_an_unknown_format_are_usage_errors_with_exit_code_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    code, output = run_cli(*args, *(["--output", str(tmp_path / "o")] if args[0] != "render" else []))
+    assert code == 2
+    assert_one_line_error(code, output, args[-2])
+
+
+def test_a_checkpoint_that_cannot_be_read_says_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genreport.pipeline import checkpoints
+    from genreport.pipeline.errors import CheckpointError
+
+    path = tmp_path / "base.keras"
+    path.write_bytes(b"PK")
+    path.chmod(0)
+
+    def refused(*args: object, **kwargs: object) -> None:  # what open() raises for a user without read permission (root reads anything)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    if os.access(path, os.R_OK):
+        monkeypatch.setattr(checkpoints, "open", refused, raising=False)
+    with pytest.raises(CheckpointError, match="permission denied"):
+        checkpoints.load_model_safely(path)
+
+
+def test_results_folders_get_the_umask_s_mode_like_every_other_folder(results_dir: Path) -> None:
+    from genreport.pipeline.fsutil import current_umask
+
+    assert stat.S_IMODE(results_dir.stat().st_mode) == 0o777 & ~current_umask()
+
+
+def test_an_output_path_that_is_not_utf_8_is_refused_before_any_work(tmp_path: Path, real_data_dir: Path) -> None:
+    out = os.fsdecode(os.fsencode(str(tmp_path)) + b"/out_\xff")
+    code, output = run_cli("full", "--preset", "smoke", "--data-dir", str(real_data_dir), "--output", out)
+    assert code == 1
+    assert_one_line_error(code, output, "not valid UTF-8")
+    assert list(tmp_path.iterdir()) == []

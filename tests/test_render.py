@@ -165,3 +165,34 @@ def test_check_html_probes_a_copy_and_counts_any_console_line_as_an_error(result
     assert CONSOLE_ERROR.search('[1:1:1129/071110.028088:INFO:CONSOLE:528] "image did not load: original"')
     assert not CONSOLE_ERROR.search("[1:1:1129/071107.8:WARNING:ui/base/idle/idle_linux.cc:111] None of the known D-Bus services")
     assert attribute('<body data-images-broken="3">', "data-images-broken") == 3
+
+
+def test_control_and_bidi_override_characters_from_results_do_not_reach_the_report(results_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    forged = "T-shirt\x00\x1b[31m\u202egnp.exe\u2066"
+    for name in ("run.json", "metrics.json"):
+        text = (results_dir / name).read_text()
+        (results_dir / name).write_text(text.replace('"T-shirt/top"', json.dumps(forged)))
+    table = (results_dir / "per_image.csv").read_text()
+    (results_dir / "per_image.csv").write_text(table.replace("T-shirt/top", forged))
+    html = render_report(results_dir, tmp_path / "r", ("html",)).paths["html"].read_text()
+    assert "T-shirt[31mgnp.exe" in html
+    assert not [c for c in ("\x00", "\x1b", "\u202e", "\u2066") if c in html]
+
+
+def test_a_symlinked_results_file_is_refused_and_its_target_s_text_never_shown(results_dir: Path) -> None:
+    target = results_dir.parent / "system-file"
+    target.write_text("root:x:0:0:secret line\n1,2\n")
+    (results_dir / "per_image.csv").unlink()
+    (results_dir / "per_image.csv").symlink_to(target)
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--format", "html"])
+    assert result.exit_code == 1
+    assert "is a symlink" in result.stderr and "secret" not in result.stderr
+
+
+def test_a_per_image_table_that_is_not_numbers_is_named_by_file_and_column_not_by_its_text(results_dir: Path) -> None:
+    (results_dir / "per_image.csv").write_text("root:x:0:0:secret line,b\nnot a number,2\n")
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--format", "html"])
+    assert result.exit_code == 1
+    assert "per_image.csv" in result.stderr and "column 1" in result.stderr and "secret" not in result.stderr
