@@ -79,8 +79,18 @@ def check_mergeable(runs: list[dict[str, Any]]) -> list[int]:
         difference = first_difference(reference, replicate_settings(results))
         if difference:
             raise ResultsError(f"cannot merge {results['folder']} with {runs[0]['folder']}: {difference}")
+        for earlier, earlier_seed in zip(runs, seeds):
+            if same_scores(earlier, results):
+                raise ResultsError(f"{results['folder']} (seed {seed}) and {earlier['folder']} (seed {earlier_seed}) hold identical "
+                                   "per-image scores: one is a copy of the other, not a replicate")
         seeds.append(seed)
     return seeds
+
+
+def same_scores(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two runs scored every test image of every variant identically (two trainings never do)."""
+    variants = first["metrics"].get("variants", {})
+    return all(np.array_equal(first["per_image"].get(f"ssim_{v}"), second["per_image"].get(f"ssim_{v}")) for v in variants)
 
 
 def check_single_run(results: dict[str, Any]) -> None:

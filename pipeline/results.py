@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from genreport.pipeline import ownership
+from genreport.pipeline import results_checks as checks
 from genreport.pipeline.errors import ResultsError
 from genreport.pipeline.fsutil import current_umask, write_atomically, write_json_atomically, write_text_atomically
 
@@ -158,24 +159,47 @@ def load_results(folder: Path) -> dict[str, Any]:
     missing = [name for name in REQUIRED if not (folder / name).is_file()]
     if missing:
         raise ResultsError(f"results folder {folder} lacks {', '.join(missing)}")
-    try:
-        metrics = json.loads((folder / METRICS).read_text(encoding="utf-8"))
-        run = json.loads((folder / RUN).read_text(encoding="utf-8"))
-        with np.load(folder / SAMPLES, allow_pickle=False) as npz:
-            samples = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"results in {folder} are unreadable ({exc})") from None
+    for name, limit in ((METRICS, checks.MAX_JSON_BYTES), (RUN, checks.MAX_JSON_BYTES), (PER_IMAGE, checks.MAX_TABLE_BYTES),
+                        (TRIALS, checks.MAX_TABLE_BYTES)):
+        if (folder / name).is_file():
+            checks.check_file_size(folder / name, limit)
+    metrics, run = read_json(folder / METRICS), read_json(folder / RUN)
     check_fields(metrics, METRICS_FIELDS, folder / METRICS)
     check_fields(run, RUN_FIELDS, folder / RUN)
     check_schema(metrics, folder / METRICS)
+    for record, name in ((metrics, METRICS), (run, RUN)):
+        checks.check_json_bounds(record, folder / name)
+    class_names = checks.check_class_names(run["class_names"], folder / RUN)
+    variants = list(metrics["variants"])
+    per_image = read_per_image(folder / PER_IMAGE)
+    one_run = checks.first_seed_rows(per_image, folder / PER_IMAGE)
+    checks.check_per_image(one_run, metrics, class_names, variants, folder / PER_IMAGE)
+    checks.check_per_class(one_run, metrics, variants, folder / METRICS)
+    samples = checks.read_samples(folder / SAMPLES, variants, len(class_names), len(one_run["index"]))
+    checks.check_samples_match_rows(samples, one_run, variants, folder / PER_IMAGE)
+    trials = read_trials(folder / TRIALS)
+    if len(trials) > checks.MAX_LIST:
+        raise ResultsError(f"{folder / TRIALS} has {len(trials):,} rows (at most {checks.MAX_LIST:,})")
     return {
         "metrics": metrics,
         "run": run,
-        "per_image": read_per_image(folder / PER_IMAGE),
-        "trials": read_trials(folder / TRIALS),
+        "per_image": per_image,
+        "trials": trials,
         "samples": samples,
         "folder": str(folder),
     }
+
+
+def read_json(path: Path) -> Any:
+    """A results JSON file, parsed; a one-line ResultsError naming the file (never its text) when it cannot be."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ResultsError(f"{path} cannot be read: {exc.strerror or type(exc).__name__}") from None
 
 
 def check_schema(record: dict[str, Any], path: Path) -> None:

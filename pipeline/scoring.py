@@ -13,14 +13,13 @@ from genreport.pipeline.config import RunConfig
 from genreport.pipeline.data import CLASS_NAMES, Dataset
 from genreport.pipeline.environment import machine_facts, now_iso, package_versions
 from genreport.pipeline.progress import Lines, Progress, Tally, event_sink
+from genreport.pipeline.results_checks import EXTREMES, GRID_PER_CLASS
 from genreport.pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
 from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.stats import paired_comparison, with_holm_correction
 
 REFERENCE_SSIM = {"base": 0.925, "modified": 0.9421, "tuned": 0.9436}
 COMPARISONS = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
-GRID_PER_CLASS = 2
-EXTREMES = 8
 
 
 def score_checkpoints(paths: dict[str, Path], data: Dataset, progress: Progress | None = None,

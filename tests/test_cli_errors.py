@@ -153,15 +153,14 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert type(result.exception).__name__ == "CheckpointError"
 
 
-def test_results_already_saved_survive_a_bad_eval_only(tmp_path: Path) -> None:
-    out = tmp_path / "o"
-    (out / "results").mkdir(parents=True)
-    (out / "results" / "metrics.json").write_text('{"kept": true}')
+def test_results_already_saved_survive_a_bad_eval_only(results_dir: Path, tmp_path: Path) -> None:
+    out = results_dir.parent
+    before = {p.name: p.read_bytes() for p in results_dir.iterdir()}
     (tmp_path / "ck").mkdir()
     (tmp_path / "ck" / "base.keras").write_text("junk")
     code, output = run_cli("eval-only", "--checkpoints", str(tmp_path / "ck"), "--preset", "smoke", "--output", str(out))
     assert_one_line_error(code, output, "not a Keras archive")
-    assert (out / "results" / "metrics.json").read_text() == '{"kept": true}'
+    assert {p.name: p.read_bytes() for p in results_dir.iterdir()} == before
 
 
 @pytest.mark.parametrize("option, value", [("--epochs", "0"), ("--seed", "-1"), ("--train-limit", "5"), ("--max-minutes", "0")])
