@@ -129,3 +129,24 @@ def genreport_record() -> dict[str, Any]:
     from genreport.pipeline import __version__
 
     return {"version": __version__, "commit": code_revision()}
+
+
+def reset_peak_memory() -> None:
+    """Start a new peak of this process's resident memory (Linux: ``5`` into ``/proc/self/clear_refs``); elsewhere nothing."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+
+def peak_memory_gib() -> float | None:
+    """This process's peak resident memory since the last reset (``VmHWM``), in GiB; None where it cannot be read."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 2**20, 3)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

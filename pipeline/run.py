@@ -34,11 +34,15 @@ class StageClock:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time the stage and record the process's peak resident memory during it."""
+        from genreport.pipeline.environment import peak_memory_gib, reset_peak_memory
+
         self.progress(Stage(name))
+        reset_peak_memory()
         started = time.monotonic()
         yield
         seconds = time.monotonic() - started
-        self.stages.append({"name": name, "seconds": round(seconds, 2)})
+        self.stages.append({"name": name, "seconds": round(seconds, 2), "peak_rss_gib": peak_memory_gib()})
         self.progress(Stage(name, seconds))
 
 
