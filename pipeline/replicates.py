@@ -22,6 +22,7 @@ import numpy as np
 
 from genreport.pipeline.errors import ResultsError
 from genreport.pipeline.stats import holm_adjusted, seeds_and_images_ci, wilcoxon_p
+from genreport.pipeline.verdicts import ALPHA, DESIGNS_CLAIM, DESIGNS_COVER, bimodal_warning
 
 # Settings that may differ between replicates: the seed itself and where and how a run wrote.
 FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds", "worker_timeout", "max_model_gib"})
@@ -130,16 +131,26 @@ def variant_figures(runs: list[dict[str, Any]], seeds: list[int], variant: str) 
     return figures
 
 
-def comparison_figures(runs: list[dict[str, Any]], seeds: list[int], first: str, second: str) -> dict[str, Any]:
-    """``second - first`` across seeds: mean, two-level interval, seeds agreeing, per-seed Wilcoxon."""
+def design_verdict(diff: np.ndarray, family_size: int) -> tuple[str, float, float]:
+    """'better', 'worse' or 'no clear difference' for a seeds × images matrix of differences, judged on the
+    across-seed interval widened for the family (Bonferroni: level 1 - 0.05 / family_size); and that interval."""
+    low, high = seeds_and_images_ci(diff, level=1 - ALPHA / family_size)
+    return ("better" if low > 0 else "worse" if high < 0 else "no clear difference"), low, high
+
+
+def comparison_figures(runs: list[dict[str, Any]], seeds: list[int], first: str, second: str, family_size: int = 1) -> dict[str, Any]:
+    """``second - first`` across seeds: mean, two-level interval (95%, and widened for the family), seeds agreeing, per-seed Wilcoxon."""
     diff = seed_matrix(runs, f"ssim_{second}") - seed_matrix(runs, f"ssim_{first}")
     per_seed = diff.mean(axis=1)
     low, high = seeds_and_images_ci(diff)
     mean = float(per_seed.mean())
     same_sign = int(np.sum(np.sign(per_seed) == np.sign(mean))) if mean != 0 else 0
-    verdict = "better" if low > 0 else ("worse" if high < 0 else "no clear difference")
+    verdict, family_low, family_high = design_verdict(diff, family_size)
     return {
         "first": first, "second": second, "mean_difference": mean, "ci_low": low, "ci_high": high,
+        "family_ci_low": family_low, "family_ci_high": family_high, "family_size": family_size,
+        "family_level": 1 - ALPHA / family_size, "claim": DESIGNS_CLAIM, "interval_covers": DESIGNS_COVER,
+        "bimodal_seeds": bimodal_warning(per_seed.tolist()),
         "seeds_same_order": same_sign, "seeds": len(seeds), "verdict": verdict,
         "per_seed": [{"seed": s, "mean_difference": float(d), "wilcoxon_p": wilcoxon_p(row)} for s, d, row in zip(seeds, per_seed, diff)],
     }
@@ -153,22 +164,45 @@ def with_family_holm(comparisons: list[dict[str, Any]]) -> None:
         cell["family_size"] = len(cells)
 
 
+def t_quantile(q: float, df: int) -> float:
+    """Student's t quantile."""
+    from scipy.stats import t
+
+    return float(t.ppf(q, df))
+
+
 def per_class_figures(runs: list[dict[str, Any]], variant: str) -> list[dict[str, Any]]:
     """Per class: the across-seed mean of the class's mean SSIM, and its spread across seeds."""
     rows = []
     per_run = [{row["class_name"]: row for row in r["metrics"]["variants"][variant]["per_class"]} for r in runs]
     for name in per_run[0]:
         means = np.array([classes[name]["mean"] for classes in per_run if name in classes])
-        rows.append({"class_name": name, "mean": float(means.mean()), "std": float(means.std(ddof=1)) if len(means) > 1 else 0.0,
+        std = float(means.std(ddof=1)) if len(means) > 1 else 0.0
+        half = float(t_quantile(0.975, len(means) - 1)) * std / np.sqrt(len(means)) if len(means) > 1 else 0.0
+        rows.append({"class_name": name, "mean": float(means.mean()), "std": std, "ci95": [float(means.mean()) - half, float(means.mean()) + half],
                      "count": per_run[0][name]["count"]})
     return rows
+
+
+def replicated_class_extremes(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]:
+    """Per class, the mean over variants of each seed's class mean with its t-interval across seeds; the clear extremes."""
+    from genreport.pipeline.verdicts import extreme_classes
+
+    per_run = [{v: {row["class_name"]: row["mean"] for row in r["metrics"]["variants"][v]["per_class"]} for v in variants} for r in runs]
+    rows = []
+    for name in per_run[0][variants[0]]:
+        per_seed = np.array([np.mean([classes[v][name] for v in variants]) for classes in per_run])
+        half = t_quantile(0.975, len(per_seed) - 1) * float(per_seed.std(ddof=1)) / np.sqrt(len(per_seed))
+        rows.append({"class_name": name, "mean": float(per_seed.mean()), "ci95": [float(per_seed.mean() - half), float(per_seed.mean() + half)]})
+    return {"classes": rows, **extreme_classes(rows)}
 
 
 def replicated_metrics(runs: list[dict[str, Any]], seeds: list[int], search: str) -> dict[str, Any]:
     """The across-seed block of a merged ``metrics.json``."""
     variants = [v for v in ("base", "modified", "tuned") if v in runs[0]["metrics"]["variants"]]
     reference = runs[0]["metrics"].get("reference_ssim", {})
-    comparisons = [comparison_figures(runs, seeds, a, b) for a, b in COMPARISONS if a in variants and b in variants]
+    pairs = [(a, b) for a, b in COMPARISONS if a in variants and b in variants]
+    comparisons = [comparison_figures(runs, seeds, a, b, family_size=len(pairs)) for a, b in pairs]
     with_family_holm(comparisons)
     tuning = [{"seed": s, **((r["run"].get("tuning") or {}).get("best") or {})} for s, r in zip(seeds, runs)]
     return {
@@ -178,7 +212,10 @@ def replicated_metrics(runs: list[dict[str, Any]], seeds: list[int], search: str
         "variants": {v: {**variant_figures(runs, seeds, v), "reference_ssim": reference.get(v)} for v in variants},
         "comparisons": comparisons,
         "per_class": {v: per_class_figures(runs, v) for v in variants},
+        "class_extremes": replicated_class_extremes(runs, variants),
         "tuning": [t for t in tuning if len(t) > 1],
+        "searches_differ": len({tuple(sorted((k, str(v)) for k, v in t.items() if k != "seed")) for t in tuning if len(t) > 1}) > 1,
+        "multiple_comparisons": f"Bonferroni: each verdict's interval at level 1 - 0.05 / {len(pairs)} over the family of {len(pairs)} comparisons",
         "interval": "a t-interval with (seeds - 1) degrees of freedom over the per-seed means, widened by the test images' variance",
     }
 

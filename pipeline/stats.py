@@ -28,6 +28,17 @@ def wilcoxon_p(differences: np.ndarray) -> float:
     return float(wilcoxon(differences, zero_method="wilcox").pvalue)
 
 
+def rank_direction(differences: np.ndarray) -> int:
+    """Which way the Wilcoxon signed-rank statistic points: +1 when the positive differences carry more rank, -1, or 0."""
+    from scipy.stats import rankdata
+
+    differences = np.asarray(differences, dtype=np.float64)
+    nonzero = differences[differences != 0]
+    if not len(nonzero):
+        return 0
+    return int(np.sign(np.sum(np.sign(nonzero) * rankdata(np.abs(nonzero)))))
+
+
 def paired_comparison(first: np.ndarray, second: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
     """``second - first`` per image: mean difference, bootstrap 95% CI, Wilcoxon p, win shares."""
     diff = np.asarray(second, dtype=np.float64) - np.asarray(first, dtype=np.float64)
@@ -38,7 +49,7 @@ def paired_comparison(first: np.ndarray, second: np.ndarray, rng: np.random.Gene
         "ci_low": low,
         "ci_high": high,
         "wilcoxon_p": p,
-        "significant": bool(p < 0.05 and (low > 0 or high < 0)),
+        "rank_direction": rank_direction(diff),
         "second_wins": float(np.mean(diff > 0)),
         "first_wins": float(np.mean(diff < 0)),
         "ties": float(np.mean(diff == 0)),
@@ -60,14 +71,13 @@ def holm_adjusted(p_values: list[float]) -> list[float]:
     return adjusted
 
 
-def with_holm_correction(comparisons: list[dict[str, Any]], alpha: float = 0.05) -> list[dict[str, Any]]:
-    """The comparisons with Holm-adjusted p-values over the family, and significance judged on them."""
+def with_holm_correction(comparisons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The comparisons with Holm-adjusted p-values over the family, and the verdict on these trained models judged on them."""
+    from genreport.pipeline.verdicts import model_comparison_verdict
+
     adjusted = holm_adjusted([c["wilcoxon_p"] for c in comparisons])
-    return [
-        dict(c, wilcoxon_p_holm=p, family_size=len(comparisons),
-             significant=bool(p < alpha and (c["ci_low"] > 0 or c["ci_high"] < 0)))
-        for c, p in zip(comparisons, adjusted)
-    ]
+    corrected = [dict(c, wilcoxon_p_holm=p, family_size=len(comparisons)) for c, p in zip(comparisons, adjusted)]
+    return [dict(c, **model_comparison_verdict(c)) for c in corrected]
 
 
 def seeds_and_images_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from genreport.pipeline.environment import package_versions
+from genreport.pipeline.verdicts import model_comparison_verdict, published_verdict, seed_spread_note
 from genreport.report import figures
 
 VARIANT_ORDER = ("base", "modified", "tuned")
@@ -59,21 +60,41 @@ def baseline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     return [figure_row(name, figures_) for name, figures_ in (metrics.get("baselines") or {}).items()]
 
 
-def published_verdict(row: dict[str, Any]) -> str:
-    """Whether a variant beats its published figure, per SSIM definition, in words."""
-    if row["beats_uniform"] and row["beats_gaussian"]:
-        return "beats it under both definitions"
-    if row["beats_uniform"]:
-        return "beats it under the uniform-window definition only"
-    if row["beats_gaussian"]:
-        return "beats it under the Gaussian definition only"
-    return "does not beat it under either definition"
+VERDICT_WORDS = {"beats": "beats it (the whole interval is above it)", "within": "the figure is within the interval",
+                 "below": "below it (the whole interval is under it)", "no interval": "no interval recorded, so no verdict"}
+
+
+def published_words(uniform: tuple[float, Any], gaussian: tuple[float, Any], reference: float) -> str:
+    """The verdict against a published figure under each SSIM definition, judged on each definition's interval."""
+    verdicts = {name: published_verdict(mean, interval, reference) for name, (mean, interval) in
+                (("uniform window", uniform), ("Gaussian window", gaussian))}
+    if len(set(verdicts.values())) == 1:
+        return f"{VERDICT_WORDS[next(iter(verdicts.values()))]}, under both definitions"
+    return "; ".join(f"{name}: {VERDICT_WORDS[v]}" for name, v in verdicts.items())
 
 
 def published_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """Our mean SSIM under both definitions against each published figure, with a verdict."""
-    return [dict(row, label=VARIANT_LABELS.get(row["variant"], row["variant"]), verdict=published_verdict(row))
-            for row in metrics.get("published", [])]
+    """Our mean SSIM under both definitions against each published figure, with a verdict from each interval."""
+    rows = []
+    for row in metrics.get("published", []):
+        words = published_words((row["uniform"], row.get("uniform_ci95")), (row["gaussian"], row.get("gaussian_ci95")), row["published"])
+        rows.append(dict(row, label=VARIANT_LABELS.get(row["variant"], row["variant"]), verdict=words,
+                         beats_uniform=published_verdict(row["uniform"], row.get("uniform_ci95"), row["published"]) == "beats",
+                         beats_gaussian=published_verdict(row["gaussian"], row.get("gaussian_ci95"), row["published"]) == "beats"))
+    return rows
+
+
+def retrain_note(run: dict[str, Any], variants: list[str]) -> str:
+    """How far a retrain may move a one-seed report's figures: the seed spread measured at its preset, or that it is unknown."""
+    preset = run.get("config", {}).get("preset")
+    notes = {v: seed_spread_note(preset, v) for v in variants}
+    if not all(notes.values()):
+        return ("How far a retrain with another seed would move these figures was not measured at this preset; "
+                "run with --seeds to measure it.")
+    spreads = ", ".join(f"{v} {notes[v]['std']:.4f}" for v in variants)
+    record = next(iter(notes.values()))["record"]
+    return (f"A retrain with another seed moves a variant's mean SSIM by about its seed-to-seed standard deviation, "
+            f"measured at the {preset} preset as {spreads} ({record}).")
 
 
 def budget_section(run: dict[str, Any], models: dict[str, Any], variants: list[str]) -> dict[str, Any]:
@@ -89,16 +110,46 @@ def budget_section(run: dict[str, Any], models: dict[str, Any], variants: list[s
     return {"kind": kind, "rule": rule, "cut_by_clock": cut, "max_minutes": config.get("max_minutes")}
 
 
-def comparison_sentence(c: dict[str, Any]) -> str:
-    """A plain sentence for one paired comparison, written from its numbers."""
-    verdict = "significant" if c["significant"] else "not significant"
+def signed(value: float) -> str:
+    """A difference with four decimals and an explicit sign (a true minus sign)."""
+    return f"{value:+.4f}".replace("-", "\u2212")
+
+
+RETRAIN_CLAUSE = ("One trained model per variant, so this does not say whether the design is better: "
+                  "a retrain could reverse it (add seeds: --seeds 42,7,1).")
+
+
+def comparison_sentence(c: dict[str, Any], test_images: int) -> str:
+    """A plain sentence for one single-seed comparison, from its numbers: about these trained models, never the designs."""
+    judged = model_comparison_verdict(c)
+    verdict = judged["verdict"]
     adjusted = c.get("wilcoxon_p_holm", c["wilcoxon_p"])
     p = "p < 0.001" if adjusted < 0.001 else f"p = {adjusted:.3f}"
-    return (
-        f"{c['second']} vs {c['first']}: {c['mean_difference']:+.4f} SSIM, 95% CI "
-        f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]; the difference is {verdict} (Wilcoxon, Holm-adjusted {p}); "
-        f"{c['second']} scores higher on {100 * c['second_wins']:.1f}% of test images."
-    ).replace("-", "−").replace("e−", "e-")
+    first, second = c["first"], c["second"]
+    numbers = f"{abs(c['mean_difference']):.4f} SSIM, 95% CI [{signed(c['ci_low'])}, {signed(c['ci_high'])}]"
+    favoured_by_ranks = second if judged["rank_direction"] > 0 else first
+    favoured_by_mean = second if c["mean_difference"] > 0 else first
+    if verdict in ("higher", "lower"):
+        text = (f"On these {test_images:,} test images, {second} scores {verdict} than {first} by {numbers} "
+                f"(Wilcoxon, Holm-adjusted {p}; {second} higher on {100 * c['second_wins']:.1f}% of images).")
+    elif verdict == "skewed":
+        text = (f"{second} vs {first} on these {test_images:,} test images: most images favour {favoured_by_ranks} "
+                f"(Wilcoxon, Holm-adjusted {p}), but the mean favours {favoured_by_mean} ({signed(c['mean_difference'])}, "
+                f"95% CI [{signed(c['ci_low'])}, {signed(c['ci_high'])}]): the differences are skewed, so no winner is called.")
+    else:
+        reason = {"interval only": f"the interval excludes zero but the rank test does not confirm it (Holm-adjusted {p})",
+                  "rank test only": f"most images favour {favoured_by_ranks} (Wilcoxon, Holm-adjusted {p}), but the interval of the mean includes zero",
+                  "no clear difference": f"the interval includes zero and the rank test finds no direction (Holm-adjusted {p})"}[verdict]
+        text = (f"{second} vs {first} on these {test_images:,} test images: {signed(c['mean_difference'])} SSIM, "
+                f"95% CI [{signed(c['ci_low'])}, {signed(c['ci_high'])}]; no winner is called: {reason}.")
+    return f"{text} {RETRAIN_CLAUSE}"
+
+
+def comparison_words(c: dict[str, Any]) -> str:
+    """The single-seed verdict in a table cell's few words."""
+    verdict = model_comparison_verdict(c)["verdict"]
+    return {"higher": f"{c['second']} scores higher", "lower": f"{c['second']} scores lower",
+            "skewed": "skewed: no winner"}.get(verdict, f"no winner ({verdict})")
 
 
 def per_class_section(metrics: dict[str, Any], variants: list[str], class_names: list[str]) -> dict[str, Any]:
@@ -106,20 +157,28 @@ def per_class_section(metrics: dict[str, Any], variants: list[str], class_names:
     by_variant = {v: {row["class_name"]: row for row in metrics["variants"][v]["per_class"]} for v in variants}
     present = [name for name in class_names if all(name in by_variant[v] for v in variants)]
     rows = [
-        {"class_name": name, "cells": [{"mean": by_variant[v][name]["mean"], "std": by_variant[v][name]["std"]} for v in variants],
+        {"class_name": name, "cells": [{"mean": by_variant[v][name]["mean"], "std": by_variant[v][name]["std"],
+                                        "ci95": by_variant[v][name].get("ci95")} for v in variants],
          "count": by_variant[variants[0]][name]["count"]}
         for name in present
     ]
-    average = {name: float(np.mean([by_variant[v][name]["mean"] for v in variants])) for name in present}
     chart = figures.per_class_bar_chart(present, {v: [by_variant[v][n]["mean"] for n in present] for v in variants})
-    return {
-        "rows": rows,
-        "chart": chart,
-        "hardest": min(average, key=average.get),
-        "easiest": max(average, key=average.get),
-        "hardest_mean": min(average.values()),
-        "easiest_mean": max(average.values()),
-    }
+    return {"rows": rows, "chart": chart, "extremes": extremes_sentence(metrics.get("class_extremes"))}
+
+
+def extremes_sentence(extremes: dict[str, Any] | None, over: str = "test images") -> str:
+    """The hardest and easiest class where an interval separates it from the next, else which classes tie."""
+    if not extremes:
+        return "These results carry no per-class intervals (written by an older genreport), so no class is named hardest or easiest."
+    parts = []
+    for end in ("hardest", "easiest"):
+        if extremes[end]:
+            parts.append(f"{end}: {extremes[end]} (mean SSIM over variants {extremes[end + '_mean']:.4f}, its 95% interval over "
+                         f"{over} apart from every other class's)")
+        else:
+            parts.append(f"no single {end} class: {', '.join(extremes[end + '_ties'])} have overlapping 95% intervals over {over}")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 class SampleImages:
@@ -283,12 +342,25 @@ def first_seed_rows(per_image: dict[str, Any], seed: int | None) -> dict[str, An
 
 
 def replicated_published_verdict(uniform: dict[str, Any], gaussian: dict[str, Any], reference: float | None) -> str:
-    """Whether the across-seed mean beats the published figure, per definition, and whether its interval does."""
+    """The across-seed verdict against the published figure, per definition, judged on the across-seed interval."""
     if reference is None:
         return "–"
-    words = published_verdict({"beats_uniform": uniform["mean"] > reference, "beats_gaussian": gaussian["mean"] > reference})
-    clear = [name for name, f in (("uniform", uniform), ("Gaussian", gaussian)) if f["ci95"][0] > reference]
-    return words + (f"; the whole interval is above it for the {' and '.join(clear)} definition" + ("s" if len(clear) > 1 else "") if clear else "; no interval lies wholly above it")
+    return published_words((uniform["mean"], uniform["ci95"]), (gaussian["mean"], gaussian["ci95"]), reference)
+
+
+def replicate_sentence(c: dict[str, Any]) -> str:
+    """A plain sentence for one across-seed comparison: a verdict on the designs, with its family-wide interval."""
+    low, high = c.get("family_ci_low", c["ci_low"]), c.get("family_ci_high", c["ci_high"])
+    level = c.get("family_level", 0.95)
+    direction = "scores higher" if c["mean_difference"] > 0 else "scores lower"
+    verdict = {"better": f"the {c['second']} design is better.", "worse": f"the {c['second']} design is worse."}.get(
+        c["verdict"], "no clear difference between the designs: the interval includes zero.")
+    text = (f"{c['second']} vs {c['first']}: {signed(c['mean_difference'])} SSIM across {c['seeds']} seeds, "
+            f"{100 * level:.1f}% interval [{signed(low)}, {signed(high)}] over seeds and test images "
+            f"(widened for {c.get('family_size', 1)} comparisons); {c['second']} {direction} in {c['seeds_same_order']} of {c['seeds']} seeds; {verdict}")
+    if c.get("bimodal_seeds"):
+        text += " The per-seed differences fall into two groups, so the interval, which assumes normal seed effects, may be too narrow."
+    return text
 
 
 def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str, Any] | None:
@@ -307,13 +379,7 @@ def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str,
                      "gaussian_mean": gaussian["mean"], "gaussian_std": gaussian["std"],
                      "gaussian_ci_low": gaussian["ci95"][0], "gaussian_ci_high": gaussian["ci95"][1], "reference": reference,
                      "verdict": replicated_published_verdict(uniform, gaussian, reference)})
-    comparisons = []
-    for c in block["comparisons"]:
-        sentence = (f"{c['second']} vs {c['first']}: {c['mean_difference']:+.4f} SSIM across {c['seeds']} seeds, 95% CI "
-                    f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] over seeds and test images; {c['second']} "
-                    f"{'scores higher' if c['mean_difference'] > 0 else 'scores lower'} in {c['seeds_same_order']} of {c['seeds']} seeds; "
-                    + ({"better": f"{c['second']} is better.", "worse": f"{c['second']} is worse."}.get(c["verdict"], "no clear difference: the interval includes zero.")))
-        comparisons.append(dict(c, sentence=sentence.replace("-", "−").replace("e−", "e-")))
+    comparisons = [dict(c, sentence=replicate_sentence(c)) for c in block["comparisons"]]
     per_class_rows = []
     names = [row["class_name"] for row in block["per_class"][variants[0]]]
     by_variant = {v: {row["class_name"]: row for row in block["per_class"][v]} for v in variants}
@@ -322,7 +388,8 @@ def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str,
                                "cells": [{"mean": by_variant[v][name]["mean"], "std": by_variant[v][name]["std"]} for v in variants]})
     return {"seeds": seeds, "first_seed": block["first_seed"], "search": block["search"], "rows": rows,
             "comparisons": comparisons, "per_class": per_class_rows, "tuning": block.get("tuning") or [],
-            "interval": block["interval"]}
+            "interval": block["interval"], "searches_differ": bool(block.get("searches_differ")),
+            "extremes": extremes_sentence(block.get("class_extremes"), over="seeds")}
 
 
 def readable_value(value: Any) -> str:
@@ -365,8 +432,9 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
         "published": published_rows(metrics),
         "budget": budget_section(run, models, variants),
         "interval_covers": metrics.get("interval_covers", "the choice of test images"),
-        "sentences": [comparison_sentence(c) for c in metrics["comparisons"]],
-        "comparisons": metrics["comparisons"],
+        "sentences": [comparison_sentence(c, metrics["test_images"]) for c in metrics["comparisons"]],
+        "retrain_note": retrain_note(run, variants),
+        "comparisons": [dict(c, verdict_words=comparison_words(c)) for c in metrics["comparisons"]],
         "per_class": per_class_section(metrics, variants, class_names),
         "grid": grid_rows(images, variants),
         "extremes": extremes(images, variants),

@@ -55,6 +55,20 @@ def test_a_second_run_reuses_every_complete_checkpoint(finished_copy: Path) -> N
 
 
 @pytest.mark.e2e
+def test_a_run_folder_from_before_ownership_markers_is_resumed_and_its_report_replaced(finished_copy: Path) -> None:
+    for marker in finished_copy.rglob(".genreport-folder"):
+        marker.unlink()
+    (finished_copy / ".genreport.journal").unlink()
+    before = {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")}
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(finished_copy)])
+    assert result.exit_code == 0, result.output
+    assert "reusing tuned" in result.stdout and "▶ train" not in result.stdout
+    assert {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")} == before
+    for name in ("checkpoints", "tuner", "results", "logs"):  # recognised by their files, and marked now
+        assert (finished_copy / name / ".genreport-folder").is_file()
+
+
+@pytest.mark.e2e
 def test_other_settings_into_the_same_folder_are_refused(finished_copy: Path) -> None:
     manifest = (finished_copy / "checkpoints" / "manifest.json").read_text()
     result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--seed", "7", "--output", str(finished_copy)])

@@ -42,12 +42,12 @@ def test_wilcoxon_p_is_large_for_a_symmetric_sample() -> None:
     assert wilcoxon_p(np.concatenate([half, -half])) > 0.5
 
 
-def test_win_shares_and_significance() -> None:
+def test_win_shares_and_a_verdict_when_mean_interval_and_ranks_agree() -> None:
     first = np.array([0.5, 0.6, 0.7, 0.8] * 50)
     second = first + 0.05
-    result = paired_comparison(first, second, np.random.default_rng(0))
+    result = with_holm_correction([paired_comparison(first, second, np.random.default_rng(0))])[0]
     assert result["second_wins"] == 1.0 and result["first_wins"] == 0.0
-    assert result["significant"] is True
+    assert result["verdict"] == "higher" and result["claim"] == "these trained models"
 
 
 def test_a_95_percent_interval_has_the_width_theory_gives() -> None:
@@ -71,7 +71,7 @@ def test_a_comparison_significant_alone_can_lose_significance_after_holm() -> No
     family = [dict(base, wilcoxon_p=0.02), dict(base, wilcoxon_p=0.03), dict(base, wilcoxon_p=0.2)]
     corrected = with_holm_correction(family)
     assert [c["wilcoxon_p_holm"] for c in corrected] == pytest.approx([0.06, 0.06, 0.2])
-    assert [c["significant"] for c in corrected] == [False, False, False]
+    assert [c["verdict"] for c in corrected] == ["interval only"] * 3  # the rank test no longer confirms the interval
     assert all(c["family_size"] == 3 for c in corrected)
 
 
@@ -129,9 +129,10 @@ def test_the_bootstrap_can_draw_every_value() -> None:
     assert bootstrap_mean_ci(np.array([0.0, 1.0]), np.random.default_rng(0)) == (0.0, 1.0)
 
 
-def test_a_small_p_value_is_not_significant_while_the_interval_holds_zero() -> None:
-    family = [{"mean_difference": 0.001, "ci_low": -0.002, "ci_high": 0.004, "wilcoxon_p": 0.001}]
-    assert with_holm_correction(family)[0]["significant"] is False
+def test_a_small_p_value_calls_no_winner_while_the_interval_holds_zero() -> None:
+    family = [{"mean_difference": 0.001, "ci_low": -0.002, "ci_high": 0.004, "wilcoxon_p": 0.001, "rank_direction": 1,
+               "second_wins": 0.7, "first_wins": 0.3}]
+    assert with_holm_correction(family)[0]["verdict"] == "rank test only"
 
 
 def test_seeds_that_agree_exactly_still_get_the_test_images_interval() -> None:
