@@ -1,0 +1,115 @@
+"""Verdicts say what they cover: trained models (one seed) or designs (several), and only what the numbers support."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genreport.pipeline.replicates import design_verdict
+from genreport.pipeline.stats import paired_comparison, with_holm_correction
+from genreport.pipeline.verdicts import SEED_SPREAD, extreme_classes, model_comparison_verdict, published_verdict
+from genreport.report.context import RETRAIN_CLAUSE, comparison_sentence, published_words
+from genreport.report.render import render_report
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def summary_sentences(report: Path) -> list[str]:
+    block = re.search(r'<ul class="sentences">(.*?)</ul>', report.read_text(), re.S).group(1)
+    return [html.unescape(s) for s in re.findall(r"<li>(.*?)</li>", block, re.S)]
+
+
+def test_under_a_null_with_seed_effects_no_single_seed_sentence_claims_more_than_these_models() -> None:
+    # Two designs with equal expected SSIM; each trained model is shifted by a seed effect (sd 0.004),
+    # so the image-level comparison is usually "significant": the wording must still be about the models.
+    rng = np.random.default_rng(3)
+    called = 0
+    for _ in range(40):
+        images = rng.normal(0.9, 0.05, 2000)
+        first = images + rng.normal(0, 0.004) + rng.normal(0, 0.002, 2000)
+        second = images + rng.normal(0, 0.004) + rng.normal(0, 0.002, 2000)
+        c = with_holm_correction([dict(first="a", second="b", **paired_comparison(first, second, rng))])[0]
+        sentence = comparison_sentence(c, 2000)
+        called += c["verdict"] in ("higher", "lower")
+        assert RETRAIN_CLAUSE in sentence and "significant" not in sentence and "better design" not in sentence
+        assert c["claim"] == "these trained models" and "test images only" in c["interval_covers"]
+    assert called > 20  # the seed effect makes most of these image-level comparisons come out one way
+
+
+def test_a_rendered_single_seed_report_words_every_comparison_as_about_these_models(results_dir: Path, tmp_path: Path) -> None:
+    sentences = summary_sentences(render_report(results_dir, tmp_path / "r", ("html",)).paths["html"])
+    assert len(sentences) == 3
+    assert all(RETRAIN_CLAUSE in s and "significant" not in s for s in sentences)
+    metrics = json.loads((results_dir / "metrics.json").read_text())
+    assert all(c["claim"] == "these trained models" and "significant" not in c for c in metrics["comparisons"])
+
+
+def test_three_equal_designs_over_three_seeds_get_a_family_wise_false_verdict_rate_of_at_most_five_percent() -> None:
+    # 2,000 seeded draws: a rate of 0.05 has a Monte Carlo sd of 0.005, so 0.065 is three sd above it.
+    # With three unadjusted 95% intervals the same simulation gives about 13%.
+    rng = np.random.default_rng(5)
+    draws, false_verdicts = 2000, 0
+    for _ in range(draws):
+        images = rng.normal(0.9, 0.05, 500)
+        designs = [images + rng.normal(0, 0.006, 3)[:, None] + rng.normal(0, 0.002, (3, 500)) for _ in range(3)]
+        differences = [designs[1] - designs[0], designs[2] - designs[1], designs[2] - designs[0]]
+        false_verdicts += any(design_verdict(d, family_size=3)[0] != "no clear difference" for d in differences)
+    assert false_verdicts / draws <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / draws)
+
+
+def skewed_comparison() -> dict:
+    # 90% of images gain 0.001, 10% lose 0.012: the mean falls, most images rise.
+    first = np.full(1000, 0.9)
+    second = first + np.where(np.arange(1000) % 10 == 0, -0.012, 0.001)
+    return with_holm_correction([dict(first="modified", second="tuned", **paired_comparison(first, second, np.random.default_rng(1)))])[0]
+
+
+def test_a_skewed_difference_calls_no_winner_and_says_why() -> None:
+    c = skewed_comparison()
+    assert c["mean_difference"] < 0 and c["second_wins"] > 0.85
+    assert c["verdict"] == "skewed"
+    sentence = comparison_sentence(c, 1000)
+    assert "most images favour tuned" in sentence and "the mean favours modified" in sentence
+    assert "the differences are skewed, so no winner is called" in sentence
+    assert "scores higher than" not in sentence and "scores lower than" not in sentence
+
+
+def test_an_interval_that_holds_zero_calls_no_winner_even_with_a_tiny_p_value() -> None:
+    c = {"first": "modified", "second": "tuned", "mean_difference": 0.0013, "ci_low": -0.0011, "ci_high": 0.0036,
+         "wilcoxon_p": 1e-5, "wilcoxon_p_holm": 3e-5, "rank_direction": 1, "second_wins": 0.69, "first_wins": 0.31}
+    assert model_comparison_verdict(c)["verdict"] == "rank test only"
+    sentence = comparison_sentence(c, 500)
+    assert "no winner is called" in sentence and "interval of the mean includes zero" in sentence
+
+
+@pytest.mark.parametrize("low, verdict", [(0.9437, "beats"), (0.9435, "within")], ids=["just-above", "just-below"])
+def test_beats_a_published_figure_only_when_the_interval_s_lower_end_is_above_it(low: float, verdict: str) -> None:
+    assert published_verdict(0.9450, (low, 0.9460), 0.9436) == verdict
+    words = published_words((0.9450, (low, 0.9460)), (0.9450, (low, 0.9460)), 0.9436)
+    assert ("beats" in words) == (verdict == "beats")
+
+
+def test_a_published_figure_above_the_mean_but_inside_the_interval_is_not_beaten_or_missed() -> None:
+    assert published_verdict(0.9430, (0.9420, 0.9440), 0.9436) == "within"
+    assert published_verdict(0.9400, (0.9390, 0.9420), 0.9436) == "below"
+
+
+def test_classes_whose_intervals_overlap_are_not_called_hardest_or_easiest() -> None:
+    rows = [{"class_name": "Bag", "mean": 0.9262, "ci95": [0.9240, 0.9284]},
+            {"class_name": "Shirt", "mean": 0.9281, "ci95": [0.9262, 0.9300]},
+            {"class_name": "Trouser", "mean": 0.9700, "ci95": [0.9690, 0.9710]}]
+    extremes = extreme_classes(rows)
+    assert extremes["hardest"] is None and extremes["hardest_ties"] == ["Bag", "Shirt"]
+    assert extremes["easiest"] == "Trouser"
+
+
+def test_the_seed_spread_cited_in_one_seed_reports_is_the_recorded_one() -> None:
+    for preset, cited in SEED_SPREAD.items():
+        record = json.loads((REPO / cited["record"] / f"replicates-{preset}.json").read_text())
+        assert record["preset"] == preset
+        assert cited["std"] == {v: record["variants"][v]["std"] for v in cited["std"]}
