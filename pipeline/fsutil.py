@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from genreport.pipeline.interrupts import raise_if_stopped
 from genreport.pipeline.ownership import temporary_prefix
 
 
@@ -29,6 +30,7 @@ def write_atomically(path: Path, write: Callable[[Path], None], suffix: str = ".
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        raise_if_stopped()
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -57,6 +59,7 @@ def replaced_together(paths: list[Path]) -> Iterator[dict[Path, Path]]:
         for tmp in temporaries.values():
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
+        raise_if_stopped()
         held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
         try:

@@ -34,6 +34,9 @@ PROCESS_TOKEN = secrets.token_hex(6)
 TOKEN_PART = "gr"
 # ".<name>.gr<12 hex>.<mkstemp's random part><suffix>": what write_atomically and save_results make.
 TEMPORARY = re.compile(r"\.(?P<name>.+)\.gr(?P<token>[0-9a-f]{12})\.[A-Za-z0-9_]{6,}(?P<suffix>\.[A-Za-z0-9.]+)?")
+# What write_atomically named its temporaries before they carried a token: accepted in a folder an
+# earlier genreport wrote (so it still resumes), never deleted, since nothing proves who made them.
+LEGACY_TEMPORARY = re.compile(r"\.[A-Za-z0-9_.-]+\.[A-Za-z0-9_]{6,}\.(tmp|keras|pdf|h5|npz)")
 REPORT_FILES = ("report.html", "report.pdf")
 RESULT_FILES = frozenset({"metrics.json", "run.json", "per_image.csv", "trials.csv", "samples.npz"})
 CHECKPOINT_FILES = frozenset({"base.keras", "modified.keras", "tuned.keras", "manifest.json"})
@@ -74,13 +77,20 @@ def mark(folder: Path, kind: str) -> None:
 
 def marked_kind(folder: Path) -> str | None:
     """The kind named by ``folder``'s marker, or None when it has no readable marker of genreport's."""
-    path = Path(folder) / MARKER
-    if not is_real_folder(folder) or not is_real_file(path):
+    if not is_real_folder(folder):
         return None
     try:
-        record = json.loads(path.read_text(encoding="utf-8")[:1000])
+        fd = os.open(Path(folder) / MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        record = json.loads(os.read(fd, 1024).decode("utf-8"))
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
     return record.get("kind") if isinstance(record, dict) and record.get("made_by") == "genreport" else None
 
 
@@ -131,11 +141,42 @@ def shown(names: list[str], limit: int = 5) -> str:
 
 
 def foreign_names(folder: Path, kind: str) -> list[str]:
-    """Entries of a ``kind`` folder that genreport never writes there (checked before a folder is replaced)."""
-    if kind != "results":
-        return []
-    return sorted(p.name for p in Path(folder).iterdir() if p.name != MARKER and not TEMPORARY.fullmatch(p.name)
-                  and not (p.name in RESULT_FILES and is_real_file(p)))
+    """Entries (relative paths) of a ``kind`` folder that genreport never writes there, symlinks included.
+
+    Checked before any work, since a results folder is replaced whole, checkpoints are overwritten
+    and a training's log folder is started afresh.
+    """
+    folder = Path(folder)
+    strays = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        here = Path(root)
+        for name in dirs + files:
+            path = here / name
+            relative = str(path.relative_to(folder))
+            if name == MARKER and is_real_file(path) or _expected_entry(kind, path.relative_to(folder), path):
+                continue
+            strays.append(relative)
+        dirs[:] = [d for d in dirs if is_real_folder(here / d) and _expected_entry(kind, (here / d).relative_to(folder), here / d)]
+        if kind == "results":
+            dirs[:] = []
+    return sorted(strays)
+
+
+def _expected_entry(kind: str, relative: Path, path: Path) -> bool:
+    """Whether genreport writes an entry of this name and type at this place in a ``kind`` folder."""
+    name, depth = relative.name, len(relative.parts)
+    temporary = bool(TEMPORARY.fullmatch(name) or LEGACY_TEMPORARY.fullmatch(name)) and is_real_file(path)
+    if kind == "results":
+        return (name in RESULT_FILES and is_real_file(path)) or temporary
+    if kind == "checkpoints":
+        if depth == 1:
+            return (name in CHECKPOINT_FILES and is_real_file(path)) or (bool(BACKUP_FOLDER.fullmatch(name)) and is_real_folder(path)) or temporary
+        return depth == 2 and ((bool(BACKUP_FILE.fullmatch(name)) and is_real_file(path)) or temporary)
+    if kind == "logs":  # TensorBoard's folders and event files, nothing else
+        return is_real_folder(path) if not name.startswith("events.out.tfevents.") else is_real_file(path)
+    if kind == "tuner":  # KerasTuner's project: JSON files, trial folders, their checkpoints
+        return is_real_folder(path) or is_real_file(path)
+    return False
 
 
 # -- recognising folders written before markers -----------------------------------------------
@@ -144,18 +185,20 @@ def recognised_legacy(folder: Path, kind: str) -> bool:
     entries = list(Path(folder).iterdir())
     names = {p.name for p in entries}
     if kind == "results":
-        return (all(p.name in RESULT_FILES and is_real_file(p) for p in entries) and "metrics.json" in names
-                and _json_object_with(Path(folder) / "metrics.json", "variants"))
+        return not foreign_names(folder, kind) and "metrics.json" in names and _json_object_with(Path(folder) / "metrics.json", "variants")
     if kind == "checkpoints":
-        return (all((p.name in CHECKPOINT_FILES and is_real_file(p)) or (BACKUP_FOLDER.fullmatch(p.name) and is_real_folder(p))
-                    for p in entries)
+        return (not foreign_names(folder, kind)
                 and ("manifest.json" not in names or _json_object_with(Path(folder) / "manifest.json", "variants")))
-    if kind == "tuner":
-        return all(is_real_folder(p) and (Path(p) / "oracle.json").is_file() for p in entries)
+    if kind == "tuner":  # project folders of KerasTuner: its oracle, or (killed before the first trial ended) trials only
+        return not foreign_names(folder, kind) and all(
+            is_real_folder(p) and all(q.name in ("oracle.json", "tuner0.json") or q.name.startswith("trial_")
+                                      or LEGACY_TEMPORARY.fullmatch(q.name) for q in p.iterdir())
+            for p in entries)
     if kind == "logs":
-        return all(p.name in LOG_FOLDERS and is_real_folder(p) for p in entries)
+        return all(p.name in LOG_FOLDERS and is_real_folder(p) for p in entries) and not foreign_names(folder, kind)
     if kind == "backup":
-        return all(is_real_file(p) and (BACKUP_FILE.fullmatch(p.name) or TEMPORARY.fullmatch(p.name)) for p in entries)
+        return all(is_real_file(p) and (BACKUP_FILE.fullmatch(p.name) or TEMPORARY.fullmatch(p.name) or LEGACY_TEMPORARY.fullmatch(p.name))
+                   for p in entries)
     if kind == "run":
         return all(is_run_entry(p) for p in entries) and all(
             owned(Path(folder) / name, name) for name in OWNED_FOLDERS if os.path.lexists(Path(folder) / name))
@@ -187,11 +230,17 @@ def foreign_run_entries(folder: Path) -> list[str]:
             foreign.append(name)
         elif SEED_FOLDER.fullmatch(name) and (not owned(path, "run") or foreign_run_entries(path)):
             foreign.append(name)
+        elif name in REPORT_FILES and not report_file_is_ours(path):
+            foreign.append(name)
+        elif name.startswith("tuner.unreadable-") and (not owned(path, "tuner") or foreign_names(path, "tuner")):
+            foreign.append(name)
+        elif is_real_folder(path) and TEMPORARY.fullmatch(name) and (marked_kind(path) != "results" or foreign_names(path, "results")):
+            foreign.append(name)
     return foreign
 
 
 def _json_object_with(path: Path, key: str) -> bool:
-    if not is_real_file(path) or path.stat().st_size > 64 << 20:
+    if not is_real_file(path) or path.stat().st_size > 4 << 20:
         return False
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -249,16 +298,24 @@ def journalled_tokens(folder: Path) -> set[str]:
     return {line[1] for line in journal_lines(folder) if len(line) == 2 and line[0] == "token"}
 
 
-def recorded_digests(folder: Path) -> dict[str, str]:
-    """The last SHA-256 the journal recorded for each report file genreport wrote in ``folder``."""
-    return {line[1]: line[2] for line in journal_lines(folder) if len(line) == 3 and line[0] == "file"}
+KEPT_DIGESTS = 4  # per report file, so a render stopped between recording and renaming still proves the file in place
+
+
+def recorded_digests(folder: Path) -> dict[str, list[str]]:
+    """The SHA-256 digests the journal recorded for each report file genreport wrote in ``folder``, oldest first."""
+    digests: dict[str, list[str]] = {}
+    for line in journal_lines(folder):
+        if len(line) == 3 and line[0] == "file":
+            digests.setdefault(line[1], []).append(line[2])
+    return digests
 
 
 def compact_journal(folder: Path) -> None:
-    """Rewrite the journal to this process's token and the report digests, once leftovers are swept."""
+    """Rewrite the journal to this process's token and the latest report digests, once leftovers are swept."""
     from genreport.pipeline.fsutil import write_text_atomically
 
-    lines = [f"token {PROCESS_TOKEN}"] + [f"file {name} {digest}" for name, digest in recorded_digests(folder).items()]
+    lines = [f"token {PROCESS_TOKEN}"] + [f"file {name} {digest}" for name, digests in recorded_digests(folder).items()
+                                          for digest in list(dict.fromkeys(digests))[-KEPT_DIGESTS:]]
     write_text_atomically(Path(folder) / JOURNAL, "\n".join(lines) + "\n")
 
 
@@ -271,29 +328,39 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def record_report_file(path: Path) -> None:
-    """Note in the journal beside ``path`` the digest of the report file genreport just wrote."""
-    append_journal(Path(path).parent, "file", Path(path).name, file_sha256(path))
+def record_report_file(destination: Path, written: Path) -> None:
+    """Note in the journal of ``destination``'s folder the digest of ``written``, the file about to be renamed onto it.
+
+    Recorded before the rename, so a kill between the two leaves a file the journal vouches for.
+    """
+    append_journal(Path(destination).parent, "file", Path(destination).name, file_sha256(written))
 
 
 def report_file_is_ours(path: Path) -> bool:
-    """Whether an existing ``report.html``/``report.pdf`` is the file genreport wrote there."""
+    """Whether an existing ``report.html``/``report.pdf`` is a file genreport wrote there.
+
+    Once the folder's journal records any report file, only a recorded digest proves one; a folder
+    whose reports predate the journal is recognised by the report's own text (the HTML's title) or, for the PDF, by genreport's
+    results beside it and its HTML report.
+    """
     path = Path(path)
     if not is_real_file(path):
         return False
     digests = recorded_digests(path.parent)
-    if path.name in digests:
-        return file_sha256(path) == digests[path.name]
+    if digests:
+        return file_sha256(path) in digests.get(path.name, [])
     return _reads_as_our_report(path)
 
 
 def _reads_as_our_report(path: Path) -> bool:
-    """A report from before the journal: genreport's title in the HTML; a PDF beside genreport results."""
+    """A report from before the journal: genreport's title in the HTML; a PDF beside genreport's results and HTML report."""
     with open(path, "rb") as handle:
         head = handle.read(4096)
     if path.suffix == ".html":
         return b"<title>genreport:" in head
-    return head.startswith(b"%PDF-") and marked_kind(path.parent / "results") == "results"
+    html = path.with_name("report.html")
+    return (head.startswith(b"%PDF-") and owned(path.parent / "results", "results")
+            and is_real_file(html) and _reads_as_our_report(html))
 
 
 def refuse_foreign_report_files(folder: Path, names: Iterable[str]) -> None:
@@ -313,6 +380,9 @@ def claim_run_folder(output: Path, folders: Iterable[str], report_files: Iterabl
     ``run_folders`` (a seed's folder) whole run folders; those in ``make`` are made and marked now.
     """
     output = Path(output)
+    kind = marked_kind(output)
+    if kind not in (None, "run"):
+        raise ConfigError(f"{output} is a {kind} folder genreport made, not a run folder; choose another --output")
     for name in folders:
         path = output / name
         if os.path.lexists(path):
@@ -386,12 +456,12 @@ def _sweepable_folders(output: Path) -> list[Path]:
 
 
 def remove_results_folder(folder: Path, tokens: set[str] | None = None) -> int:
-    """Delete a results (or staging) folder genreport made: its own files, then the folder; 1 when it went.
+    """Delete a results folder (or its staging copy) genreport made: its own files, then the folder; 1 when it went.
 
     Anything else in it is left where it is, with the folder.
     """
     kind = marked_kind(folder)
-    if kind not in ("results", "staging"):
+    if kind != "results":
         return 0
     tokens = (tokens or set()) | {PROCESS_TOKEN}
     for path in folder.iterdir():

@@ -122,30 +122,54 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez_compressed(handle, **arrays)
 
 
+def read_table(path: Path, max_rows: int) -> tuple[list[str], list[list[str]]]:
+    """A CSV file's header and rows, read row by row: refused past ``max_rows`` rows or at a row of another length."""
+    rows: list[list[str]] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header:
+                raise ResultsError(f"{path} is empty")
+            for row in reader:
+                if len(rows) >= max_rows:
+                    raise ResultsError(f"{path} has more than {max_rows:,} rows, more than a run writes")
+                if len(row) != len(header):
+                    raise ResultsError(f"{path}: row {len(rows) + 1} has {len(row)} fields where the header has {len(header)}")
+                rows.append(row)
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path} is not UTF-8 text") from None
+    except csv.Error:
+        raise ResultsError(f"{path} is not a readable CSV table (near row {len(rows) + 1})") from None
+    return header, rows
+
+
 def read_per_image(path: Path) -> dict[str, np.ndarray | list[str]]:
     """Columns of ``per_image.csv``: numbers as arrays, class names as a list."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    header, rows = read_table(path, checks.MAX_TEST_IMAGES * checks.MAX_SEEDS)
     if not rows:
         raise ResultsError(f"{path} holds no rows")
+    if len(set(header)) != len(header):
+        raise ResultsError(f"{path} names a column twice")
     columns: dict[str, Any] = {}
-    for number, key in enumerate(rows[0], start=1):
+    for number, key in enumerate(header):
+        values = [row[number] for row in rows]
         if key == "class_name":
-            columns[key] = [r[key] for r in rows]
-        else:
-            try:
-                columns[key] = np.array([float(r[key]) for r in rows])
-            except (TypeError, ValueError):  # the file's own text stays out of the message
-                raise ResultsError(f"{path}: column {number} holds a value that is not a number") from None
+            columns[key] = values
+            continue
+        try:
+            columns[key] = np.array([float(v) for v in values])
+        except ValueError:  # the file's own text stays out of the message
+            raise ResultsError(f"{path}: column {number + 1} holds a value that is not a number") from None
     return columns
 
 
 def read_trials(path: Path) -> list[dict[str, str]]:
     """Rows of ``trials.csv`` as dicts of strings (empty when the file is absent)."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    header, rows = read_table(path, checks.MAX_LIST)
+    return [dict(zip(header, row)) for row in rows]
 
 
 def load_results(folder: Path) -> dict[str, Any]:
@@ -156,11 +180,14 @@ def load_results(folder: Path) -> dict[str, Any]:
     linked = [name for name in (*REQUIRED, TRIALS) if (folder / name).is_symlink()]
     if linked:
         raise ResultsError(f"{folder / linked[0]} is a symlink; genreport reads only the results folder's own files")
+    special = [name for name in (*REQUIRED, TRIALS) if os.path.lexists(folder / name) and not ownership.is_real_file(folder / name)]
+    if special:
+        raise ResultsError(f"{folder / special[0]} is not a regular file (a folder, FIFO or device?)")
     missing = [name for name in REQUIRED if not (folder / name).is_file()]
     if missing:
         raise ResultsError(f"results folder {folder} lacks {', '.join(missing)}")
     for name, limit in ((METRICS, checks.MAX_JSON_BYTES), (RUN, checks.MAX_JSON_BYTES), (PER_IMAGE, checks.MAX_TABLE_BYTES),
-                        (TRIALS, checks.MAX_TABLE_BYTES)):
+                        (TRIALS, checks.MAX_TABLE_BYTES), (SAMPLES, checks.MAX_SAMPLES_BYTES)):
         if (folder / name).is_file():
             checks.check_file_size(folder / name, limit)
     metrics, run = read_json(folder / METRICS), read_json(folder / RUN)
@@ -190,10 +217,20 @@ def load_results(folder: Path) -> dict[str, Any]:
     }
 
 
+class NotFinite(ValueError):
+    """A JSON file spelled NaN or Infinity."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NotFinite(name)
+
+
 def read_json(path: Path) -> Any:
     """A results JSON file, parsed; a one-line ResultsError naming the file (never its text) when it cannot be."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+    except NotFinite:
+        raise ResultsError(f"{path} holds NaN or infinity, which a run never writes") from None
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
     except UnicodeDecodeError:

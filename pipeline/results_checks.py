@@ -23,8 +23,11 @@ from genreport.pipeline.errors import ResultsError
 MAX_TEST_IMAGES = 10_000  # Fashion-MNIST's test set
 MAX_CLASSES = len(CLASS_NAMES)
 MAX_CLASS_NAME = 100
-MAX_JSON_BYTES = 16 << 20
-MAX_TABLE_BYTES = 64 << 20
+MAX_SEEDS = 20  # replicates merged into one results folder
+MAX_JSON_BYTES = 4 << 20  # a full run's run.json is about 50 KB
+MAX_TABLE_BYTES = 48 << 20  # per_image.csv: about 170 bytes a row, 10,000 test images a seed
+MAX_SAMPLES_BYTES = 64 << 20  # samples.npz: a few hundred 28x28 images
+MAX_NPZ_MEMBERS = 256
 MAX_STRING = 4096  # a path, a command line; nothing a run writes is longer
 MAX_LIST = 20_000  # test images, trials, epochs
 MAX_DEPTH = 24
@@ -116,7 +119,11 @@ def check_per_class(columns: dict[str, Any], metrics: dict[str, Any], variants: 
     labels = columns["label"].astype(int)
     for variant in variants:
         ssim = columns[f"ssim_{variant}"]
-        for row in metrics["variants"][variant].get("per_class", []):
+        figures = metrics["variants"][variant]
+        rows = figures.get("per_class", []) if isinstance(figures, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise ResultsError(f"{path}: field variants.{variant}.per_class is not a list of objects")
+        for row in rows:
             members = ssim[labels == row.get("label")]
             if not isinstance(row.get("mean"), (int, float)) or len(members) != row.get("count") or (
                     len(members) and abs(float(members.mean()) - row["mean"]) > SSIM_TOLERANCE):
@@ -148,6 +155,8 @@ def read_samples(path: Path, variants: list[str], classes: int, rows: int) -> di
     expected = expected_samples(variants, classes)
     try:
         with zipfile.ZipFile(path) as archive:
+            if len(archive.infolist()) > MAX_NPZ_MEMBERS:
+                raise ResultsError(f"{path} holds {len(archive.infolist()):,} arrays, more than a run writes")
             present = {info.filename: info for info in archive.infolist()}
             for name, (kind, most) in expected.items():
                 info = present.get(f"{name}.npy")

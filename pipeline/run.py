@@ -36,7 +36,9 @@ class StageClock:
     def stage(self, name: str) -> Iterator[None]:
         """Time the stage and record the process's peak resident memory during it."""
         from genreport.pipeline.environment import peak_memory_gib, reset_peak_memory
+        from genreport.pipeline.interrupts import raise_if_stopped
 
+        raise_if_stopped()
         self.progress(Stage(name))
         reset_peak_memory()
         started = time.monotonic()

@@ -9,9 +9,7 @@ import functools
 import math
 import os
 import shlex
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from contextlib import ExitStack, contextmanager
@@ -22,6 +20,7 @@ import click
 from genreport.pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
 from genreport.pipeline.data import find_data_dir
 from genreport.pipeline.errors import GenreportError
+from genreport.pipeline.interrupts import Stopped, stopped_by_signals
 from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.progress import Lines, Progress, Stage, event_sink
 
@@ -97,34 +96,6 @@ def quiet_tensorflow() -> None:
     """Keep TensorFlow's C++ start-up chatter out of the progress lines."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
-
-
-class Stopped(BaseException):
-    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so temporaries go and saved work stays."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-        self.name = signal.Signals(signum).name
-
-
-def _raise_stopped(signum: int, frame: Any) -> None:
-    signal.signal(signum, signal.SIG_IGN)  # one unwinding; a second signal must not interrupt it
-    raise Stopped(signum)
-
-
-@contextmanager
-def stopped_by_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise ``Stopped`` in the main thread while a command runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, _raise_stopped) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -384,6 +355,7 @@ def render(results_dirs: tuple[Path, ...], output: Path | None, formats: tuple[s
         if output is None:
             raise GenreportError("merging several --results needs --output DIR for the merged results and report")
         check_output_dir(output)
+        refuse_output_inside(output, results_dirs)
         inputs = {Path(r).resolve() for r in results_dirs}
         if (output / "results").resolve() in inputs:
             raise GenreportError(f"--output {output} would overwrite one of the --results folders being merged; choose another folder")
@@ -399,6 +371,7 @@ def render(results_dirs: tuple[Path, ...], output: Path | None, formats: tuple[s
             raise GenreportError(f"results folder {results_dirs[0]} does not exist")
         target = output if output is not None else report_folder_beside(results_dirs[0])
         check_output_dir(target)
+        refuse_output_inside(target, results_dirs)
         with runs_read_then_written([Path(results_dirs[0]).resolve().parent], target) as writing:
             writing()
             claim_for_render(target, chosen, merging=False, quiet=quiet)
@@ -415,6 +388,15 @@ def report_folder_beside(results_dir: Path) -> Path:
             raise GenreportError(f"{path} is a symlink, so the report would be written into another folder; "
                                  "pass --output DIR to say where the report goes")
     return results_dir.parent
+
+
+def refuse_output_inside(target: Path, results_dirs: tuple[Path, ...]) -> None:
+    """Refuse an output folder that is, or lies inside, one of the results folders being read."""
+    written = Path(target).resolve()
+    for results in results_dirs:
+        read = Path(results).resolve()
+        if written == read or read in written.parents:
+            raise GenreportError(f"--output {target} lies inside the results folder {results}; choose a folder outside it")
 
 
 def claim_for_render(target: Path, formats: tuple[str, ...], merging: bool, quiet: bool) -> None:

@@ -65,9 +65,10 @@ def thousands(value: int | float | None) -> str:
     return "–" if value is None else f"{int(value):,}".replace(",", "\u2009")
 
 
-# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional marks, embeddings,
-# overrides and isolates that make text display in another order than it is stored.
-UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 controls but tab and newline, DEL, C1 controls, zero-width characters, line and paragraph
+# separators, the byte-order mark, and the bidirectional marks, embeddings, overrides and isolates
+# that make text display in another order than it is stored.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def printable(value: Any) -> Any:

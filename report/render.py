@@ -80,6 +80,6 @@ def render_report(results_dir: Path, output_dir: Path, formats: tuple[str, ...] 
             temporaries[paths["html"]].write_bytes(html.encode("utf-8"))
         if "pdf" in paths:
             lay_out_pdf(html, temporaries[paths["pdf"]])
-    for path in paths.values():
-        record_report_file(path)
+        for path in paths.values():
+            record_report_file(path, temporaries[path])
     return Rendered(paths, time.monotonic() - started)

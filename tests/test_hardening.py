@@ -346,9 +346,9 @@ def test_reconstructions_without_a_source_name_the_model() -> None:
 # --- malformed results given to `genreport render` -----------------------------------------------
 
 
-METRICS = {"test_images": 2, "variants": {}, "comparisons": [], "ssim_method": {}, "gaussian_ssim_method": {}, "reference_ssim": {},
+METRICS = {"test_images": 1, "variants": {}, "comparisons": [], "ssim_method": {}, "gaussian_ssim_method": {}, "reference_ssim": {},
            "schema_version": 2}
-RUN = {"mode": "full", "config": {}, "class_names": [], "data": {}, "machine": {}, "started": "t0", "finished": "t1", "stages": []}
+RUN = {"mode": "full", "config": {}, "class_names": ["T-shirt/top"], "data": {}, "machine": {}, "started": "t0", "finished": "t1", "stages": []}
 
 
 def write_results(folder: Path, metrics: Any = None, run: Any = None) -> Path:
@@ -357,7 +357,7 @@ def write_results(folder: Path, metrics: Any = None, run: Any = None) -> Path:
     (folder / "metrics.json").write_text(json.dumps(METRICS if metrics is None else metrics))
     (folder / "run.json").write_text(json.dumps(RUN if run is None else run))
     (folder / "per_image.csv").write_text("index,test_index,label,class_name\n0,0,0,T-shirt/top\n")
-    np.savez(folder / "samples.npz", shown=np.zeros(1, np.int64))
+    np.savez(folder / "samples.npz", grid=np.zeros(1, np.int64), shown=np.zeros(1, np.int64), originals=np.zeros((1, 28, 28), np.float32))
     return folder
 
 

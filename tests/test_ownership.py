@@ -201,3 +201,103 @@ def test_a_signal_during_the_pdf_layout_keeps_the_previous_report_pair(results_d
     after = snapshot(out)
     assert {k: v for k, v in after.items() if "/report." in k} == {k: v for k, v in before.items() if "/report." in k}
     assert not [p.name for p in out.iterdir() if ownership.TEMPORARY.fullmatch(p.name)]
+
+
+def test_once_the_journal_records_a_report_an_unrecorded_report_file_is_not_replaced(results_dir: Path) -> None:
+    out = results_dir.parent
+    assert CliRunner().invoke(main, ["render", "--results", str(results_dir), "--format", "html"]).exit_code == 0
+    (out / "report.pdf").write_bytes(b"%PDF-1.4\nmy thesis\n")  # genreport's HTML beside it and its results: still not its PDF
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir)])
+    assert result.exit_code == 1 and "report.pdf" in error_lines(result.stderr)[0]
+    assert (out / "report.pdf").read_bytes() == b"%PDF-1.4\nmy thesis\n"
+
+
+def test_a_render_stopped_right_after_its_renames_leaves_a_report_the_next_render_replaces(
+        results_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def stopped_after_renaming(folder: Path) -> None:
+        raise KeyboardInterrupt  # where a blocked SIGTERM is delivered: after both renames, before anything else
+
+    with monkeypatch.context() as patch:
+        patch.setattr("genreport.pipeline.fsutil._fsync_directory", stopped_after_renaming)
+        with pytest.raises(KeyboardInterrupt):
+            render_report(results_dir, results_dir.parent, ("html",))
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--format", "html"])
+    assert result.exit_code == 0, result.output
+
+
+def legacy_run_folder(results_dir: Path) -> Path:
+    """A run folder as the genreport before markers and journals left it: no marker anywhere, both reports."""
+    out = results_dir.parent
+    render_report(results_dir, out)
+    for path in [*out.rglob(ownership.MARKER), out / ownership.JOURNAL]:
+        path.unlink(missing_ok=True)
+    return out
+
+
+def test_a_legacy_folder_with_both_reports_is_re_rendered(results_dir: Path) -> None:
+    out = legacy_run_folder(results_dir)
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_legacy_folder_keeps_its_old_style_leftovers_and_is_still_claimed(results_dir: Path) -> None:
+    out = legacy_run_folder(results_dir)
+    (out / "checkpoints").mkdir()
+    (out / "checkpoints" / "base.keras").write_bytes(b"x")
+    leftover = out / "checkpoints" / ".base.keras.k3j4l5m6.keras"  # a temporary of the genreport before tokens
+    leftover.write_bytes(b"x")
+    (out / "tuner" / "modified_search" / "trial_00").mkdir(parents=True)  # killed before its first trial ended: no oracle.json
+    ownership.claim_run_folder(out, ("checkpoints", "tuner", "results", "logs"), ("report.html", "report.pdf"))
+    from genreport.pipeline.resume import sweep_temporary_files
+
+    sweep_temporary_files(out, progress=lambda _: None)
+    assert leftover.read_bytes() == b"x"  # nothing proves who made it, so it is not deleted
+
+
+def test_a_huge_marker_file_is_never_read_whole(tmp_path: Path) -> None:
+    import tracemalloc
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    with open(folder / ownership.MARKER, "wb") as handle:
+        handle.truncate(1 << 30)  # sparse: 1 GiB of nothing on disk
+    tracemalloc.start()
+    assert ownership.marked_kind(folder) is None
+    assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    tracemalloc.stop()
+
+
+def test_an_output_inside_the_results_folder_being_read_is_refused(results_dir: Path) -> None:
+    before = snapshot(results_dir)
+    result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--output", str(results_dir / "r"), "--format", "html"])
+    assert result.exit_code == 1 and "inside the results folder" in error_lines(result.stderr)[0]
+    assert snapshot(results_dir) == before
+
+
+def test_a_symlinked_file_in_a_checkpoints_folder_is_refused_before_any_work(tmp_path: Path, real_data_dir: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    ownership.make_folder(out / "checkpoints", "checkpoints")
+    users = tmp_path / "user-manifest.json"
+    users.write_text('{"variants": {}}')
+    (out / "checkpoints" / "manifest.json").symlink_to(users)
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out), "--data-dir", str(real_data_dir)])
+    assert result.exit_code == 1 and "manifest.json" in error_lines(result.stderr)[0]
+    assert (out / "checkpoints" / "manifest.json").is_symlink() and users.read_text() == '{"variants": {}}'
+    assert "load data" not in result.output
+
+
+def test_fresh_refuses_a_users_report_and_a_users_file_in_a_set_aside_tuner(results_dir: Path) -> None:
+    from genreport.pipeline.resume import move_previous_run_aside
+
+    out = legacy_run_folder(results_dir)
+    (out / "tuner.unreadable-1").mkdir()
+    (out / "tuner.unreadable-1" / "thesis.tex").write_text("mine")
+    with pytest.raises(ownership.ConfigError, match="tuner.unreadable-1"):
+        move_previous_run_aside(out, progress=lambda _: None)
+    (out / "tuner.unreadable-1" / "thesis.tex").unlink()
+    (out / "report.pdf").write_bytes(b"%PDF-1.4 notes")  # no longer the PDF genreport wrote beside its HTML? still a PDF
+    ownership.append_journal(out, "file", "report.html", ownership.file_sha256(out / "report.html"))
+    with pytest.raises(ownership.ConfigError, match="report.pdf"):
+        move_previous_run_aside(out, progress=lambda _: None)
+    assert (out / "report.pdf").read_bytes() == b"%PDF-1.4 notes"

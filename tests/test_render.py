@@ -170,7 +170,7 @@ def test_check_html_probes_a_copy_and_counts_any_console_line_as_an_error(result
 def test_control_and_bidi_override_characters_from_results_do_not_reach_the_report(results_dir: Path, tmp_path: Path) -> None:
     import json
 
-    forged = "T-shirt\x00\x1b[31m\u202egnp.exe\u2066"
+    forged = "T-shirt\x00\x1b[31m\u202egnp.exe\u2066\u200b\ufeff"
     for name in ("run.json", "metrics.json"):
         text = (results_dir / name).read_text()
         (results_dir / name).write_text(text.replace('"T-shirt/top"', json.dumps(forged)))
@@ -178,7 +178,7 @@ def test_control_and_bidi_override_characters_from_results_do_not_reach_the_repo
     (results_dir / "per_image.csv").write_text(table.replace("T-shirt/top", forged))
     html = render_report(results_dir, tmp_path / "r", ("html",)).paths["html"].read_text()
     assert "T-shirt[31mgnp.exe" in html
-    assert not [c for c in ("\x00", "\x1b", "\u202e", "\u2066") if c in html]
+    assert not [c for c in ("\x00", "\x1b", "\u202e", "\u2066", "\u200b", "\ufeff") if c in html]
 
 
 def test_a_symlinked_results_file_is_refused_and_its_target_s_text_never_shown(results_dir: Path) -> None:

@@ -112,3 +112,39 @@ def test_a_merge_refuses_a_copy_of_one_run_relabelled_as_another_seed(tmp_path: 
     assert result.exit_code == 1
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and "identical per-image scores" in lines[0]
+
+
+def test_a_table_of_many_tiny_rows_is_refused_at_its_first_short_row_without_reading_the_rest(results_dir: Path) -> None:
+    import tracemalloc
+
+    with open(results_dir / "per_image.csv", "a") as handle:
+        handle.write("0\n" * 1_000_000)
+    tracemalloc.start()
+    message = refusal(results_dir)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "fields where the header has" in message and peak < 64 << 20
+
+
+def test_a_fifo_named_trials_csv_is_refused_instead_of_waiting_for_a_writer(results_dir: Path) -> None:
+    import os
+    import signal
+
+    (results_dir / "trials.csv").unlink()
+    os.mkfifo(results_dir / "trials.csv")
+    signal.alarm(20)  # a regression would block in open(); the alarm turns that into a failure
+    try:
+        assert "not a regular file" in refusal(results_dir)
+    finally:
+        signal.alarm(0)
+
+
+def test_nan_in_metrics_json_is_refused(results_dir: Path) -> None:
+    text = (results_dir / "metrics.json").read_text()
+    (results_dir / "metrics.json").write_text(text.replace('"test_images": 120', '"test_images": 120, "x": NaN', 1))
+    assert "NaN" in refusal(results_dir)
+
+
+def test_a_row_longer_than_the_header_is_refused(results_dir: Path) -> None:
+    rewrite_rows(results_dir, lambda rows: rows[:5] + [rows[5] + ["extra"]] + rows[6:])
+    assert "row 6 has" in refusal(results_dir)
