@@ -1,4 +1,4 @@
-"""SIGTERM and SIGHUP as an exception that unwinds a command, like Ctrl-C, so temporaries go and saved work stays.
+"""SIGTERM and SIGHUP as an exception that unwinds a command like Ctrl-C does, so temporaries go and saved work stays.
 
 A signal handler's exception can land where Python swallows it (a weakref callback, a
 ``__del__``), so the signal is also remembered, and ``raise_if_stopped`` raises it again at the
@@ -13,7 +13,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-HANDLED = (signal.SIGTERM, signal.SIGHUP)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _pending: int | None = None
 
 
@@ -31,18 +31,20 @@ def _on_signal(signum: int, frame: Any) -> None:
     if _pending is not None:  # already unwinding: a second signal must not interrupt the clean-up
         return
     _pending = signum
-    raise Stopped(signum)
+    raise_if_stopped()
 
 
 def raise_if_stopped() -> None:
-    """Raise ``Stopped`` again if a signal arrived and its first exception was swallowed."""
+    """Raise the arrived signal's exception again (Ctrl-C: KeyboardInterrupt, else ``Stopped``) if its first was swallowed."""
+    if _pending == signal.SIGINT:
+        raise KeyboardInterrupt
     if _pending is not None:
         raise Stopped(_pending)
 
 
 @contextmanager
 def stopped_by_signals() -> Iterator[None]:
-    """While the block runs (in the main thread), SIGTERM and SIGHUP raise ``Stopped``."""
+    """While the block runs (in the main thread), SIGTERM and SIGHUP raise ``Stopped`` and Ctrl-C KeyboardInterrupt, each once."""
     global _pending
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -52,7 +54,7 @@ def stopped_by_signals() -> Iterator[None]:
     hook = sys.unraisablehook
 
     def quiet_when_stopped(unraisable: Any) -> None:  # a swallowed Stopped is raised again, not printed
-        if not isinstance(unraisable.exc_value, Stopped):
+        if not isinstance(unraisable.exc_value, (Stopped, KeyboardInterrupt)):
             hook(unraisable)
 
     sys.unraisablehook = quiet_when_stopped

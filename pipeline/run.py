@@ -310,24 +310,24 @@ def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int, 
     import signal
     import sys
 
+    from genreport.pipeline.interrupts import Stopped, stopped_by_signals
     from genreport.pipeline.lock import output_lock
 
     _die_with_parent()
 
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
-    signal.signal(signal.SIGTERM, _raise_terminated)  # the parent's terminate(): unwind, release the lock
     code = 0
     try:
-        with output_lock(config.output):
+        with stopped_by_signals(), output_lock(config.output):  # the parent's terminate(): unwind, release the lock
             claim_run_folder(config.output, RUN_FOLDERS, make=RUN_FOLDERS)
             sweep_temporary_files(config.output, progress)
             _run_full_locked(config, progress, keras_verbose)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the parent's SIGTERM may follow
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         code = 130
-    except Terminated:
-        code = 143
+    except Stopped as stopped:
+        code = 128 + stopped.signum
     except GenreportError as exc:  # the parent raises it as its own one-line error
         errors.send(str(exc))
         code = 1
@@ -344,17 +344,6 @@ def _seed_child_main(config: RunConfig, progress: Progress, keras_verbose: int, 
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived in a seed's child process (its parent was interrupted or died)."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one unwinding; a second SIGTERM must not interrupt it
-    raise Terminated
 
 
 def _die_with_parent() -> None:
