@@ -164,7 +164,7 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
 
     from genreport.pipeline.backup import EpochBackup, backup_folder
     from genreport.pipeline.budget import forward_flops
-    from genreport.pipeline.environment import reseed
+    from genreport.pipeline.environment import release_free_memory, reseed
     from genreport.pipeline.models import layer_table
     from genreport.pipeline.train import FinishEstimate, apply_policy, distribution_strategy, fit_autoencoder
 
@@ -192,6 +192,7 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
         backup=backup,
     )
     checkpoints.save_model(model, ctx.checkpoints_dir, variant)  # the backup goes once the manifest records it
+    release_free_memory()
     return {
         "variant": variant,
         "hyperparameters": hyperparameters,
@@ -364,7 +365,7 @@ FIXED_VARIANTS = {
 
 
 def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int = 2) -> RunOutcome:
-    from genreport.pipeline.environment import pin_threads
+    from genreport.pipeline.environment import pin_threads, release_free_memory
     from genreport.pipeline.models import build_base, build_modified
     from genreport.pipeline.train import apply_policy, choose_policy
 
@@ -389,6 +390,7 @@ def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int =
     if tuning is None:
         with clock.stage("tune"):
             search = search_as_chief_or_alone(ctx)
+            release_free_memory()
         tuning = search.to_dict()
         progress("best hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in search.best.items()))
     ctx.run_info["tuning"] = tuning

@@ -147,7 +147,10 @@ class BudgetTuner(keras_tuner.Tuner):
         """The trial's model, built in a cleared session (KerasTuner's own also collects garbage
         twice, 0.3-0.4 s a trial; the build sets the seed and the policy again, so nothing else
         changes; our hypermodel always returns a Keras model and no size limit is set)."""
+        from genreport.pipeline.environment import release_free_memory
+
         keras.backend.clear_session(free_memory=False)
+        release_free_memory()
         return self._build_hypermodel(hp)
 
     def run_trial(self, trial: keras_tuner.engine.trial.Trial, x_train: np.ndarray, x_val: np.ndarray) -> dict[str, float]:
