@@ -8,7 +8,6 @@ archives found by their standard names, must stay inside the folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from genreport.pipeline.archive import check_archive, shown
 from genreport.pipeline.config import VARIANTS
 from genreport.pipeline.errors import CheckpointError
 from genreport.pipeline.fsutil import write_atomically, write_json_atomically
+from genreport.pipeline.ownership import file_sha256
 from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, check_model_memory
 
 MANIFEST = "manifest.json"
@@ -27,15 +27,6 @@ EXPECTED_SHAPE = (28, 28, 1)
 def checkpoint_path(folder: Path, variant: str) -> Path:
     """Where a variant's archive lives in a checkpoints folder."""
     return Path(folder) / f"{variant}.keras"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_model(model: Any, folder: Path, variant: str) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -18,22 +17,9 @@ OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLO
 
 
 def open_lock_file(path: Path, flags: int = OPEN_FLAGS) -> int:
-    """A descriptor on ``path`` (created if absent, with the default ``flags``); refuses a symlink or anything but a regular file.
-
-    The file must also have a single link, so it is not another file's hard link: whatever
-    genreport then writes into it lands in this lock file and nowhere else.
-    """
-    try:
-        fd = os.open(path, flags, 0o644)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:  # ELOOP for a symlink, ENXIO for a FIFO without a reader, EISDIR...
-        raise GenreportError(f"lock file {path} cannot be opened safely (a symlink or special file?): {exc.strerror}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-        os.close(fd)
-        raise GenreportError(f"lock file {path} is not a plain regular file (a device, FIFO or hard link?); remove it and run again")
-    return fd
+    """A descriptor on ``path`` (created if absent, with the default ``flags``); refuses a symlink, anything but a
+    regular file, and another file's hard link (``ownership.open_plain_file``)."""
+    return ownership.open_plain_file(path, flags, f"lock file {path}")
 
 
 def _read_holder(fd: int) -> str:

@@ -250,19 +250,27 @@ def _json_object_with(path: Path, key: str) -> bool:
 
 
 # -- the journal of a run folder --------------------------------------------------------------
-def _open_journal(folder: Path, flags: int) -> int:
-    path = Path(folder) / JOURNAL
+def open_plain_file(path: Path, flags: int, what: str) -> int:
+    """A descriptor on ``path`` opened with ``flags``; refuses a symlink, a FIFO, a device or a hard link (one line naming ``what``).
+
+    With a single link and no symlink followed, whatever genreport writes into it lands in this
+    file and nowhere else. FileNotFoundError passes through.
+    """
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
     except FileNotFoundError:
         raise
-    except OSError as exc:
-        raise GenreportError(f"{path} cannot be opened safely (a symlink or special file?): {exc.strerror}") from None
+    except OSError as exc:  # ELOOP for a symlink, ENXIO for a FIFO without a reader, EISDIR...
+        raise GenreportError(f"{what} cannot be opened safely (a symlink or special file?): {exc.strerror}") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
         os.close(fd)
-        raise GenreportError(f"{path} is not a plain regular file (a device, FIFO or hard link?); remove it and run again")
+        raise GenreportError(f"{what} is not a plain regular file (a device, FIFO or hard link?); remove it and run again")
     return fd
+
+
+def _open_journal(folder: Path, flags: int) -> int:
+    return open_plain_file(Path(folder) / JOURNAL, flags, str(Path(folder) / JOURNAL))
 
 
 def journal_lines(folder: Path) -> list[tuple[str, ...]]:
