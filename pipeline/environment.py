@@ -131,17 +131,8 @@ def genreport_record() -> dict[str, Any]:
     return {"version": __version__, "commit": code_revision()}
 
 
-def reset_peak_memory() -> None:
-    """Start a new peak of this process's resident memory (Linux: ``5`` into ``/proc/self/clear_refs``); elsewhere nothing."""
-    try:
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        pass
-
-
 def peak_memory_gib() -> float | None:
-    """This process's peak resident memory since the last reset (``VmHWM``), in GiB; None where it cannot be read."""
+    """This process's peak resident memory so far (``VmHWM``), in GiB; None where it cannot be read."""
     try:
         with open("/proc/self/status") as handle:
             for line in handle:

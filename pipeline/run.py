@@ -34,13 +34,16 @@ class StageClock:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time the stage and record the process's peak resident memory during it."""
-        from genreport.pipeline.environment import peak_memory_gib, reset_peak_memory
+        """Time the stage and record the process's peak resident memory so far when it ends.
+
+        The high-water mark is never reset (a reset would also hide the run's peak from
+        ``/usr/bin/time`` and ``getrusage``), so the stage whose value rises is the one that set it.
+        """
+        from genreport.pipeline.environment import peak_memory_gib
         from genreport.pipeline.interrupts import raise_if_stopped
 
         raise_if_stopped()
         self.progress(Stage(name))
-        reset_peak_memory()
         started = time.monotonic()
         yield
         seconds = time.monotonic() - started
