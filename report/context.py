@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from genreport.pipeline.environment import package_versions
+from genreport.pipeline.stats import rank_direction
 from genreport.pipeline.verdicts import model_comparison_verdict, published_verdict, seed_spread_note
 from genreport.report import figures
 
@@ -119,37 +120,55 @@ RETRAIN_CLAUSE = ("One trained model per variant, so this does not say whether t
                   "a retrain could reverse it (add seeds: --seeds 42,7,1).")
 
 
-def comparison_sentence(c: dict[str, Any], test_images: int) -> str:
+def single_seed_clause(replicates: dict[str, Any] | None) -> str:
+    """What a single-seed sentence adds about the designs: the retrain clause, or, in a merged report, where the verdicts on them are."""
+    if replicates:
+        return (f"These are seed {replicates['first_seed']}'s models; the verdicts on the designs are the across-seed ones above.")
+    return RETRAIN_CLAUSE
+
+
+def comparison_sentence(c: dict[str, Any], test_images: int, clause: str = RETRAIN_CLAUSE) -> str:
     """A plain sentence for one single-seed comparison, from its numbers: about these trained models, never the designs."""
     judged = model_comparison_verdict(c)
     verdict = judged["verdict"]
     adjusted = c.get("wilcoxon_p_holm", c["wilcoxon_p"])
     p = "p < 0.001" if adjusted < 0.001 else f"p = {adjusted:.3f}"
     first, second = c["first"], c["second"]
-    numbers = f"{abs(c['mean_difference']):.4f} SSIM, 95% CI [{signed(c['ci_low'])}, {signed(c['ci_high'])}]"
-    favoured_by_ranks = second if judged["rank_direction"] > 0 else first
-    favoured_by_mean = second if c["mean_difference"] > 0 else first
-    if verdict in ("higher", "lower"):
-        text = (f"On these {test_images:,} test images, {second} scores {verdict} than {first} by {numbers} "
-                f"(Wilcoxon, Holm-adjusted {p}; {second} higher on {100 * c['second_wins']:.1f}% of images).")
-    elif verdict == "skewed":
-        text = (f"{second} vs {first} on these {test_images:,} test images: most images favour {favoured_by_ranks} "
-                f"(Wilcoxon, Holm-adjusted {p}), but the mean favours {favoured_by_mean} ({signed(c['mean_difference'])}, "
-                f"95% CI [{signed(c['ci_low'])}, {signed(c['ci_high'])}]): the differences are skewed, so no winner is called.")
+    interval = f"95% CI [{signed(c['ci_low'])}, {signed(c['ci_high'])}]"
+    ranks = (f"the rank test favours {second if judged['rank_direction'] > 0 else first} (Wilcoxon, Holm-adjusted {p}; "
+             f"{second} higher on {100 * c['second_wins']:.1f}% of images)")
+    if verdict in ("higher", "lower"):  # said with the model that scores higher first, so the interval is positive
+        winner, loser = (second, first) if verdict == "higher" else (first, second)
+        low, high = (c["ci_low"], c["ci_high"]) if verdict == "higher" else (-c["ci_high"], -c["ci_low"])
+        text = (f"On these {test_images:,} test images, {winner} scores higher than {loser} by {abs(c['mean_difference']):.4f} SSIM, "
+                f"95% CI [{signed(low)}, {signed(high)}]; {ranks}.")
     else:
-        reason = {"interval only": f"the interval excludes zero but the rank test does not confirm it (Holm-adjusted {p})",
-                  "rank test only": f"most images favour {favoured_by_ranks} (Wilcoxon, Holm-adjusted {p}), but the interval of the mean includes zero",
-                  "no clear difference": f"the interval includes zero and the rank test finds no direction (Holm-adjusted {p})"}[verdict]
-        text = (f"{second} vs {first} on these {test_images:,} test images: {signed(c['mean_difference'])} SSIM, "
-                f"95% CI [{signed(c['ci_low'])}, {signed(c['ci_high'])}]; no winner is called: {reason}.")
-    return f"{text} {RETRAIN_CLAUSE}"
+        mean = (f"the mean favours {second if c['mean_difference'] > 0 else first} ({signed(c['mean_difference'])}, {interval})"
+                if judged["interval_direction"] else f"the mean difference's interval includes zero ({signed(c['mean_difference'])}, {interval})")
+        reason = {"skewed": f"{ranks}, but {mean}: the differences are skewed",
+                  "interval only": f"{mean}, but the rank test does not confirm it (Holm-adjusted {p})",
+                  "rank test only": f"{ranks}, but {mean}",
+                  "no clear difference": f"{mean} and the rank test finds no direction (Holm-adjusted {p})"}[verdict]
+        text = f"{second} vs {first} on these {test_images:,} test images: no winner is called: {reason}."
+    return f"{text} {clause}"
 
 
 def comparison_words(c: dict[str, Any]) -> str:
     """The single-seed verdict in a table cell's few words."""
     verdict = model_comparison_verdict(c)["verdict"]
-    return {"higher": f"{c['second']} scores higher", "lower": f"{c['second']} scores lower",
-            "skewed": "skewed: no winner"}.get(verdict, f"no winner ({verdict})")
+    return {"higher": f"{c['second']} scores higher", "lower": f"{c['first']} scores higher",
+            "skewed": "no winner: skewed differences", "interval only": "no winner: the rank test disagrees",
+            "rank test only": "no winner: the interval includes zero"}.get(verdict, "no winner: no clear difference")
+
+
+def with_rank_directions(comparisons: list[dict[str, Any]], per_image: dict[str, Any]) -> list[dict[str, Any]]:
+    """The comparisons, each with the rank test's direction (recomputed from the per-image table where older results lack it)."""
+    done = []
+    for c in comparisons:
+        if c.get("rank_direction") is None and f"ssim_{c['first']}" in per_image and f"ssim_{c['second']}" in per_image:
+            c = dict(c, rank_direction=rank_direction(np.asarray(per_image[f"ssim_{c['second']}"]) - np.asarray(per_image[f"ssim_{c['first']}"])))
+        done.append(c)
+    return done
 
 
 def per_class_section(metrics: dict[str, Any], variants: list[str], class_names: list[str]) -> dict[str, Any]:
@@ -175,8 +194,11 @@ def extremes_sentence(extremes: dict[str, Any] | None, over: str = "test images"
         if extremes[end]:
             parts.append(f"{end}: {extremes[end]} (mean SSIM over variants {extremes[end + '_mean']:.4f}, its 95% interval over "
                          f"{over} apart from every other class's)")
-        else:
-            parts.append(f"no single {end} class: {', '.join(extremes[end + '_ties'])} have overlapping 95% intervals over {over}")
+        elif extremes.get(end + "_ties"):
+            ties = extremes[end + "_ties"]
+            parts.append(f"no single {end} class: the 95% intervals over {over} of {', '.join(ties[1:])} overlap that of {ties[0]}")
+    if not parts:
+        return "With one class there is no hardest or easiest class."
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + "."
 
@@ -421,6 +443,7 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
     replicates = replicate_section(metrics, variants)
     per_image = first_seed_rows(results["per_image"], replicates["first_seed"] if replicates else None)
     images = SampleImages(results["samples"], per_image, class_names)
+    comparisons = with_rank_directions(metrics["comparisons"], per_image)
     return {
         "title": "genreport: autoencoder reconstruction report",
         "variants": variants,
@@ -432,9 +455,9 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
         "published": published_rows(metrics),
         "budget": budget_section(run, models, variants),
         "interval_covers": metrics.get("interval_covers", "the choice of test images"),
-        "sentences": [comparison_sentence(c, metrics["test_images"]) for c in metrics["comparisons"]],
+        "sentences": [comparison_sentence(c, metrics["test_images"], single_seed_clause(replicates)) for c in comparisons],
         "retrain_note": retrain_note(run, variants),
-        "comparisons": [dict(c, verdict_words=comparison_words(c)) for c in metrics["comparisons"]],
+        "comparisons": [dict(c, verdict_words=comparison_words(c)) for c in comparisons],
         "per_class": per_class_section(metrics, variants, class_names),
         "grid": grid_rows(images, variants),
         "extremes": extremes(images, variants),

@@ -74,8 +74,8 @@ def test_a_skewed_difference_calls_no_winner_and_says_why() -> None:
     assert c["mean_difference"] < 0 and c["second_wins"] > 0.85
     assert c["verdict"] == "skewed"
     sentence = comparison_sentence(c, 1000)
-    assert "most images favour tuned" in sentence and "the mean favours modified" in sentence
-    assert "the differences are skewed, so no winner is called" in sentence
+    assert "the rank test favours tuned" in sentence and "the mean favours modified" in sentence
+    assert "no winner is called" in sentence and "the differences are skewed" in sentence
     assert "scores higher than" not in sentence and "scores lower than" not in sentence
 
 
@@ -84,7 +84,7 @@ def test_an_interval_that_holds_zero_calls_no_winner_even_with_a_tiny_p_value() 
          "wilcoxon_p": 1e-5, "wilcoxon_p_holm": 3e-5, "rank_direction": 1, "second_wins": 0.69, "first_wins": 0.31}
     assert model_comparison_verdict(c)["verdict"] == "rank test only"
     sentence = comparison_sentence(c, 500)
-    assert "no winner is called" in sentence and "interval of the mean includes zero" in sentence
+    assert "no winner is called" in sentence and "the mean difference's interval includes zero" in sentence
 
 
 @pytest.mark.parametrize("low, verdict", [(0.9437, "beats"), (0.9435, "within")], ids=["just-above", "just-below"])
@@ -113,3 +113,57 @@ def test_the_seed_spread_cited_in_one_seed_reports_is_the_recorded_one() -> None
         record = json.loads((REPO / cited["record"] / f"replicates-{preset}.json").read_text())
         assert record["preset"] == preset
         assert cited["std"] == {v: record["variants"][v]["std"] for v in cited["std"]}
+
+
+def test_a_lower_verdict_is_said_with_the_model_that_scores_higher_first_and_a_positive_interval() -> None:
+    c = {"first": "base", "second": "modified", "mean_difference": -0.0070, "ci_low": -0.0071, "ci_high": -0.0069, "wilcoxon_p": 1e-9,
+         "wilcoxon_p_holm": 3e-9, "rank_direction": -1, "second_wins": 0.1, "first_wins": 0.9}
+    assert "base scores higher than modified by 0.0070 SSIM, 95% CI [+0.0069, +0.0071]" in comparison_sentence(c, 100)
+
+
+def test_results_from_before_rank_directions_get_theirs_from_the_per_image_table(results_dir: Path, tmp_path: Path) -> None:
+    # metrics.json as a genreport from before rank directions wrote it (schema 2, no 'rank_direction')
+    metrics = json.loads((results_dir / "metrics.json").read_text())
+    for c in metrics["comparisons"]:
+        del c["rank_direction"]
+    (results_dir / "metrics.json").write_text(json.dumps(metrics))
+    from genreport.pipeline.results import load_results
+    from genreport.report.context import build_context
+
+    context = build_context(load_results(results_dir))
+    assert all(c["rank_direction"] in (-1, 1) for c in context["comparisons"])
+    assert all("higher than" in s for s in context["sentences"])  # the fixture's variants differ clearly
+
+
+def test_metrics_json_beats_only_where_the_interval_is_above_the_figure_and_names_no_unseparated_class(results_dir: Path) -> None:
+    metrics = json.loads((results_dir / "metrics.json").read_text())
+    for row in metrics["published"]:
+        for name in ("uniform", "gaussian"):
+            assert row[f"beats_{name}"] == (row[f"{name}_ci95"][0] > row["published"])
+    extremes = metrics["class_extremes"]
+    rows = {r["class_name"]: r for r in extremes["classes"]}
+    if extremes["hardest"]:
+        hardest = rows[extremes["hardest"]]
+        assert all(hardest["ci95"][1] < r["ci95"][0] for name, r in rows.items() if name != extremes["hardest"])
+    else:
+        assert len(extremes["hardest_ties"]) >= 2
+
+
+def test_one_class_is_neither_hardest_nor_easiest() -> None:
+    extremes = extreme_classes([{"class_name": "Bag", "mean": 0.9, "ci95": [0.89, 0.91]}])
+    assert extremes["hardest"] is None and extremes["easiest"] is None
+
+
+def test_a_merge_judges_each_design_verdict_on_the_interval_widened_for_the_family(tmp_path: Path, real_data_dir: Path) -> None:
+    from conftest import write_results_fixture
+    from genreport.pipeline.replicates import merge_results
+
+    folders = [write_results_fixture(tmp_path / f"s{seed}", real_data_dir, seed=seed, sigmas={"base": 1.0 + 0.05 * seed, "modified": 0.7, "tuned": 0.5 + 0.02 * seed})
+               for seed in (1, 2, 3)]
+    block = merge_results(folders)["metrics"]["replicates"]
+    for c in block["comparisons"]:
+        assert c["family_size"] == 3 and c["family_level"] == pytest.approx(1 - 0.05 / 3)
+        assert c["family_ci_low"] < c["ci_low"] and c["family_ci_high"] > c["ci_high"]
+        assert c["claim"] == "these designs"
+        expected = "better" if c["family_ci_low"] > 0 else "worse" if c["family_ci_high"] < 0 else "no clear difference"
+        assert c["verdict"] == expected
