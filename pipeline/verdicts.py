@@ -66,7 +66,7 @@ def model_comparison_verdict(comparison: dict[str, Any]) -> dict[str, Any]:
 
 def published_verdict(mean: float, interval: tuple[float, float] | list[float] | None, reference: float) -> str:
     """'beats' only when the interval's lower end is above the figure; 'below' when its upper end is under it; else 'within'."""
-    if interval is None:
+    if interval is None or not all(np.isfinite(interval)):
         return "no interval"
     low, high = interval
     return "beats" if low > reference else "below" if high < reference else "within"

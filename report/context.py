@@ -78,10 +78,14 @@ def published_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """Our mean SSIM under both definitions against each published figure, with a verdict from each interval."""
     rows = []
     for row in metrics.get("published", []):
-        words = published_words((row["uniform"], row.get("uniform_ci95")), (row["gaussian"], row.get("gaussian_ci95")), row["published"])
+        figures_ = metrics["variants"].get(row["variant"], {})
+        uniform_ci = row.get("uniform_ci95") or figures_.get("ssim", {}).get("ci95")  # older results: the summary's interval
+        gaussian_ci = row.get("gaussian_ci95") or figures_.get("ssim_gaussian", {}).get("ci95")
+        words = published_words((row["uniform"], uniform_ci), (row["gaussian"], gaussian_ci), row["published"])
+        styles = {"beats": "better", "below": "worse"}
         rows.append(dict(row, label=VARIANT_LABELS.get(row["variant"], row["variant"]), verdict=words,
-                         beats_uniform=published_verdict(row["uniform"], row.get("uniform_ci95"), row["published"]) == "beats",
-                         beats_gaussian=published_verdict(row["gaussian"], row.get("gaussian_ci95"), row["published"]) == "beats"))
+                         uniform_class=styles.get(published_verdict(row["uniform"], uniform_ci, row["published"]), ""),
+                         gaussian_class=styles.get(published_verdict(row["gaussian"], gaussian_ci, row["published"]), "")))
     return rows
 
 

@@ -167,3 +167,11 @@ def test_a_merge_judges_each_design_verdict_on_the_interval_widened_for_the_fami
         assert c["claim"] == "these designs"
         expected = "better" if c["family_ci_low"] > 0 else "worse" if c["family_ci_high"] < 0 else "no clear difference"
         assert c["verdict"] == expected
+
+
+def test_the_bimodal_warning_fires_on_two_separated_groups_of_seeds_and_not_on_an_even_spread() -> None:
+    from genreport.pipeline.verdicts import bimodal_warning
+
+    assert bimodal_warning([0.000, 0.001, 0.100, 0.101])
+    assert not bimodal_warning([0.00, 0.01, 0.02, 0.03])
+    assert not bimodal_warning([0.0, 0.1, 0.2])  # three seeds: too few to tell
