@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -42,13 +41,7 @@ def discard_backup(checkpoints_dir: Path, variant: str) -> None:
     """Remove a variant's backup once its checkpoint and manifest entry are both saved (never a symlink's target)."""
     folder = backup_folder(checkpoints_dir, variant)
     if ownership.owned(folder, "backup"):
-        for path in folder.iterdir():
-            if path.name in (STATE_NAME, ownership.MARKER) or WEIGHTS_NAME.fullmatch(path.name) or BEST_NAME.fullmatch(path.name):
-                _remove(path)
-        try:
-            folder.rmdir()
-        except OSError:  # something genreport did not write is in it: leave it
-            ownership.mark(folder, "backup")
+        ownership.remove_own_folder(folder, "backup", lambda name: bool(ownership.BACKUP_FILE.fullmatch(name)))
 
 
 def _plain(value: Any) -> float | None:
@@ -209,10 +202,9 @@ def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
+    """Delete one of the backup's own files (a folder or link under its name is not one)."""
+    if ownership.is_real_file(path):
+        path.unlink()
 
 
 def _now() -> float:

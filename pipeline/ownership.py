@@ -24,7 +24,7 @@ import re
 import secrets
 import stat
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from genreport.pipeline.errors import ConfigError, GenreportError
 
@@ -468,18 +468,29 @@ def remove_results_folder(folder: Path, tokens: set[str] | None = None) -> int:
 
     Anything else in it is left where it is, with the folder.
     """
-    kind = marked_kind(folder)
-    if kind != "results":
-        return 0
     tokens = (tokens or set()) | {PROCESS_TOKEN}
-    for path in folder.iterdir():
-        match = TEMPORARY.fullmatch(path.name)
-        if is_real_file(path) and (path.name in RESULT_FILES or (match and match["token"] in tokens)):
+
+    def ours(name: str) -> bool:
+        match = TEMPORARY.fullmatch(name)
+        return name in RESULT_FILES or bool(match and match["token"] in tokens)
+
+    return int(remove_own_folder(folder, "results", ours))
+
+
+def remove_own_folder(folder: Path, kind: str, ours: Callable[[str], bool]) -> bool:
+    """Delete a ``kind`` folder genreport marked: the regular files ``ours`` names, then the folder; whether it went.
+
+    Anything else in it stays, and so does the folder (marked again).
+    """
+    if marked_kind(folder) != kind:
+        return False
+    for path in Path(folder).iterdir():
+        if path.name != MARKER and is_real_file(path) and ours(path.name):
             path.unlink()
-    (folder / MARKER).unlink(missing_ok=True)
+    (Path(folder) / MARKER).unlink(missing_ok=True)
     try:
-        folder.rmdir()
+        Path(folder).rmdir()
     except OSError:
         mark(folder, kind)
-        return 0
-    return 1
+        return False
+    return True

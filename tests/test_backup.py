@@ -172,3 +172,17 @@ def test_a_resumed_training_s_callbacks_start_from_the_state_they_were_backed_up
         assert len(early.best_weights) == len(arrays.files)
         for i, weights in enumerate(early.best_weights):
             np.testing.assert_array_equal(weights, arrays[f"w{i}"])
+
+
+def test_discarding_a_backup_removes_its_own_files_and_keeps_anything_else(tmp_path: Path) -> None:
+    from genreport.pipeline import ownership
+    from genreport.pipeline.backup import backup_folder, discard_backup
+
+    folder = ownership.make_folder(backup_folder(tmp_path, "base"), "backup")
+    for name in ("state.json", "epoch-0002.weights.h5", "best-0002.npz", "notes.txt"):
+        (folder / name).write_text("x")
+    discard_backup(tmp_path, "base")
+    assert sorted(p.name for p in folder.iterdir()) == [ownership.MARKER, "notes.txt"]
+    (folder / "notes.txt").unlink()
+    discard_backup(tmp_path, "base")
+    assert not folder.exists()
