@@ -1,9 +1,13 @@
 """What a ``.keras`` archive may ask Keras to build, checked from its ``config.json`` first.
 
-genreport's checkpoints are functional models of a dozen layer classes (``pipeline.models``),
-so an archive is read as a zip and its model description held against that list, with bounded
-sizes, before ``keras.saving.load_model`` sees it. Anything else (another layer class, a custom
-object, a huge kernel, an oversized archive) is refused with one line naming the checkpoint.
+An archive is read as a zip and its model description held against Keras' own building
+blocks, before ``keras.saving.load_model`` sees it: a Sequential or Functional model (nested
+ones too) of built-in ``keras.layers`` classes an image autoencoder uses, with Keras'
+initializers, regularizers and constraints and built-in activation names. Anything that could
+run code or read files (``Lambda``, custom or registered objects, ``TFSMLayer``, lookup layers
+with vocabulary files, wrappers of other frameworks) is refused with one line naming the
+checkpoint. Sizes are not bounded here, by class or by setting: ``pipeline.model_size``
+estimates the memory the model would take from the same description, before any variable exists.
 """
 
 from __future__ import annotations
@@ -17,31 +21,52 @@ from genreport.pipeline.errors import CheckpointError
 
 MAX_ARCHIVE_BYTES = 512 << 20  # on disk, and all members decompressed together
 MAX_CONFIG_BYTES = 4 << 20
-MAX_LAYERS = 256
-MAX_FILTERS = 1024
-MAX_KERNEL = 7
-MAX_STEP = 4  # strides, pooling and upsampling factors, dilation
-MAX_PAD = 8  # ZeroPadding2D and Cropping2D, per side
+MAX_LAYERS = 512  # all layers, nested models' included
 
-ALLOWED_LAYERS = frozenset({
-    "InputLayer", "Conv2D", "Conv2DTranspose", "AveragePooling2D", "UpSampling2D", "BatchNormalization",
-    "ReLU", "LeakyReLU", "Activation", "ZeroPadding2D", "Cropping2D",
+CONVOLUTIONS = frozenset({
+    "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+    "Convolution1D", "Convolution2D", "Convolution3D", "Convolution1DTranspose", "Convolution2DTranspose",
+    "Convolution3DTranspose", "SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D",
+    "DepthwiseConv1D", "DepthwiseConv2D",
 })
-FUNCTIONAL_MODULES = frozenset({"keras.src.models.functional", "keras.models", "keras"})
-ACTIVATIONS = frozenset({"linear", "relu", "leaky_relu", "sigmoid", "tanh"})
-INITIALIZERS = frozenset({
-    "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "Zeros", "Ones", "Constant",
-    "RandomNormal", "RandomUniform", "TruncatedNormal",
+POOLING = frozenset(
+    {f"{kind}{d}D" for kind in ("MaxPooling", "AveragePooling", "MaxPool", "AvgPool", "GlobalMaxPooling", "GlobalAveragePooling",
+                                "GlobalMaxPool", "GlobalAvgPool") for d in (1, 2, 3)}
+)
+RESHAPING = frozenset(
+    {f"{kind}{d}D" for kind in ("UpSampling", "ZeroPadding", "Cropping") for d in (1, 2, 3)}
+    | {"Flatten", "Reshape", "Permute", "RepeatVector", "Resizing", "Rescaling", "CenterCrop"}
+)
+NORMALIZATION = frozenset({"BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "RMSNormalization"})
+REGULARIZATION = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
+                            "AlphaDropout", "ActivityRegularization"})
+ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax"})
+MERGING = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"})
+ACCEPTED_LAYERS = (frozenset({"InputLayer", "Dense", "Identity"}) | CONVOLUTIONS | POOLING | RESHAPING | NORMALIZATION
+                   | REGULARIZATION | ACTIVATION_LAYERS | MERGING)
+MODEL_CLASSES = frozenset({("keras", "Sequential"), ("keras.src.models.sequential", "Sequential"),
+                           ("keras.src.models.functional", "Functional"), ("keras.models", "Functional"), ("keras", "Functional")})
+ACTIVATIONS = frozenset({
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish", "hard_silu", "hard_swish", "mish",
+    "sigmoid", "hard_sigmoid", "log_sigmoid", "sparse_sigmoid", "tanh", "hard_tanh", "tanh_shrink", "softmax", "log_softmax",
+    "softplus", "softsign", "sparse_plus", "squareplus", "exponential", "hard_shrink", "soft_shrink",
 })
+PARTS = {
+    "keras.initializers": frozenset({"GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "Zeros",
+                                     "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling",
+                                     "Orthogonal", "OrthogonalInitializer", "Identity", "IdentityInitializer"}),
+    "keras.regularizers": frozenset({"L1", "L2", "L1L2", "OrthogonalRegularizer"}),
+    "keras.constraints": frozenset({"MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm"}),
+}
 # Objects allowed anywhere in the model description, as (module, class_name).
 OBJECTS = frozenset(
-    {("keras.layers", name) for name in ALLOWED_LAYERS}
-    | {("keras.initializers", name) for name in INITIALIZERS}
+    {("keras.layers", name) for name in ACCEPTED_LAYERS}
+    | {(module, name) for module, names in PARTS.items() for name in names}
+    | MODEL_CLASSES
     | {("keras", "DTypePolicy"), ("keras", "FloatDTypePolicy"), (None, "__keras_tensor__"), (None, "__tuple__")}
 )
 # compile_config is ignored when loading with compile=False; still only Keras' own classes.
 COMPILE_MODULES = frozenset({"keras.optimizers", "keras.optimizers.schedules", "keras.losses", "keras.metrics"})
-INPUT_SHAPE = [None, 28, 28, 1]
 
 
 def refused(name: str, reason: str) -> CheckpointError:
@@ -93,51 +118,51 @@ def read_config(path: Path) -> Any:
 
 
 def check_model_config(config: Any, name: str) -> None:
-    """Refuse a model description that is not a functional model of genreport's layer classes."""
-    if not isinstance(config, dict) or config.get("class_name") != "Functional" or config.get("module") not in FUNCTIONAL_MODULES:
+    """Refuse a model description that is not a Sequential or Functional model of accepted Keras objects."""
+    if not isinstance(config, dict) or (config.get("module"), config.get("class_name")) not in MODEL_CLASSES \
+            or config.get("registered_name") not in (None, config.get("class_name")):
         found = config.get("class_name") if isinstance(config, dict) else type(config).__name__
-        raise refused(name, f"the model is a {found!r}, not a Keras functional model as genreport builds")
-    inner = config.get("config")
-    layer_list = inner.get("layers") if isinstance(inner, dict) else None
-    if not isinstance(layer_list, list) or not 1 <= len(layer_list) <= MAX_LAYERS:
-        raise refused(name, f"the model must list 1 to {MAX_LAYERS} layers")
-    for layer in layer_list:
+        raise refused(name, f"the model is a {found!r}, not a Keras Sequential or Functional model")
+    layer_entries = list(layers_in(config, name))
+    if not 1 <= len(layer_entries) <= MAX_LAYERS:
+        raise refused(name, f"the model must hold 1 to {MAX_LAYERS} layers, nested models' included")
+    for layer in layer_entries:
         check_layer(layer, name)
     for obj, in_compile in objects_in(config):
         check_object(obj, in_compile, name)
 
 
+def layers_in(model: dict[str, Any], name: str) -> Iterator[dict[str, Any]]:
+    """Every layer entry of a model description, nested models' layers in place of the nested model."""
+    inner = model.get("config")
+    layer_list = inner.get("layers") if isinstance(inner, dict) else None
+    if not isinstance(layer_list, list):
+        raise refused(name, f"model {str(model.get('class_name'))[:40]!r} lists no layers")
+    for layer in layer_list:
+        if isinstance(layer, dict) and (layer.get("module"), layer.get("class_name")) in MODEL_CLASSES:
+            yield from layers_in(layer, name)
+        else:
+            yield layer
+
+
 def check_layer(layer: Any, name: str) -> None:
-    """Refuse a layer of a class genreport does not build, or one with out-of-bounds sizes."""
+    """Refuse a layer of a class outside ``ACCEPTED_LAYERS``, a registered custom object, or an unknown activation."""
     if not isinstance(layer, dict) or not isinstance(layer.get("config"), dict):
         raise refused(name, "a layer entry is not a Keras layer description")
     cls = layer.get("class_name")
-    if layer.get("module") != "keras.layers" or cls not in ALLOWED_LAYERS or layer.get("registered_name") not in (None, cls):
-        raise refused(name, f"layer class {cls!r} is not one genreport builds")
-    settings = layer["config"]
-    shape = settings.get("batch_shape")
-    if cls == "InputLayer" and shape != INPUT_SHAPE:
-        shown_shape = tuple(shape) if isinstance(shape, list) else repr(shape)
-        raise CheckpointError(f"{name}: input shape {shown_shape} is not (None, 28, 28, 1)")
-    if "filters" in settings and not is_small_int(settings["filters"], MAX_FILTERS):
-        raise refused(name, f"layer {settings.get('name')!r} has {settings['filters']!r} filters, more than {MAX_FILTERS} or not a count")
-    for key, limit in (("kernel_size", MAX_KERNEL), ("strides", MAX_STEP), ("pool_size", MAX_STEP), ("size", MAX_STEP),
-                       ("dilation_rate", MAX_STEP), ("padding", MAX_PAD), ("cropping", MAX_PAD)):
-        value = settings.get(key)
-        if value is None or (key == "padding" and isinstance(value, str)):
-            continue
-        if not all(is_small_int(v, limit, low=0 if key in ("padding", "cropping") else 1) for v in flat(value)):
-            raise refused(name, f"layer {settings.get('name')!r} has {key} {value!r}, outside {0 if key in ('padding', 'cropping') else 1}..{limit}")
-    activation = settings.get("activation")
+    if layer.get("module") != "keras.layers" or cls not in ACCEPTED_LAYERS or layer.get("registered_name") not in (None, cls):
+        shown_class = cls if isinstance(cls, str) and cls.isprintable() else repr(cls)
+        raise refused(name, f"layer class {str(shown_class)[:60]!r} is not a built-in Keras layer genreport accepts "
+                            "(it could run code or read files, or it is no part of an image autoencoder)")
+    activation = layer["config"].get("activation")
     if activation is not None and activation not in ACTIVATIONS:
-        raise refused(name, f"layer {settings.get('name')!r} uses activation {activation!r}, not one genreport builds")
+        raise refused(name, f"layer {str(layer['config'].get('name'))[:60]!r} uses activation {str(activation)[:60]!r}, "
+                            "not one of Keras' built-in activations")
 
 
 def check_object(obj: dict[str, Any], in_compile: bool, name: str) -> None:
     """Refuse a serialised object that is neither an allowed layer part nor a Keras optimizer or loss."""
     key = (obj.get("module"), obj.get("class_name"))
-    if obj.get("class_name") == "Functional" and obj.get("module") in FUNCTIONAL_MODULES and obj.get("registered_name") in (None, "Functional"):
-        return
     if key in OBJECTS and obj.get("registered_name") in (None, key[1]):
         return
     if in_compile and key[0] in COMPILE_MODULES and isinstance(key[1], str) and key[1].isidentifier() and obj.get("registered_name") is None:
@@ -155,17 +180,3 @@ def objects_in(value: Any, in_compile: bool = False) -> Iterator[tuple[dict[str,
     elif isinstance(value, list):
         for item in value:
             yield from objects_in(item, in_compile)
-
-
-def flat(value: Any) -> Iterator[Any]:
-    """The scalars of a possibly nested list (a bare scalar yields itself)."""
-    if isinstance(value, list):
-        for item in value:
-            yield from flat(item)
-    else:
-        yield value
-
-
-def is_small_int(value: Any, limit: int, low: int = 1) -> bool:
-    """Whether ``value`` is an int (not a bool) in ``low..limit``."""
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= limit

@@ -65,3 +65,12 @@ def score_baselines(data: Dataset, components: tuple[int, ...] = PCA_COMPONENTS)
 def baselines_payload(scores: dict[str, VariantScores], labels: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
     """Summaries of every baseline, with the same bootstrap interval as the variants."""
     return {name: s.summary_with_interval(labels, rng) for name, s in scores.items()}
+
+
+def baseline_cost(name: str) -> dict[str, int | None]:
+    """A baseline's numbers stored and forward FLOPs per image: the mean image stores 784 and computes nothing;
+    PCA k stores the mean and k axes (784·(k+1)) and projects and restores (2 · 2·784·k)."""
+    if name == MEAN_IMAGE:
+        return {"params": 784, "flops": None}
+    k = int(name.split()[-1])
+    return {"params": 784 * (k + 1), "flops": 4 * 784 * k}

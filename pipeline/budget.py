@@ -6,8 +6,12 @@ multiply-adds of its convolutions, two FLOPs each, read from the layer shapes,
 - ``Conv2D``:          2 · H_out · W_out · k_h · k_w · C_in · C_out
 - ``Conv2DTranspose``: 2 · H_in  · W_in  · k_h · k_w · C_in · C_out
 
-Everything else (bias, batch normalization, activations, pooling, padding) is left out; in our
-models it is under 1% of the convolutions. One training step on one image is counted as three
+and, for the models users bring to ``eval-only``, the same rule for the other kernels
+(``COUNTED_CLASSES``): convolutions of 1 to 3 dimensions and their transposes (over output and
+input positions; grouped ones divided by the groups), depthwise (C_in · multiplier filters) and
+separable ones (depthwise plus the 1x1 pointwise), and ``Dense`` (2 · C_in · units per position).
+Everything else (bias, batch normalization, activations, pooling, padding, merging) is left out;
+in our models it is under 1% of the convolutions. One training step on one image is counted as three
 forward passes (the forward pass, and the backward pass's two products: gradients of the
 inputs and of the weights), so a step on a batch of ``b`` images costs ``3 · b · forward``.
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 BUDGET_KINDS: tuple[str, ...] = ("compute", "epochs")
 BACKWARD_FACTOR = 3  # one training step = forward + backward (twice the forward's products)
@@ -36,23 +40,64 @@ def conv2d_transpose_flops(in_h: int, in_w: int, kernel: tuple[int, int], c_in: 
     return 2 * in_h * in_w * kernel[0] * kernel[1] * c_in * c_out
 
 
-def layer_flops(layer: Any) -> int:
-    """Forward FLOPs of one Keras layer on one image (0 for layers without convolutions)."""
+CONV_CLASSES = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3, "Convolution1D": 1, "Convolution2D": 2, "Convolution3D": 3}
+CONV_TRANSPOSE_CLASSES = {"Conv1DTranspose": 1, "Conv2DTranspose": 2, "Conv3DTranspose": 3,
+                          "Convolution1DTranspose": 1, "Convolution2DTranspose": 2, "Convolution3DTranspose": 3}
+DEPTHWISE_CLASSES = {"DepthwiseConv1D": 1, "DepthwiseConv2D": 2}
+SEPARABLE_CLASSES = {"SeparableConv1D": 1, "SeparableConv2D": 2, "SeparableConvolution1D": 1, "SeparableConvolution2D": 2}
+COUNTED_CLASSES = frozenset({"Dense", *CONV_CLASSES, *CONV_TRANSPOSE_CLASSES, *DEPTHWISE_CLASSES, *SEPARABLE_CLASSES})
+
+
+def graph_calls(model: Any) -> Iterator[tuple[Any, list[Any], list[Any]]]:
+    """(layer, input tensors, output tensors) of every layer call in ``model``'s graph, nested models' calls in place of theirs.
+
+    Read from the graph Keras runs (a Sequential's inner functional graph), not from each layer's
+    node list: a Sequential model is rebuilt as layers are added, and every rebuild leaves nodes behind.
+    """
+    graph = getattr(model, "_functional", None) or model
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if by_depth is None:  # not a graph network: the layers' own calls
+        calls = [(layer, node) for layer in model.layers for node in getattr(layer, "_inbound_nodes", [])]
+    else:
+        calls = [(node.operation, node) for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+    for layer, node in calls:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from graph_calls(layer)
+        elif node.input_tensors:
+            yield layer, list(node.input_tensors), list(node.outputs)
+
+
+def call_flops(layer: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
+    """Forward FLOPs of one call of a counted layer on one image: two per multiply-add of its kernel."""
     kind = type(layer).__name__
-    if kind not in ("Conv2D", "Conv2DTranspose"):
-        return 0
-    in_shape = tuple(layer.input.shape)
-    out_shape = tuple(layer.output.shape)
-    kernel = tuple(layer.kernel_size)
     c_in, c_out = int(in_shape[-1]), int(out_shape[-1])
-    if kind == "Conv2D":
-        return conv2d_flops(int(out_shape[1]), int(out_shape[2]), kernel, c_in, c_out)
-    return conv2d_transpose_flops(int(in_shape[1]), int(in_shape[2]), kernel, c_in, c_out)
+    if kind == "Dense":  # every position of the leading axes multiplies a c_in x units matrix
+        return 2 * math.prod(int(d) for d in out_shape[1:-1]) * c_in * c_out
+    kernel = math.prod(int(k) for k in layer.kernel_size)
+    if kind in CONV_CLASSES:
+        groups = int(getattr(layer, "groups", 1) or 1)
+        return 2 * math.prod(int(d) for d in out_shape[1:-1]) * kernel * c_in // groups * c_out
+    if kind in CONV_TRANSPOSE_CLASSES:  # every input pixel scatters a kernel
+        return 2 * math.prod(int(d) for d in in_shape[1:-1]) * kernel * c_in * c_out
+    multiplier = int(layer.depth_multiplier)
+    depthwise = 2 * math.prod(int(d) for d in out_shape[1:-1]) * kernel * c_in * multiplier
+    if kind in DEPTHWISE_CLASSES:
+        return depthwise
+    return depthwise + 2 * math.prod(int(d) for d in out_shape[1:-1]) * c_in * multiplier * c_out
 
 
 def forward_flops(model: Any) -> int:
-    """Forward FLOPs of ``model`` on one image, summed over its layers."""
-    return sum(layer_flops(layer) for layer in model.layers)
+    """Forward FLOPs of ``model`` on one image: ``call_flops`` of every counted layer call in its graph."""
+    return sum(call_flops(layer, tuple(inputs[0].shape), tuple(outputs[0].shape)) for layer, inputs, outputs in graph_calls(model)
+               if type(layer).__name__ in COUNTED_CLASSES)
+
+
+def counted_classes(model: Any) -> dict[str, list[str]]:
+    """Which of the model's layer classes the FLOPs count (``COUNTED_CLASSES``), and which they leave out."""
+    def classes(m: Any) -> set[str]:
+        return set().union(*[classes(l) if hasattr(l, "layers") and l.layers else {type(l).__name__} for l in m.layers])
+    present = classes(model) - {"InputLayer"}
+    return {"counted": sorted(present & COUNTED_CLASSES), "left_out": sorted(present - COUNTED_CLASSES)}
 
 
 def train_step_flops(model: Any, batch_size: int) -> int:

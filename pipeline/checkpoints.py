@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from genreport.pipeline.archive import check_archive, shown
-from genreport.pipeline.config import VARIANTS
+from genreport.pipeline.catalogue import VARIANTS
 from genreport.pipeline.errors import CheckpointError
 from genreport.pipeline.fsutil import write_atomically, write_json_atomically
 from genreport.pipeline.ownership import file_sha256
-from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, check_model_memory
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, check_image_shapes, check_model_memory, one_shape
 
 MANIFEST = "manifest.json"
-EXPECTED_SHAPE = (28, 28, 1)
 
 
 def checkpoint_path(folder: Path, variant: str) -> Path:
@@ -107,7 +106,7 @@ def find_checkpoints(folder: Path) -> dict[str, Path]:
 
 
 def load_model_safely(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> Any:
-    """The model in a ``.keras`` archive, checked, loaded in safe mode, mapping 28x28x1 to 28x28x1.
+    """The model in a ``.keras`` archive, checked, loaded in safe mode, mapping a 28x28 image to one (``IMAGE_SHAPES``).
 
     The archive's size and ``config.json`` are checked (``pipeline.archive.check_archive``), and
     the memory its model would take to score is estimated from that description and bounded by
@@ -135,7 +134,5 @@ def load_model_safely(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> Any
     except Exception as exc:  # Keras raises many types for a bad archive; all mean "refused".
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{name} could not be loaded safely: {reason[:300]!r}") from None
-    for side, shape in (("input", model.input_shape), ("output", model.output_shape)):
-        if isinstance(shape, list) or tuple(shape[1:]) != EXPECTED_SHAPE:
-            raise CheckpointError(f"{name}: {side} shape {shape} is not (None, 28, 28, 1)")
+    check_image_shapes(one_shape(model.input_shape, "input", name), one_shape(model.output_shape, "output", name), name)
     return model

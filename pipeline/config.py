@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from genreport.pipeline.catalogue import VARIANTS  # noqa: F401  (re-exported: the variants full trains)
 from genreport.pipeline.errors import ConfigError
 from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 
-VARIANTS: tuple[str, ...] = ("base", "modified", "tuned")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 FORMATS: tuple[str, ...] = ("html", "pdf")
 

@@ -190,12 +190,60 @@ def check_finite(reconstructions: np.ndarray, source: str) -> np.ndarray:
     return reconstructions
 
 
+@dataclass(frozen=True)
+class Reconstruction:
+    """A model's reconstructions of the test images as [0, 1] images of 28x28x1, and how they were made."""
+
+    images: np.ndarray
+    clipped_share: float  # of output pixels outside the model's pixel range, clipped before scoring
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    pixel_range: tuple[float, float]
+
+    def facts(self) -> dict[str, Any]:
+        """How the images went in and came out, as plain values for the results."""
+        return {"input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
+                "pixel_range": list(self.pixel_range), "clipped_share": self.clipped_share}
+
+
+def image_shape_of(shape: Any) -> tuple[int, ...]:
+    """The Fashion-MNIST image shape (28x28x1, 28x28 or 784) a model's input or output shape takes."""
+    from genreport.pipeline.model_size import image_shape
+
+    taken = image_shape(tuple(shape[1:]))
+    if taken is None:
+        raise CheckpointError(f"shape {tuple(shape)} is not a 28x28 image")
+    return taken
+
+
+def reconstruct_images(model: Any, images: np.ndarray, pixel_range: tuple[float, float] = (0.0, 1.0), batch_size: int = 512,
+                       source: str | None = None) -> Reconstruction:
+    """``images`` (28x28x1 in [0, 1]) reshaped and scaled to what ``model`` reads, reconstructed, and brought back.
+
+    Values outside ``pixel_range`` are clipped to it (after a NaN/infinity check naming
+    ``source``), and their share of all output pixels is recorded. For a 28x28x1 model on [0, 1]
+    no arithmetic touches the values, so genreport's own checkpoints score as they always did.
+    """
+    low, high = pixel_range
+    taken, given = image_shape_of(model.input_shape), image_shape_of(model.output_shape)
+    fed = images.reshape((len(images), *taken))
+    if (low, high) != (0.0, 1.0):
+        fed = (low + fed.astype(np.float32) * np.float32(high - low)).astype(np.float32)
+    out = np.asarray(model.predict(fed, batch_size=batch_size, verbose=0), dtype=np.float32)
+    check_finite(out, source or f"model {getattr(model, 'name', '')!r}")
+    if out.shape[1:] != given:
+        raise CheckpointError(f"{source}: the model returned images of shape {out.shape[1:]}, not the {given} it declares")
+    clipped = float(np.count_nonzero((out < low) | (out > high)) / out.size)
+    out = np.clip(out, low, high)
+    if (low, high) != (0.0, 1.0):
+        out = np.clip((out - np.float32(low)) / np.float32(high - low), 0.0, 1.0).astype(np.float32)
+    return Reconstruction(out.reshape((len(images), 28, 28, 1)), clipped, taken, given, (low, high))
+
+
 def reconstruct(model: Any, images: np.ndarray, batch_size: int = 512, source: str | None = None) -> np.ndarray:
     """The model's float32 reconstructions of ``images``, clipped to [0, 1].
 
     Raises a CheckpointError naming ``source`` (the checkpoint; else the model's name) if any
     value is NaN or infinite, before clipping could hide it.
     """
-    out = np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
-    check_finite(out, source or f"model {getattr(model, 'name', '')!r}")
-    return np.clip(out, 0.0, 1.0)
+    return reconstruct_images(model, images, batch_size=batch_size, source=source).images

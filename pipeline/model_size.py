@@ -1,151 +1,80 @@
-"""The memory a ``.keras`` archive's model would take, read from its ``config.json`` before Keras builds it.
+"""The memory a ``.keras`` archive's model would take, and its image shapes, read before any variable exists.
 
 Keras allocates every variable while it builds a model from ``config.json``, before any weight is
-loaded, so a small archive can ask for many gigabytes. This module walks the model description
-instead: each layer is created from its entry without being built (no variables), shapes go
-through the graph with ``compute_output_shape``, and each layer's weights are counted from its
-class's formula. The estimate is the variables (float32) plus one scoring batch's activations at
-the widest layer (its input and output together), and ``check_model_memory`` refuses a model
-above the bound with one line that gives the estimate. A layer class without a formula here is
-refused: the bound comes from sizes, so opening genreport to more layer classes means adding
-their formulas.
+loaded, so a small archive can ask for many gigabytes. This module builds the model from the
+description (already checked by ``pipeline.archive``) inside ``keras.StatelessScope`` with
+variable initialisation off: Keras creates every variable object with its shape and dtype but
+allocates none of them, and shapes go through the graph symbolically. What is counted is exactly
+what ``load_model`` would allocate, for every layer class, with no formula per class:
+
+- the variables, at their dtype's size;
+- one scoring batch's activations at the widest layer call (its inputs and outputs together).
+
+``check_model_memory`` refuses a model above the bound with one line that gives the estimate,
+and refuses one whose input or output is not a Fashion-MNIST image (``IMAGE_SHAPES``).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from genreport.pipeline.archive import ALLOWED_LAYERS
 from genreport.pipeline.errors import CheckpointError
 
 GIB = 1 << 30
 DEFAULT_MAX_MODEL_GIB = 2.0
 SCORING_BATCH = 512  # pipeline.evaluate.reconstruct's batch
-BYTES = 4  # variables are float32 under every policy genreport uses
+IMAGE_SHAPES: tuple[tuple[int, ...], ...] = ((28, 28, 1), (28, 28), (784,))
+# The pixel scales a model may have been trained on (--pixel-range): test images are scaled to one and back.
+PIXEL_RANGES: dict[str, tuple[float, float]] = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
 Shape = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class ModelSize:
-    """A model's weight count and its estimated memory for scoring, in bytes."""
+    """A model's variables and widest activations, its input and output shapes (no batch axis), and its estimated memory for scoring."""
 
     weights: int
-    activation_values: int  # per image, at the widest layer (its input and output)
+    weight_bytes: int
+    activation_values: int  # per image, at the widest layer call (its inputs and outputs)
+    input_shape: Shape = (28, 28, 1)
+    output_shape: Shape = (28, 28, 1)
 
     @property
     def bytes(self) -> int:
-        """Variables plus one scoring batch's activations at the widest layer, 4 bytes a value."""
-        return (self.weights + self.activation_values * SCORING_BATCH) * BYTES
+        """Variables plus one scoring batch's float32 activations at the widest layer."""
+        return self.weight_bytes + self.activation_values * SCORING_BATCH * 4
 
 
-POLICIES = frozenset({"float32", "mixed_bfloat16", "mixed_float16", "bfloat16", "float16"})  # variables of 4 bytes or fewer
+def first_line(exc: BaseException) -> str:
+    """An exception's first line of text, short, without terminal colour codes."""
+    text = str(exc).replace("\x1b[1m", "").replace("\x1b[0m", "").strip()
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Exception encountered")), "")
+    return (line or type(exc).__name__)[:200]
 
 
-def channels(shape: Shape) -> int:
-    """The channel count of a channels-last shape (``check_layer_settings`` refuses channels-first)."""
-    return int(shape[-1])
-
-
-def conv_weights(config: dict[str, Any], shape: Shape) -> int:
-    """Kernel and bias of a Conv2D reading ``shape``."""
-    kernel = math.prod(int(k) for k in config["kernel_size"])
-    groups = int(config.get("groups") or 1)
-    bias = int(config["filters"]) if config.get("use_bias", True) else 0
-    return kernel * channels(shape) // groups * int(config["filters"]) + bias
-
-
-def conv_transpose_weights(config: dict[str, Any], shape: Shape) -> int:
-    """Kernel and bias of a Conv2DTranspose reading ``shape``."""
-    bias = int(config["filters"]) if config.get("use_bias", True) else 0
-    return math.prod(int(k) for k in config["kernel_size"]) * channels(shape) * int(config["filters"]) + bias
-
-
-def batch_norm_weights(config: dict[str, Any], shape: Shape) -> int:
-    """Moving mean and variance, and gamma and beta where used, over the normalised axes."""
-    axes = config.get("axis", -1)
-    axes = axes if isinstance(axes, list) else [axes]
-    features = math.prod(int(shape[a]) for a in axes)
-    return features * (2 + bool(config.get("center", True)) + bool(config.get("scale", True)))
-
-
-def no_weights(config: dict[str, Any], shape: Shape) -> int:
-    """Layers without variables."""
-    return 0
-
-
-WEIGHTED: dict[str, Callable[[dict[str, Any], Shape], int]] = {
-    "Conv2D": conv_weights,
-    "Conv2DTranspose": conv_transpose_weights,
-    "BatchNormalization": batch_norm_weights,
-}
-# Every other class the archive check accepts holds no variables.
-WEIGHT_FORMULAS = {**{name: no_weights for name in ALLOWED_LAYERS - set(WEIGHTED)}, **WEIGHTED}
-
-
-def model_size(config: dict[str, Any], name: str) -> ModelSize:
-    """The size of a functional model description (as ``pipeline.archive`` accepts it), built nowhere."""
+def stateless_model(config: dict[str, Any], name: str) -> Any:
+    """The model ``config`` describes, with every variable declared and none allocated."""
     import keras
 
-    produced: dict[tuple[str, int, int], Shape] = {}
-    weights, widest = 0, 0
-    for entry in config["config"]["layers"]:
-        cls, settings, layer_name = entry["class_name"], entry["config"], entry.get("name", entry["config"].get("name"))
-        if cls not in WEIGHT_FORMULAS:
-            raise CheckpointError(f"{name}: genreport cannot size layer class {cls!r} before loading it")
-        if cls == "InputLayer":
-            shape = tuple(settings["batch_shape"])
-            produced[(layer_name, 0, 0)] = shape
-            continue
-        check_layer_settings(settings, name, layer_name)
-        layer = keras.layers.deserialize({"module": entry["module"], "class_name": cls, "config": settings})
-        nodes = entry.get("inbound_nodes") or []
-        if not nodes:
-            raise CheckpointError(f"{name}: layer {layer_name!r} is called on nothing, so its size cannot be read from the graph")
-        for node_index, node in enumerate(nodes):
-            inputs = [input_shape(arg, produced, name, layer_name) for arg in node.get("args", [])]
-            if len(inputs) != 1:
-                raise CheckpointError(f"{name}: layer {layer_name!r} takes {len(inputs)} inputs; genreport's layers take one")
-            check_build_config(entry.get("build_config"), inputs[0], name, layer_name)
-            output = tuple(layer.compute_output_shape(inputs[0]))
-            produced[(layer_name, node_index, 0)] = output
-            if node_index == 0:
-                weights += WEIGHT_FORMULAS[cls](settings, inputs[0])
-            widest = max(widest, values_per_image(inputs[0]) + values_per_image(output))
-    return ModelSize(weights=weights, activation_values=widest)
+    # A copy, since Keras pops entries while it builds; no compile_config, as load_model(compile=False) does.
+    config = {**copy.deepcopy(config), "compile_config": None}
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            return keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except RecursionError:
+        raise CheckpointError(f"{name}: its model is nested too deeply to be built") from None
+    except Exception as exc:  # Keras raises many types for a model it cannot build; each means "refused"
+        raise CheckpointError(f"{name}: its model cannot be built from config.json: {first_line(exc)}") from None
 
 
-def check_layer_settings(settings: dict[str, Any], name: str, layer_name: str) -> None:
-    """Refuse what the weight formulas do not cover: channels-first data and variables wider than 4 bytes."""
-    if settings.get("data_format", "channels_last") != "channels_last":
-        raise CheckpointError(f"{name}: layer {layer_name!r} uses data_format {settings.get('data_format')!r}; genreport reads channels_last only")
-    policy = settings.get("dtype")
-    policy_name = policy.get("config", {}).get("name") if isinstance(policy, dict) else policy
-    if policy_name is not None and policy_name not in POLICIES:
-        raise CheckpointError(f"{name}: layer {layer_name!r} has dtype policy {policy_name!r}, not one of {', '.join(sorted(POLICIES))}")
+def dtype_bytes(dtype: Any) -> int:
+    """Bytes per value of a Keras variable's dtype."""
+    import numpy as np
 
-
-def check_build_config(build_config: Any, walked: Shape, name: str, layer_name: str) -> None:
-    """Refuse a ``build_config`` other than the input shape the graph gives the layer.
-
-    Keras builds a layer from its build_config (``input_shape`` or ``shapes_dict``) before it sees
-    the graph: a size there that the walk did not check would be allocated unchecked.
-    """
-    if build_config is None:
-        return
-    if not isinstance(build_config, dict) or set(build_config) != {"input_shape"} or not isinstance(build_config["input_shape"], list) \
-            or tuple(build_config["input_shape"]) != walked:
-        raise CheckpointError(f"{name}: layer {layer_name!r} declares a build_config {str(build_config)[:120]}, but its input is {walked}")
-
-
-def input_shape(arg: Any, produced: dict[tuple[str, int, int], Shape], name: str, layer_name: str) -> Shape:
-    """The shape of the tensor a layer's call argument refers to, as the walk computed it."""
-    history = arg.get("config", {}).get("keras_history") if isinstance(arg, dict) else None
-    key = tuple(history) if isinstance(history, list) and len(history) == 3 else None
-    if key not in produced:
-        raise CheckpointError(f"{name}: layer {layer_name!r} reads a tensor no earlier layer makes")
-    return produced[key]
+    return int(np.dtype(str(dtype).replace("bfloat16", "float16")).itemsize)
 
 
 def values_per_image(shape: Shape) -> int:
@@ -153,6 +82,59 @@ def values_per_image(shape: Shape) -> int:
     if any(d is None or int(d) < 0 for d in shape[1:]):
         return 0
     return math.prod(int(d) for d in shape[1:])
+
+
+def one_shape(shape: Any, side: str, name: str) -> Shape:
+    """A model's single input or output shape, without the batch axis."""
+    if isinstance(shape, list) or not isinstance(shape, tuple) or (shape and isinstance(shape[0], (tuple, list))):
+        raise CheckpointError(f"{name}: the model has several {side}s; genreport scores a model of one image in and one out")
+    return tuple(shape[1:])
+
+
+def fits(shape: Shape, image: Shape) -> bool:
+    """Whether a model shape (None for any size) accepts an image of shape ``image``."""
+    return len(shape) == len(image) and all(d is None or int(d) == i for d, i in zip(shape, image))
+
+
+def image_shape(shape: Shape) -> Shape | None:
+    """The Fashion-MNIST image shape a model shape takes, or None."""
+    return next((image for image in IMAGE_SHAPES if fits(shape, image)), None)
+
+
+def check_image_shapes(input_shape: Shape, output_shape: Shape, name: str) -> tuple[Shape, Shape]:
+    """The image shapes a model reads and writes, or a one-line refusal naming both."""
+    accepted = " or ".join(str(s) for s in IMAGE_SHAPES)
+    shown_in, shown_out = tuple(input_shape), tuple(output_shape)
+    taken = image_shape(input_shape)
+    if taken is None:
+        raise CheckpointError(f"{name}: input shape {shown_in} is not a 28x28 image ({accepted})")
+    given = image_shape(output_shape)
+    if given is None:
+        raise CheckpointError(f"{name}: output shape {shown_out} is not an image of the input's size: "
+                              f"the model maps {shown_in} to {shown_out}, and a reconstruction must be {accepted}")
+    return taken, given
+
+
+def model_size(config: dict[str, Any], name: str) -> ModelSize:
+    """The size and image shapes of a model description (as ``pipeline.archive`` accepts it), allocated nowhere."""
+    import keras
+
+    from genreport.pipeline.budget import graph_calls
+
+    try:
+        model = stateless_model(config, name)
+        if not model.built or not getattr(model, "inputs", None):
+            raise CheckpointError(f"{name}: the model declares no input shape, so its size cannot be known before it is built")
+        weights = sum(math.prod(int(d) for d in v.shape) for v in model.weights)
+        weight_bytes = sum(math.prod(int(d) for d in v.shape) * dtype_bytes(v.dtype) for v in model.weights)
+        widest = max((sum(values_per_image(tuple(t.shape)) for t in inputs + outputs) for _, inputs, outputs in graph_calls(model)),
+                     default=0)
+        shapes = one_shape(model.input_shape, "input", name), one_shape(model.output_shape, "output", name)
+    finally:
+        # The variables exist only as declarations that Keras keeps in a list to initialise at the
+        # next stateless scope it leaves; clearing the session drops them before anything does.
+        keras.backend.clear_session()
+    return ModelSize(weights=weights, weight_bytes=weight_bytes, activation_values=widest, input_shape=shapes[0], output_shape=shapes[1])
 
 
 def check_model_memory(config: dict[str, Any], name: str, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> ModelSize:
@@ -165,4 +147,5 @@ def check_model_memory(config: dict[str, Any], name: str, max_gib: float = DEFAU
         raise CheckpointError(
             f"{name} would take about {size.bytes / GIB:.1f} GiB to score ({size.weights:,} weights and a batch of {SCORING_BATCH} "
             f"images), more than the {max_gib:g} GiB allowed (--max-model-gib)")
+    check_image_shapes(size.input_shape, size.output_shape, name)
     return size

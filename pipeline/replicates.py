@@ -26,7 +26,6 @@ from genreport.pipeline.verdicts import ALPHA, DESIGNS_CLAIM, DESIGNS_COVER, bim
 
 # Settings that may differ between replicates: the seed itself and where and how a run wrote.
 FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds", "worker_timeout", "max_model_gib"})
-COMPARISONS = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
 METRICS = ("ssim", "ssim_gaussian")
 
 
@@ -199,9 +198,9 @@ def replicated_class_extremes(runs: list[dict[str, Any]], variants: list[str]) -
 
 def replicated_metrics(runs: list[dict[str, Any]], seeds: list[int], search: str) -> dict[str, Any]:
     """The across-seed block of a merged ``metrics.json``."""
-    variants = [v for v in ("base", "modified", "tuned") if v in runs[0]["metrics"]["variants"]]
+    variants = list(runs[0]["metrics"]["variants"])
     reference = runs[0]["metrics"].get("reference_ssim", {})
-    pairs = [(a, b) for a, b in COMPARISONS if a in variants and b in variants]
+    pairs = [(c["first"], c["second"]) for c in runs[0]["metrics"]["comparisons"]]  # the comparisons each run made
     comparisons = [comparison_figures(runs, seeds, a, b, family_size=len(pairs)) for a, b in pairs]
     with_family_holm(comparisons)
     tuning = [{"seed": s, **((r["run"].get("tuning") or {}).get("best") or {})} for s, r in zip(seeds, runs)]

@@ -14,7 +14,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from genreport.pipeline import checkpoints
-from genreport.pipeline.config import VARIANTS, RunConfig
+from genreport.pipeline.catalogue import PUBLISHED_SSIM, VARIANTS, comparisons_for, published_for
+from genreport.pipeline.model_sources import ModelSource
+from genreport.pipeline.config import RunConfig
 from genreport.pipeline.data import Dataset, load_dataset, stratified_indices
 from genreport.pipeline.errors import GenreportError
 from genreport.pipeline.ownership import claim_run_folder
@@ -401,12 +403,13 @@ def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int =
     entries["tuned"] = train_or_reuse(ctx, "tuned", lambda: build_modified(**best, name="tuned"), best)
     add_search_fraction(tuning, entries["tuned"])
     with clock.stage("score"):
-        scores, samples = score_checkpoints(checkpoints.find_checkpoints(ctx.checkpoints_dir), data, progress)
+        scored = score_checkpoints(checkpoints.find_checkpoints(ctx.checkpoints_dir), data, progress)
         baselines = score_baselines(data)
     with clock.stage("write results"):
-        results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
-                                                 policy, started_at, "full", threads, config.seed, fingerprint))
-    return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
+        results_dir = write_results(ResultsInput(config, data, scored.scores, baselines, scored.samples, entries, tuning, clock.stages,
+                                                 policy, started_at, "full", threads, config.seed, fingerprint,
+                                                 published=published_for(list(scored.scores)), facts=scored.facts))
+    return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scored.scores.items()}, time.monotonic() - started)
 
 
 def budget_words(config: RunConfig) -> str:
@@ -514,56 +517,70 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
     return entry
 
 
-def run_eval_only(config: RunConfig, checkpoints_dir: Path, progress: Progress | Lines = print,
-                  then: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
-    """Score the saved models in ``checkpoints_dir`` on the test set and save results."""
+def run_eval_only(config: RunConfig, models: list[ModelSource], progress: Progress | Lines = print,
+                  then: Callable[[RunOutcome], None] | None = None, pixel_ranges: dict[str, tuple[float, float]] | None = None,
+                  reference: str | None = None) -> RunOutcome:
+    """Score ``models`` (from ``model_sources.find_models``) on the test set and save results."""
     from genreport.pipeline.lock import output_lock
 
     progress = event_sink(progress)
     with output_lock(config.output):
         claim_run_folder(config.output, ("results",), report_files(config))
         sweep_temporary_files(config.output, progress)
-        outcome = _run_eval_only_locked(config, checkpoints_dir, progress)
+        outcome = _run_eval_only_locked(config, models, progress, pixel_ranges or {}, reference)
         if then is not None:
             then(outcome)
         return outcome
 
 
-def _run_eval_only_locked(config: RunConfig, checkpoints_dir: Path, progress: Progress) -> RunOutcome:
+def eval_only_entries(models: list[ModelSource], max_gib: float) -> dict[str, dict[str, Any]]:
+    """Per model, the manifest's record where genreport vouches for the file, else its layers, size and FLOPs read from it."""
+    entries = {}
+    for model in models:
+        if model.vouched:
+            entry = {k: v for k, v in model.entry.items() if k not in ("tuning", "fingerprint")}
+            entries[model.name] = dict(entry, variant=model.variant, genreport_variant=model.variant)
+            if "layers" not in entry:
+                entries[model.name].update(model_description(model.path, max_gib))
+        else:
+            entries[model.name] = dict(model_description(model.path, max_gib), variant=model.name, genreport_variant=None,
+                                       file=model.path.name, sha256=checkpoints.file_sha256(model.path))
+    return entries
+
+
+def _run_eval_only_locked(config: RunConfig, models: list[ModelSource], progress: Progress,
+                          pixel_ranges: dict[str, tuple[float, float]], reference: str | None) -> RunOutcome:
     started, started_at = time.monotonic(), now_iso()
     clock = StageClock(progress)
-    paths = checkpoints.find_checkpoints(checkpoints_dir)
-    manifest = checkpoints.read_manifest(checkpoints_dir)
+    names = [m.name for m in models]
+    vouched = {m.name: m for m in models if m.vouched}
+    design_steps = reference is None and len(vouched) == len(models) and all(m.variant == m.name for m in models)
+    pairs = comparisons_for(names) if design_steps else comparisons_for(names, reference or names[0])
     seed_everything(config.seed)
     with clock.stage("load data"):
         data = load_data(config)
     with clock.stage("score"):
-        scores, samples = score_checkpoints(paths, data, progress, config.max_model_gib)
+        scored = score_checkpoints({m.name: m.path for m in models}, data, progress, config.max_model_gib, pixel_ranges)
         baselines = score_baselines(data)
-    entries = {}
-    for variant, path in paths.items():
-        entry = manifest["variants"].get(variant) or {}
-        if entry and entry.get("sha256") != checkpoints.file_sha256(path):
-            progress(f"{path.name} is not the file its manifest entry describes (SHA-256 differs): "
-                     "its recorded history, layers and tuning are ignored; scoring the file as it is")
-            entry = {}
-        entries[variant] = dict(entry, variant=variant)
-        if "layers" not in entries[variant]:
-            entries[variant].update(model_description(path, config.max_model_gib))
-    tuned_matches = bool(entries.get("tuned", {}).get("sha256"))
-    tuning = manifest.get("tuning") if tuned_matches else None
+    entries = eval_only_entries(models, config.max_model_gib)
+    tuned = next((m for m in vouched.values() if m.variant == "tuned"), None)
+    tuning = tuned.entry.get("tuning") if tuned else None
+    first = next(iter(vouched.values()), None)
+    fingerprint = first.entry.get("fingerprint") if first and len(vouched) == len(models) else None
+    policy = first.entry.get("policy") if first and len(vouched) == len(models) and first.entry.get("policy") else "as saved"
+    published = {m.name: PUBLISHED_SSIM[m.variant] for m in vouched.values()}
     with clock.stage("write results"):
-        results_dir = write_results(ResultsInput(config, data, scores, baselines, samples, entries, tuning, clock.stages,
-                                                 manifest.get("policy", "as saved"), started_at, "eval-only", None,
-                                                 (manifest.get("fingerprint") or {}).get("seed"), manifest.get("fingerprint")))
-    return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scores.items()}, time.monotonic() - started)
+        results_dir = write_results(ResultsInput(config, data, scored.scores, baselines, scored.samples, entries, tuning, clock.stages,
+                                                 policy, started_at, "eval-only", None, (fingerprint or {}).get("seed"), fingerprint,
+                                                 published=published, pairs=pairs, facts=scored.facts))
+    return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scored.scores.items()}, time.monotonic() - started)
 
 
 def model_description(path: Path, max_gib: float) -> dict[str, Any]:
-    """Parameter count, FLOPs and layer table of a saved model."""
-    from genreport.pipeline.budget import forward_flops
+    """Parameter count, FLOPs (and which layer classes they count) and layer table of a saved model."""
+    from genreport.pipeline.budget import counted_classes, forward_flops
     from genreport.pipeline.models import layer_table
 
     model = checkpoints.load_model_safely(path, max_gib)
     return {"params": int(model.count_params()), "layers": layer_table(model), "policy": model.dtype_policy.name,
-            "forward_flops": forward_flops(model)}
+            "forward_flops": forward_flops(model), "flops_count": counted_classes(model)}

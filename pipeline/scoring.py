@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,32 +14,44 @@ from genreport.pipeline.data import CLASS_NAMES, Dataset
 from genreport.pipeline.environment import machine_facts, now_iso, package_versions
 from genreport.pipeline.progress import Lines, Progress, Tally, event_sink
 from genreport.pipeline.results_checks import EXTREMES, GRID_PER_CLASS
-from genreport.pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct, score_reconstructions
+from genreport.pipeline.catalogue import PUBLISHED_SSIM, comparisons_for
+from genreport.pipeline.evaluate import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct_images, score_reconstructions
 from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.stats import bootstrap_mean_ci, paired_comparison, with_holm_correction
 from genreport.pipeline.verdicts import MODELS_CLAIM, MODELS_COVER, extreme_classes, published_verdict
 
-REFERENCE_SSIM = {"base": 0.925, "modified": 0.9421, "tuned": 0.9436}
-COMPARISONS = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
+REFERENCE_SSIM = PUBLISHED_SSIM  # the published figures of genreport's own variants
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Every model's scores, the sample images a report shows, and how each model's images went in and out."""
+
+    scores: dict[str, VariantScores]
+    samples: dict[str, np.ndarray]
+    facts: dict[str, dict[str, Any]]
 
 
 def score_checkpoints(paths: dict[str, Path], data: Dataset, progress: Progress | None = None,
-                      max_gib: float = DEFAULT_MAX_MODEL_GIB) -> tuple[dict[str, VariantScores], dict[str, np.ndarray]]:
-    """Load each checkpoint safely, reconstruct the test set and score it.
+                      max_gib: float = DEFAULT_MAX_MODEL_GIB, pixel_ranges: dict[str, tuple[float, float]] | None = None) -> Scored:
+    """Load each checkpoint safely, reconstruct the test set (at each model's pixel range, default 0-1) and score it.
 
     ``full`` scores the saved files too (not the models in memory), so ``eval-only`` on the
     same checkpoints gives exactly the same figures.
     """
     scores: dict[str, VariantScores] = {}
     reconstructions: dict[str, np.ndarray] = {}
-    for variant, path in paths.items():
-        told = scoring_reporter(variant, progress) if progress else None
+    facts: dict[str, dict[str, Any]] = {}
+    for name, path in paths.items():
+        told = scoring_reporter(name, progress) if progress else None
         if told:
             told(0, len(data.x_test))  # a live bar from the start: loading and reconstructing count too
         model = checkpoints.load_model_safely(path, max_gib)
-        reconstructions[variant] = reconstruct(model, data.x_test, source=path.name)
-        scores[variant] = score_reconstructions(variant, data.x_test, reconstructions[variant], on_progress=told)
-    return scores, sample_arrays(data, scores, reconstructions)
+        made = reconstruct_images(model, data.x_test, (pixel_ranges or {}).get(name, (0.0, 1.0)), source=path.name)
+        del model
+        reconstructions[name], facts[name] = made.images, made.facts()
+        scores[name] = score_reconstructions(name, data.x_test, made.images, on_progress=told)
+    return Scored(scores, sample_arrays(data, scores, reconstructions), facts)
 
 
 def scoring_reporter(variant: str, progress: Progress | Lines) -> Callable[[int, int], None]:
@@ -72,7 +84,7 @@ def sample_arrays(data: Dataset, scores: dict[str, VariantScores], reconstructio
     return arrays
 
 
-def published_comparison(variants: dict[str, Any]) -> list[dict[str, Any]]:
+def published_comparison(variants: dict[str, Any], published: dict[str, float]) -> list[dict[str, Any]]:
     """Per variant, our mean SSIM under both definitions against the published figure.
 
     The published study does not say which SSIM it used, so a claim holds per definition; it
@@ -80,7 +92,7 @@ def published_comparison(variants: dict[str, Any]) -> list[dict[str, Any]]:
     """
     rows = []
     for variant, summary in variants.items():
-        reference = REFERENCE_SSIM.get(variant)
+        reference = published.get(variant)
         if reference is None:
             continue
         row: dict[str, Any] = {"variant": variant, "published": reference, "claim": MODELS_CLAIM, "interval_covers": MODELS_COVER}
@@ -108,21 +120,26 @@ def class_extremes(scores: dict[str, VariantScores], labels: np.ndarray, rng: np
 
 
 def metrics_payload(scores: dict[str, VariantScores], labels: np.ndarray, seed: int,
-                    baselines: dict[str, VariantScores] | None = None) -> dict[str, Any]:
-    """Overall and per-class figures, bootstrap intervals, Holm-corrected paired comparisons, baselines."""
+                    baselines: dict[str, VariantScores] | None = None, published: dict[str, float] | None = None,
+                    pairs: list[tuple[str, str]] | None = None, facts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Overall and per-class figures, bootstrap intervals, Holm-corrected paired comparisons, baselines.
+
+    ``published`` holds the published figures of the models they belong to (genreport's vouched
+    variants; none by default); ``pairs`` the comparisons (by default ``catalogue.comparisons_for``).
+    """
     from genreport.pipeline.baselines import baselines_payload
 
+    published = published or {}
     rng = np.random.default_rng(seed)
     variants = {}
     for variant, s in scores.items():
         summary = s.summary_with_interval(labels, rng)
-        summary["reference_ssim"] = REFERENCE_SSIM.get(variant)
+        summary["reference_ssim"] = published.get(variant)
+        if facts and variant in facts:
+            summary["scoring"] = facts[variant]
         variants[variant] = summary
-    comparisons = [
-        dict(first=a, second=b, **paired_comparison(scores[a].ssim, scores[b].ssim, rng))
-        for a, b in COMPARISONS
-        if a in scores and b in scores
-    ]
+    pairs = comparisons_for(list(scores)) if pairs is None else pairs
+    comparisons = [dict(first=a, second=b, **paired_comparison(scores[a].ssim, scores[b].ssim, rng)) for a, b in pairs]
     # Intervals added later draw from a generator of their own, so the figures above stay what they were.
     more = np.random.default_rng([seed, 19])
     for variant, s in scores.items():
@@ -138,11 +155,18 @@ def metrics_payload(scores: dict[str, VariantScores], labels: np.ndarray, seed: 
         "claim": MODELS_CLAIM,
         "interval_covers": MODELS_COVER,
         "class_extremes": extremes,
-        "published": published_comparison(variants),
-        "reference_ssim": REFERENCE_SSIM,
+        "published": published_comparison(variants, published),
+        "reference_ssim": published,
         "ssim_method": SSIM_METHOD,
         "gaussian_ssim_method": GAUSSIAN_SSIM_METHOD,
     }
+
+
+def with_quality_cost(metrics: dict[str, Any], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``metrics`` with the quality-against-cost points and Pareto fronts (``pipeline.quality_cost``)."""
+    from genreport.pipeline.quality_cost import quality_cost
+
+    return {**metrics, "quality_cost": quality_cost(metrics["variants"], metrics.get("baselines") or {}, entries)}
 
 
 @dataclass
@@ -163,6 +187,9 @@ class ResultsInput:
     threads: int | None = None
     training_seed: int | None = None
     fingerprint: dict[str, Any] | None = None
+    published: dict[str, float] = field(default_factory=dict)  # only for checkpoints genreport vouches for
+    pairs: list[tuple[str, str]] | None = None  # the comparisons; None: catalogue.comparisons_for the models
+    facts: dict[str, dict[str, Any]] | None = None  # per model: image shapes in and out, pixel range, clipped share
 
 
 def write_results(r: ResultsInput) -> Path:
@@ -190,7 +217,8 @@ def write_results(r: ResultsInput) -> Path:
     }
     return results.save_results(
         r.config.output / "results",
-        metrics=metrics_payload(r.scores, r.data.y_test, r.config.seed, r.baselines),
+        metrics=with_quality_cost(metrics_payload(r.scores, r.data.y_test, r.config.seed, r.baselines, r.published, r.pairs, r.facts),
+                                  r.entries),
         run=run,
         per_image=results.per_image_csv(r.data.test_index, r.data.y_test, CLASS_NAMES, columns),
         trials=(r.tuning or {}).get("trials", []),

@@ -19,9 +19,9 @@ import click
 
 from genreport.pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
 from genreport.pipeline.data import find_data_dir
-from genreport.pipeline.errors import GenreportError
+from genreport.pipeline.errors import ConfigError, GenreportError
 from genreport.pipeline.interrupts import Stopped, stopped_by_signals
-from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, PIXEL_RANGES
 from genreport.pipeline.progress import Lines, Progress, Stage, event_sink
 
 
@@ -298,23 +298,32 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
 
 
 @main.command("eval-only")
-@click.option("--checkpoints", "checkpoints_dir", type=click.Path(path_type=Path), required=True, help="Folder holding base.keras, modified.keras and/or tuned.keras.")
+@click.option("--checkpoints", "checkpoint_args", type=click.Path(path_type=Path), multiple=True,
+              help="A folder (every *.keras in it) or a .keras file to score; give it several times. Each model is named by its file's stem.")
+@click.option("--name", "renames", multiple=True, metavar="NAME=PATH", help="Score the .keras file PATH under the name NAME (it need not be under --checkpoints).")
+@click.option("--pixel-range", "pixel_range_args", multiple=True, metavar="[NAME=]" + "|".join(PIXEL_RANGES),
+              help="The pixel scale the models were trained on [default: 0,1]; NAME=RANGE sets one model's. Test images are scaled to it and reconstructions back from it (values outside are clipped and counted).")
+@click.option("--reference", default=None, metavar="NAME", help="The model every other is compared with [default: the first given; genreport's own three variants keep their three comparisons].")
 @click.option("--max-model-gib", envvar=environment_variable("--max-model-gib"), show_envvar=True, type=FiniteFloatRange(min=0, min_open=True),
               default=DEFAULT_MAX_MODEL_GIB, show_default=True, help="Refuse a checkpoint whose weights and one scoring batch would take more memory than this (GiB), estimated before it is loaded.")
 @run_options
 @friendly_errors
-def eval_only(checkpoints_dir: Path, **options: Any) -> None:
-    """Score saved models on the test set and write results and the report."""
+def eval_only(checkpoint_args: tuple[Path, ...], renames: tuple[str, ...], pixel_range_args: tuple[str, ...], reference: str | None,
+              **options: Any) -> None:
+    """Score saved autoencoders on the test set and write results and the report."""
     config = config_from(options)
-    from genreport.pipeline.checkpoints import find_checkpoints
+    from genreport.pipeline.model_sources import find_models, pixel_ranges
 
-    find_checkpoints(checkpoints_dir)  # fail fast, before TensorFlow loads
+    models = find_models(list(checkpoint_args), list(renames), warn=echo)  # fail fast, before TensorFlow loads
+    ranges = pixel_ranges(list(pixel_range_args), [m.name for m in models])
+    if reference is not None and reference not in [m.name for m in models]:
+        raise ConfigError(f"--reference {reference!r} is not one of the models: {', '.join(m.name for m in models)}")
     find_data_dir(config.data_dir)
     quiet_tensorflow()
     from genreport.pipeline.run import run_eval_only
 
     with run_progress(options["quiet"]) as progress:
-        outcome = run_eval_only(config, checkpoints_dir, progress=progress,
+        outcome = run_eval_only(config, models, progress=progress, pixel_ranges=ranges, reference=reference,
                                 then=lambda done: render_and_report(done.results_dir, config.output, config.formats, progress))
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()))
 

@@ -6,19 +6,18 @@ from typing import Any
 
 import numpy as np
 
+from genreport.pipeline.catalogue import label_of
 from genreport.pipeline.environment import package_versions
 from genreport.pipeline.stats import rank_direction
 from genreport.pipeline.verdicts import model_comparison_verdict, published_verdict, seed_spread_note
 from genreport.report import figures
 
-VARIANT_ORDER = ("base", "modified", "tuned")
-VARIANT_LABELS = {"base": "Base", "modified": "Modified", "tuned": "Tuned modified"}
 REPORT_PACKAGES = ("jinja2", "weasyprint", "matplotlib")
 
 
 def ordered_variants(metrics: dict[str, Any]) -> list[str]:
-    """The variants present in the results, in the canonical order."""
-    return [v for v in VARIANT_ORDER if v in metrics["variants"]]
+    """The models in the results, in the order they were scored (genreport's variants in training order)."""
+    return list(metrics["variants"])
 
 
 def figure_row(label: str, figures_: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +43,7 @@ def summary_rows(metrics: dict[str, Any], models: dict[str, Any], variants: list
         training = model.get("training") or {}
         rows.append(
             {
-                **figure_row(VARIANT_LABELS[v], metrics["variants"][v]),
+                **figure_row(label_of(v), metrics["variants"][v]),
                 "variant": v,
                 "params": model.get("params"),
                 "epochs": training.get("fractional_epochs", training.get("epochs_run")),
@@ -83,7 +82,7 @@ def published_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
         gaussian_ci = row.get("gaussian_ci95") or figures_.get("ssim_gaussian", {}).get("ci95")
         words = published_words((row["uniform"], uniform_ci), (row["gaussian"], gaussian_ci), row["published"])
         styles = {"beats": "better", "below": "worse"}
-        rows.append(dict(row, label=VARIANT_LABELS.get(row["variant"], row["variant"]), verdict=words,
+        rows.append(dict(row, label=label_of(row["variant"]), verdict=words,
                          uniform_class=styles.get(published_verdict(row["uniform"], uniform_ci, row["published"]), ""),
                          gaussian_class=styles.get(published_verdict(row["gaussian"], gaussian_ci, row["published"]), "")))
     return rows
@@ -258,7 +257,7 @@ def extremes(images: SampleImages, variants: list[str]) -> list[dict[str, Any]]:
                  "ssim": images.ssim(v, int(p)), "class_name": images.class_name(int(p))}
                 for p in images.samples[f"{kind}_{v}"]
             ]
-        sections.append({"variant": v, "label": VARIANT_LABELS[v], **groups})
+        sections.append({"variant": v, "label": label_of(v), **groups})
     return sections
 
 
@@ -343,13 +342,37 @@ def tuning_section(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
             "first_rung_steps": first_rung_steps(trials), "meaningful_steps": MEANINGFUL_STEPS}
 
 
-def architecture_section(models: dict[str, Any], variants: list[str]) -> list[dict[str, Any]]:
-    """Per variant, its layer table and total parameter count."""
-    return [
-        {"variant": v, "label": VARIANT_LABELS[v], "layers": (models.get(v) or {}).get("layers", []),
-         "params": (models.get(v) or {}).get("params"), "hyperparameters": (models.get(v) or {}).get("hyperparameters")}
-        for v in variants
-    ]
+def shape_text(shape: list[int] | None) -> str:
+    """An image shape as the report writes it: 28×28×1, 28×28 or 784."""
+    return "×".join(str(d) for d in shape) if shape else "28×28×1"
+
+
+def architecture_section(models: dict[str, Any], variants: list[str], metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per model, its layer table, parameter count, forward FLOPs (and what they count), and how its images went in and out."""
+    rows = []
+    for v in variants:
+        model = models.get(v) or {}
+        scoring = metrics["variants"][v].get("scoring") or {}
+        counted = model.get("flops_count") or {}
+        rows.append({"variant": v, "label": label_of(v), "layers": model.get("layers", []), "params": model.get("params"),
+                     "hyperparameters": model.get("hyperparameters"), "gflop": model["forward_flops"] / 1e9 if model.get("forward_flops") else None,
+                     "counted": counted.get("counted"), "left_out": counted.get("left_out"),
+                     "genreport": bool(model.get("genreport_variant")) or "training" in model,
+                     "input_shape": shape_text(scoring.get("input_shape")), "output_shape": shape_text(scoring.get("output_shape")),
+                     "pixel_range": "–".join(f"{x:g}" for x in scoring.get("pixel_range") or [0, 1]),
+                     "clipped_share": scoring.get("clipped_share")})
+    return rows
+
+
+def quality_cost_section(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The quality-against-cost chart and table, or None for results without it (older ones) or without any cost."""
+    block = metrics.get("quality_cost")
+    if not block or not any(p.get("params") for p in block["points"] if not p["baseline"]):
+        return None
+    rows = [dict(p, label=p["name"] if p["baseline"] else label_of(p["name"]), gflop=p["flops"] / 1e9 if p.get("flops") else None,
+                 front_params=p["name"] in block["front"]["params"], front_flops=p["name"] in block["front"]["flops"])
+            for p in block["points"]]
+    return {"rows": rows, "chart": figures.quality_cost_chart(block["points"], block["front"]), "costs": block["costs"]}
 
 
 def report_versions(run: dict[str, Any]) -> dict[str, str]:
@@ -400,7 +423,7 @@ def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str,
         figures_ = block["variants"][v]
         uniform, gaussian = figures_["ssim"], figures_["ssim_gaussian"]
         reference = figures_.get("reference_ssim")
-        rows.append({"variant": v, "label": VARIANT_LABELS[v], "per_seed": [uniform["per_seed"][str(s)] for s in seeds],
+        rows.append({"variant": v, "label": label_of(v), "per_seed": [uniform["per_seed"][str(s)] for s in seeds],
                      "mean": uniform["mean"], "std": uniform["std"], "ci_low": uniform["ci95"][0], "ci_high": uniform["ci95"][1],
                      "gaussian_mean": gaussian["mean"], "gaussian_std": gaussian["std"],
                      "gaussian_ci_low": gaussian["ci95"][0], "gaussian_ci_high": gaussian["ci95"][1], "reference": reference,
@@ -438,6 +461,17 @@ def readable_settings(config: dict[str, Any]) -> list[tuple[str, str]]:
     return [(key.replace("_", " "), readable_value(value)) for key, value in config.items() if key != "command_line"]
 
 
+def own_models(run: dict[str, Any], variants: list[str]) -> bool:
+    """Whether every model is one of genreport's trained variants (trained by this run, or vouched for by its manifest)."""
+    models = run.get("models") or {}
+    return run["mode"] == "full" or all((models.get(v) or {}).get("genreport_variant") or "training" in (models.get(v) or {}) for v in variants)
+
+
+MODELS_NOTE = ("Models scored as given: genreport did not train them and holds no record of how they were trained, so no "
+               "interval in this report covers training randomness, and every comparison is about these trained models, never "
+               "about their designs.")
+
+
 def build_context(results: dict[str, Any]) -> dict[str, Any]:
     """Everything the template needs, as strings, numbers, lists, dicts and data URIs."""
     metrics, run = results["metrics"], results["run"]
@@ -451,8 +485,10 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
     return {
         "title": "genreport: autoencoder reconstruction report",
         "variants": variants,
-        "labels": VARIANT_LABELS,
+        "labels": {v: label_of(v) for v in variants},
         "mode": run["mode"],
+        "own_models": own_models(run, variants),
+        "models_note": MODELS_NOTE,
         "test_images": metrics["test_images"],
         "summary": summary_rows(metrics, models, variants),
         "baselines": baseline_rows(metrics),
@@ -470,7 +506,8 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
         "seed": run.get("config", {}).get("seed"),
         "training": training_section(models, variants),
         "tuning": tuning_section(run.get("tuning")),
-        "architecture": architecture_section(models, variants),
+        "architecture": architecture_section(models, variants, metrics),
+        "quality_cost": quality_cost_section(metrics),
         "method": {
             "ssim": metrics["ssim_method"],
             "gaussian": metrics["gaussian_ssim_method"],

@@ -22,6 +22,21 @@ STYLES = {
     "modified": {"color": "#3b6ea8", "hatch": "//", "marker": "s", "linestyle": "--"},
     "tuned": {"color": "#1b1b1b", "hatch": "..", "marker": "^", "linestyle": "-"},
 }
+# Models of other names take these in turn (by their place in the report), then repeat.
+OTHER_STYLES = (
+    {"color": "#d95f02", "hatch": "xx", "marker": "D", "linestyle": "-."},
+    {"color": "#1b9e77", "hatch": "\\\\", "marker": "v", "linestyle": (0, (5, 1))},
+    {"color": "#7570b3", "hatch": "--", "marker": "P", "linestyle": (0, (1, 1))},
+    {"color": "#e7298a", "hatch": "++", "marker": "X", "linestyle": (0, (3, 1, 1, 1))},
+    {"color": "#66a61e", "hatch": "oo", "marker": "*", "linestyle": (0, (5, 5))},
+    {"color": "#a6761d", "hatch": "||", "marker": "h", "linestyle": (0, (3, 5, 1, 5))},
+)
+
+
+def styles_for(names: Sequence[str]) -> dict[str, dict[str, object]]:
+    """A style per model name: genreport's variants keep theirs, other names take ``OTHER_STYLES`` in order."""
+    others = iter(range(len(names)))
+    return {name: STYLES[name] if name in STYLES else OTHER_STYLES[next(others) % len(OTHER_STYLES)] for name in names}
 
 
 def plain(text: str) -> str:
@@ -67,8 +82,9 @@ def per_class_bar_chart(class_names: Sequence[str], means: dict[str, Sequence[fl
     fig, ax = _new_figure(7.2, 3.4)
     width = 0.8 / max(len(means), 1)
     x = np.arange(len(class_names))
+    styles = styles_for(list(means))
     for i, (variant, values) in enumerate(means.items()):
-        style = STYLES.get(variant, STYLES["tuned"])
+        style = styles[variant]
         ax.bar(x + (i - (len(means) - 1) / 2) * width, values, width, label=plain(variant),
                color=style["color"], hatch=style["hatch"], edgecolor="black", linewidth=0.4)
     low = min(min(v) for v in means.values())
@@ -85,10 +101,11 @@ def ssim_histogram(values: dict[str, np.ndarray]) -> str:
     fig, ax = _new_figure()
     everything = np.concatenate([np.asarray(v) for v in values.values()])
     bins = np.linspace(float(np.percentile(everything, 0.5)), 1.0, 41)
+    styles = styles_for(list(values))
     for variant, v in values.items():
-        style = STYLES.get(variant, STYLES["tuned"])
+        style = styles[variant]
         ax.hist(np.clip(v, bins[0], 1.0), bins=bins, histtype="step", linewidth=1.6,
-                color=style["color"], linestyle=style["linestyle"], label=variant)
+                color=style["color"], linestyle=style["linestyle"], label=plain(variant))
     ax.set_xlabel("SSIM per test image")
     ax.set_ylabel("images")
     ax.legend(fontsize=8, loc="upper left")
@@ -104,12 +121,13 @@ def validation_against_work(curves: dict[str, dict[str, list[float]]]) -> str:
     """
     fig = Figure(figsize=(7.2, 3.0))
     axes = fig.subplots(1, 2, sharey=True)
+    styles = styles_for(list(curves))
     for ax, key, label in ((axes[0], "epochs", "epochs (passes over the training split)"), (axes[1], "tflop", "training compute (TFLOP)")):
         ax.spines[["top", "right"]].set_visible(False)
         for variant, curve in curves.items():
-            style = STYLES.get(variant, STYLES["tuned"])
+            style = styles[variant]
             ax.plot(curve[key], curve["val_loss"], linestyle=style["linestyle"], marker=style["marker"], markersize=3,
-                    color=style["color"], label=variant)
+                    color=style["color"], label=plain(variant))
         ax.set_xlabel(label, fontsize=8)
         ax.set_xlim(left=0)
     axes[0].set_yscale("log")
@@ -145,17 +163,49 @@ def search_space_chart(grid: list[dict], mean_image_loss: float | None, chosen: 
 def loss_curves(histories: dict[str, dict[str, list[float]]]) -> str:
     """Training (dashed) and validation (solid) loss per epoch for each variant, log scale."""
     fig, ax = _new_figure()
+    styles = styles_for(list(histories))
     for variant, history in histories.items():
-        style = STYLES.get(variant, STYLES["tuned"])
+        style = styles[variant]
         for key, line in (("loss", ":"), ("val_loss", "-")):
             series = history.get(key) or []
             if series:
                 epochs = np.arange(1, len(series) + 1)
                 ax.plot(epochs, series, linestyle=line, marker=style["marker"], markersize=3,
-                        color=style["color"], label=f"{variant} {key.replace('_', ' ')}")
+                        color=style["color"], label=plain(f"{variant} {key.replace('_', ' ')}"))
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE loss")
     ax.legend(fontsize=7, ncols=2)
+    return _svg_uri(fig)
+
+
+def quality_cost_chart(points: list[dict], front: dict[str, list[str]]) -> str:
+    """Mean SSIM (with its 95% interval) against parameters (left) and forward FLOPs per image (right), log-scaled.
+
+    ``points`` hold ``name``, ``mean``, ``ci95``, ``params``, ``flops`` and ``baseline``; every
+    point is labelled and ``front[axis]`` (names, cheapest first) is joined by a step line: the
+    models no other model beats on both quality and that cost.
+    """
+    fig = Figure(figsize=(7.2, 3.4))
+    axes = fig.subplots(1, 2, sharey=True)
+    styles = styles_for([p["name"] for p in points if not p["baseline"]])
+    for ax, key, label in ((axes[0], "params", "parameters"), (axes[1], "flops", "forward FLOPs per image")):
+        ax.spines[["top", "right"]].set_visible(False)
+        shown = [p for p in points if p.get(key)]
+        for p in shown:
+            style = {"color": "#b00000", "marker": "x"} if p["baseline"] else styles[p["name"]]
+            low, high = p["ci95"] if p.get("ci95") else (p["mean"], p["mean"])
+            ax.errorbar([p[key]], [p["mean"]], yerr=[[p["mean"] - low], [high - p["mean"]]], marker=style["marker"], color=style["color"],
+                        markersize=5, capsize=2, linewidth=0.8)
+            ax.annotate(plain(p["name"]), (p[key], p["mean"]), xytext=(4, 3), textcoords="offset points", fontsize=6)
+        chosen = [next(p for p in shown if p["name"] == name) for name in front.get(key, []) if any(p["name"] == name for p in shown)]
+        if len(chosen) > 1:
+            ax.step([p[key] for p in chosen], [p["mean"] for p in chosen], where="post", color="#555555", linewidth=0.8,
+                    linestyle="--", label="Pareto front")
+            ax.legend(fontsize=7, loc="lower right")
+        ax.set_xscale("log")
+        ax.set_xlabel(label, fontsize=8)
+    axes[0].set_ylabel("mean SSIM (95% interval)")
+    fig.tight_layout()
     return _svg_uri(fig)

@@ -162,6 +162,7 @@ def computed_results(folder: Path, data_dir: Path, command_line: str, seed: int,
     from genreport.pipeline.data import load_dataset
     from genreport.pipeline.evaluate import score_reconstructions
     from genreport.pipeline.baselines import score_baselines
+    from genreport.pipeline.catalogue import published_for
     from genreport.pipeline.scoring import ResultsInput, sample_arrays, write_results
 
     config = resolve_config(preset, output=folder, command_line=command_line, seed=seed, test_limit=test_limit)
@@ -197,7 +198,7 @@ def computed_results(folder: Path, data_dir: Path, command_line: str, seed: int,
     stages = [{"name": "score", "seconds": 1.5}]
     baselines = score_baselines(data, components=(16,))
     return write_results(ResultsInput(config, data, scores, baselines, sample_arrays(data, scores, recon), entries, tuning, stages,
-                                      "float32", "2026-01-01T00:00:00+00:00", "full"))
+                                      "float32", "2026-01-01T00:00:00+00:00", "full", published=published_for(list(scores))))
 
 
 @pytest.fixture

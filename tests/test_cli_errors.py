@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import stat
 import zipfile
@@ -51,7 +53,7 @@ def test_data_folder_without_the_files(tmp_path: Path) -> None:
 def test_empty_checkpoints_folder(tmp_path: Path) -> None:
     (tmp_path / "ck").mkdir()
     code, output = run_cli("eval-only", "--checkpoints", str(tmp_path / "ck"), "--output", str(tmp_path / "o"))
-    assert_one_line_error(code, output, "no base.keras")
+    assert_one_line_error(code, output, "no .keras file in")
 
 
 def test_foreign_checkpoints_folder(tmp_path: Path) -> None:
@@ -60,7 +62,7 @@ def test_foreign_checkpoints_folder(tmp_path: Path) -> None:
     (folder / "weights.h5").write_bytes(b"\x89HDF")
     (folder / "notes.txt").write_text("hello")
     code, output = run_cli("eval-only", "--checkpoints", str(folder), "--output", str(tmp_path / "o"))
-    assert_one_line_error(code, output, "no base.keras")
+    assert_one_line_error(code, output, "no .keras file in")
 
 
 def test_missing_checkpoints_folder(tmp_path: Path) -> None:
@@ -89,16 +91,23 @@ def test_manifest_that_is_not_json(tmp_path: Path) -> None:
     folder = tmp_path / "ck"
     folder.mkdir()
     (folder / "manifest.json").write_text("{not json")
+    (folder / "base.keras").write_bytes(b"PK\x05\x06" + bytes(18))
     code, output = run_cli("eval-only", "--checkpoints", str(folder), "--output", str(tmp_path / "o"))
     assert_one_line_error(code, output, "not valid JSON")
 
 
-def test_manifest_path_outside_the_folder_is_refused(tmp_path: Path) -> None:
+def test_a_manifest_naming_a_path_outside_the_folder_vouches_for_nothing_and_is_never_followed(tmp_path: Path) -> None:
+    from genreport.pipeline.model_sources import find_models
+
     folder = tmp_path / "ck"
     folder.mkdir()
-    (folder / "manifest.json").write_text('{"variants": {"base": {"file": "../../etc/passwd"}}}')
-    code, output = run_cli("eval-only", "--checkpoints", str(folder), "--output", str(tmp_path / "o"))
-    assert_one_line_error(code, output, "outside")
+    outside = tmp_path / "outside.keras"
+    outside.write_bytes(b"elsewhere")
+    (folder / "base.keras").write_bytes(b"elsewhere")  # the same digest as the file the manifest points at
+    digest = hashlib.sha256(b"elsewhere").hexdigest()
+    (folder / "manifest.json").write_text(json.dumps({"variants": {"base": {"file": "../outside.keras", "sha256": digest}}}))
+    models = find_models([folder])
+    assert [(m.name, m.path, m.vouched) for m in models] == [("base", (folder / "base.keras").resolve(), False)]
 
 
 def test_unknown_preset() -> None:
@@ -127,12 +136,15 @@ def test_output_that_is_a_file(tmp_path: Path) -> None:
     assert target.read_text() == "keep me"
 
 
-def test_manifest_naming_a_missing_file(tmp_path: Path) -> None:
+def test_a_manifest_entry_for_another_file_name_vouches_for_nothing(tmp_path: Path) -> None:
+    from genreport.pipeline.model_sources import find_models
+
     folder = tmp_path / "ck"
     folder.mkdir()
-    (folder / "manifest.json").write_text('{"variants": {"tuned": {"file": "tuned-v2.keras"}}}')
-    code, output = run_cli("eval-only", "--checkpoints", str(folder), "--output", str(tmp_path / "o"))
-    assert_one_line_error(code, output, "'tuned-v2.keras', which is not in")
+    (folder / "tuned.keras").write_bytes(b"model")
+    digest = hashlib.sha256(b"model").hexdigest()
+    (folder / "manifest.json").write_text(json.dumps({"variants": {"tuned": {"file": "tuned-v2.keras", "sha256": digest}}}))
+    assert [(m.name, m.vouched) for m in find_models([folder])] == [("tuned", False)]
 
 
 def test_model_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
@@ -144,7 +156,7 @@ def test_model_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
     inputs = keras.Input((32, 32, 1))
     keras.Model(inputs, layers.Conv2D(1, 3, padding="same")(inputs)).save(folder / "modified.keras")
     code, output = run_cli("eval-only", "--checkpoints", str(folder), "--preset", "smoke", "--output", str(tmp_path / "o"))
-    assert_one_line_error(code, output, "input shape (None, 32, 32, 1) is not (None, 28, 28, 1)")
+    assert_one_line_error(code, output, "modified.keras: input shape (32, 32, 1) is not a 28x28 image ((28, 28, 1) or (28, 28) or (784,))")
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
