@@ -18,7 +18,7 @@ from genreport.pipeline.catalogue import VARIANTS
 from genreport.pipeline.errors import CheckpointError
 from genreport.pipeline.fsutil import write_atomically, write_json_atomically
 from genreport.pipeline.ownership import file_sha256
-from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, check_image_shapes, check_model_memory, one_shape
+from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, ModelSize, check_image_shapes, check_model_memory, one_shape
 
 MANIFEST = "manifest.json"
 
@@ -105,16 +105,13 @@ def find_checkpoints(folder: Path) -> dict[str, Path]:
     return {v: found[v] for v in VARIANTS if v in found}
 
 
-def load_model_safely(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> Any:
-    """The model in a ``.keras`` archive, checked, loaded in safe mode, mapping a 28x28 image to one (``IMAGE_SHAPES``).
+def check_checkpoint(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> ModelSize:
+    """A ``.keras`` archive's size and shapes once it is readable, holds only accepted objects and fits the bound; else a one-line error.
 
     The archive's size and ``config.json`` are checked (``pipeline.archive.check_archive``), and
     the memory its model would take to score is estimated from that description and bounded by
-    ``max_gib`` (``pipeline.model_size``), before Keras builds anything; safe mode then refuses
-    any serialised code.
+    ``max_gib`` (``pipeline.model_size``), before Keras builds anything.
     """
-    import keras
-
     path = Path(path)
     name = shown(path)
     if path.suffix != ".keras":
@@ -128,7 +125,19 @@ def load_model_safely(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> Any
         raise CheckpointError(f"{name} cannot be read: {exc.strerror or type(exc).__name__}") from None
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{name} is not a Keras archive (not a zip file)")
-    check_model_memory(check_archive(path), name, max_gib)
+    return check_model_memory(check_archive(path), name, max_gib)
+
+
+def load_model_safely(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> Any:
+    """The model in a ``.keras`` archive, checked (``check_checkpoint``), loaded in safe mode, mapping a 28x28 image to one.
+
+    Safe mode refuses any serialised code.
+    """
+    import keras
+
+    path = Path(path)
+    name = shown(path)
+    check_checkpoint(path, max_gib)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad archive; all mean "refused".

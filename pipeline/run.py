@@ -18,7 +18,7 @@ from genreport.pipeline.catalogue import PUBLISHED_SSIM, VARIANTS, comparisons_f
 from genreport.pipeline.model_sources import ModelSource
 from genreport.pipeline.config import RunConfig
 from genreport.pipeline.data import Dataset, load_dataset, stratified_indices
-from genreport.pipeline.errors import GenreportError
+from genreport.pipeline.errors import ConfigError, GenreportError
 from genreport.pipeline.ownership import claim_run_folder
 from genreport.pipeline.environment import now_iso, package_versions, seed_everything
 from genreport.pipeline.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
@@ -519,7 +519,7 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
 
 def run_eval_only(config: RunConfig, models: list[ModelSource], progress: Progress | Lines = print,
                   then: Callable[[RunOutcome], None] | None = None, pixel_ranges: dict[str, tuple[float, float]] | None = None,
-                  reference: str | None = None) -> RunOutcome:
+                  reference: str | None = None, training_seed: int | None = None) -> RunOutcome:
     """Score ``models`` (from ``model_sources.find_models``) on the test set and save results."""
     from genreport.pipeline.lock import output_lock
 
@@ -527,7 +527,7 @@ def run_eval_only(config: RunConfig, models: list[ModelSource], progress: Progre
     with output_lock(config.output):
         claim_run_folder(config.output, ("results",), report_files(config))
         sweep_temporary_files(config.output, progress)
-        outcome = _run_eval_only_locked(config, models, progress, pixel_ranges or {}, reference)
+        outcome = _run_eval_only_locked(config, models, progress, pixel_ranges or {}, reference, training_seed)
         if then is not None:
             then(outcome)
         return outcome
@@ -549,13 +549,20 @@ def eval_only_entries(models: list[ModelSource], max_gib: float) -> dict[str, di
 
 
 def _run_eval_only_locked(config: RunConfig, models: list[ModelSource], progress: Progress,
-                          pixel_ranges: dict[str, tuple[float, float]], reference: str | None) -> RunOutcome:
+                          pixel_ranges: dict[str, tuple[float, float]], reference: str | None, training_seed: int | None) -> RunOutcome:
     started, started_at = time.monotonic(), now_iso()
     clock = StageClock(progress)
     names = [m.name for m in models]
-    vouched = {m.name: m for m in models if m.vouched}
-    design_steps = reference is None and len(vouched) == len(models) and all(m.variant == m.name for m in models)
+    vouched = [m for m in models if m.vouched]
+    all_vouched = len(vouched) == len(models)
+    design_steps = reference is None and all_vouched and all(m.variant == m.name for m in models)
     pairs = comparisons_for(names) if design_steps else comparisons_for(names, reference or names[0])
+    fingerprint = vouched[0].entry.get("fingerprint") if all_vouched else None
+    recorded_seed = (fingerprint or {}).get("seed")
+    if training_seed is not None and recorded_seed is not None and training_seed != recorded_seed:
+        raise ConfigError(f"--training-seed {training_seed}, but the manifest records that these checkpoints were trained with seed {recorded_seed}")
+    for model in models:  # every model's archive, size and shapes, before any work: a bad eighth model costs seconds, not seven scorings
+        checkpoints.check_checkpoint(model.path, config.max_model_gib)
     seed_everything(config.seed)
     with clock.stage("load data"):
         data = load_data(config)
@@ -563,16 +570,14 @@ def _run_eval_only_locked(config: RunConfig, models: list[ModelSource], progress
         scored = score_checkpoints({m.name: m.path for m in models}, data, progress, config.max_model_gib, pixel_ranges)
         baselines = score_baselines(data)
     entries = eval_only_entries(models, config.max_model_gib)
-    tuned = next((m for m in vouched.values() if m.variant == "tuned"), None)
+    tuned = next((m for m in vouched if m.variant == "tuned"), None)
     tuning = tuned.entry.get("tuning") if tuned else None
-    first = next(iter(vouched.values()), None)
-    fingerprint = first.entry.get("fingerprint") if first and len(vouched) == len(models) else None
-    policy = first.entry.get("policy") if first and len(vouched) == len(models) and first.entry.get("policy") else "as saved"
-    published = {m.name: PUBLISHED_SSIM[m.variant] for m in vouched.values()}
+    policy = (vouched[0].entry.get("policy") if all_vouched else None) or "as saved"
     with clock.stage("write results"):
-        results_dir = write_results(ResultsInput(config, data, scored.scores, baselines, scored.samples, entries, tuning, clock.stages,
-                                                 policy, started_at, "eval-only", None, (fingerprint or {}).get("seed"), fingerprint,
-                                                 published=published, pairs=pairs, facts=scored.facts))
+        results_dir = write_results(ResultsInput(
+            config, data, scored.scores, baselines, scored.samples, entries, tuning, clock.stages, policy, started_at, "eval-only", None,
+            training_seed if training_seed is not None else recorded_seed, fingerprint,
+            published={m.name: PUBLISHED_SSIM[m.variant] for m in vouched}, pairs=pairs, facts=scored.facts))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scored.scores.items()}, time.monotonic() - started)
 
 

@@ -303,13 +303,15 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
 @click.option("--name", "renames", multiple=True, metavar="NAME=PATH", help="Score the .keras file PATH under the name NAME (it need not be under --checkpoints).")
 @click.option("--pixel-range", "pixel_range_args", multiple=True, metavar="[NAME=]" + "|".join(PIXEL_RANGES),
               help="The pixel scale the models were trained on [default: 0,1]; NAME=RANGE sets one model's. Test images are scaled to it and reconstructions back from it (values outside are clipped and counted).")
+@click.option("--training-seed", type=click.IntRange(min=0), default=None,
+              help="The seed the models were trained with, recorded so that `genreport render` can merge eval-only results of the same models trained with other seeds [default: the manifest's, for genreport's checkpoints].")
 @click.option("--reference", default=None, metavar="NAME", help="The model every other is compared with [default: the first given; genreport's own three variants keep their three comparisons].")
 @click.option("--max-model-gib", envvar=environment_variable("--max-model-gib"), show_envvar=True, type=FiniteFloatRange(min=0, min_open=True),
               default=DEFAULT_MAX_MODEL_GIB, show_default=True, help="Refuse a checkpoint whose weights and one scoring batch would take more memory than this (GiB), estimated before it is loaded.")
 @run_options
 @friendly_errors
-def eval_only(checkpoint_args: tuple[Path, ...], renames: tuple[str, ...], pixel_range_args: tuple[str, ...], reference: str | None,
-              **options: Any) -> None:
+def eval_only(checkpoint_args: tuple[Path, ...], renames: tuple[str, ...], pixel_range_args: tuple[str, ...], training_seed: int | None,
+              reference: str | None, **options: Any) -> None:
     """Score saved autoencoders on the test set and write results and the report."""
     config = config_from(options)
     from genreport.pipeline.model_sources import find_models, pixel_ranges
@@ -323,7 +325,7 @@ def eval_only(checkpoint_args: tuple[Path, ...], renames: tuple[str, ...], pixel
     from genreport.pipeline.run import run_eval_only
 
     with run_progress(options["quiet"]) as progress:
-        outcome = run_eval_only(config, models, progress=progress, pixel_ranges=ranges, reference=reference,
+        outcome = run_eval_only(config, models, progress=progress, pixel_ranges=ranges, reference=reference, training_seed=training_seed,
                                 then=lambda done: render_and_report(done.results_dir, config.output, config.formats, progress))
     echo("mean SSIM: " + ", ".join(f"{v} {s:.4f}" for v, s in outcome.mean_ssim.items()))
 

@@ -214,3 +214,33 @@ def test_a_classifier_is_refused_naming_its_shapes(tmp_path: Path) -> None:
 def test_a_model_over_the_size_bound_is_refused_with_its_estimate(user_folder: Path, tmp_path: Path) -> None:
     error = refusal_of(user_folder / "dense_28x28.keras", tmp_path, "--max-model-gib", "0.0001")
     assert "dense_28x28.keras would take about" in error and "more than the 0.0001 GiB allowed" in error
+
+
+def test_render_merges_eval_only_results_of_the_same_models_trained_with_two_seeds(real_data_dir: Path, tmp_path: Path) -> None:
+    import keras
+    from keras import layers
+
+    images = training_images(real_data_dir)[:512]
+    outs = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        folder = tmp_path / f"machine-{seed}"
+        folder.mkdir()
+        for name, width in (("narrow", 16), ("wide", 64)):
+            model = keras.Sequential([keras.Input((784,)), layers.Dense(width, activation="relu"), layers.Dense(784, activation="sigmoid")])
+            model.compile(optimizer="adam", loss="mse")
+            model.fit(images.reshape(-1, 784), images.reshape(-1, 784), batch_size=32, epochs=1, verbose=0)
+            model.save(folder / f"{name}.keras")
+        outs.append(tmp_path / f"out-{seed}")
+        result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(folder), "--training-seed", str(seed), "--preset", "smoke",
+                                           "--test-limit", "40", "--output", str(outs[-1]), "--format", "html"])
+        assert result.exit_code == 0, result.output
+    merged = tmp_path / "merged"
+    result = CliRunner().invoke(main, ["render", "--results", str(outs[0] / "results"), "--results", str(outs[1] / "results"),
+                                       "--output", str(merged), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    block = metrics_of(merged)["replicates"]
+    assert block["seeds"] == [1, 2] and list(block["variants"]) == ["narrow", "wide"]
+    assert [(c["first"], c["second"]) for c in block["comparisons"]] == [("narrow", "wide")]
+    first_seed = metrics_of(outs[0])["variants"]["wide"]["ssim"]["mean"]
+    assert block["variants"]["wide"]["ssim"]["per_seed"]["1"] == pytest.approx(first_seed)
