@@ -533,18 +533,16 @@ def run_eval_only(config: RunConfig, models: list[ModelSource], progress: Progre
         return outcome
 
 
-def eval_only_entries(models: list[ModelSource], max_gib: float) -> dict[str, dict[str, Any]]:
+def eval_only_entries(models: list[ModelSource], descriptions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per model, the manifest's record where genreport vouches for the file, else its layers, size and FLOPs read from it."""
     entries = {}
     for model in models:
         if model.vouched:
             entry = {k: v for k, v in model.entry.items() if k not in ("tuning", "fingerprint")}
-            entries[model.name] = dict(entry, variant=model.variant, genreport_variant=model.variant)
-            if "layers" not in entry:
-                entries[model.name].update(model_description(model.path, max_gib))
+            entries[model.name] = {**descriptions[model.name], **entry, "variant": model.variant, "genreport_variant": model.variant}
         else:
-            entries[model.name] = dict(model_description(model.path, max_gib), variant=model.name, genreport_variant=None,
-                                       file=model.path.name, sha256=checkpoints.file_sha256(model.path))
+            entries[model.name] = dict(descriptions[model.name], variant=model.name, genreport_variant=None, file=model.path.name,
+                                       sha256=checkpoints.file_sha256(model.path))
     return entries
 
 
@@ -569,7 +567,7 @@ def _run_eval_only_locked(config: RunConfig, models: list[ModelSource], progress
     with clock.stage("score"):
         scored = score_checkpoints({m.name: m.path for m in models}, data, progress, config.max_model_gib, pixel_ranges)
         baselines = score_baselines(data)
-    entries = eval_only_entries(models, config.max_model_gib)
+    entries = eval_only_entries(models, scored.descriptions)
     tuned = next((m for m in vouched if m.variant == "tuned"), None)
     tuning = tuned.entry.get("tuning") if tuned else None
     policy = (vouched[0].entry.get("policy") if all_vouched else None) or "as saved"
@@ -579,13 +577,3 @@ def _run_eval_only_locked(config: RunConfig, models: list[ModelSource], progress
             training_seed if training_seed is not None else recorded_seed, fingerprint,
             published={m.name: PUBLISHED_SSIM[m.variant] for m in vouched}, pairs=pairs, facts=scored.facts))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scored.scores.items()}, time.monotonic() - started)
-
-
-def model_description(path: Path, max_gib: float) -> dict[str, Any]:
-    """Parameter count, FLOPs (and which layer classes they count) and layer table of a saved model."""
-    from genreport.pipeline.budget import counted_classes, forward_flops
-    from genreport.pipeline.models import layer_table
-
-    model = checkpoints.load_model_safely(path, max_gib)
-    return {"params": int(model.count_params()), "layers": layer_table(model), "policy": model.dtype_policy.name,
-            "forward_flops": forward_flops(model), "flops_count": counted_classes(model)}

@@ -30,6 +30,7 @@ class Scored:
     scores: dict[str, VariantScores]
     samples: dict[str, np.ndarray]
     facts: dict[str, dict[str, Any]]
+    descriptions: dict[str, dict[str, Any]]  # per model: parameters, layer table, policy, forward FLOPs and what they count
 
 
 def score_checkpoints(paths: dict[str, Path], data: Dataset, progress: Progress | None = None,
@@ -42,16 +43,27 @@ def score_checkpoints(paths: dict[str, Path], data: Dataset, progress: Progress 
     scores: dict[str, VariantScores] = {}
     reconstructions: dict[str, np.ndarray] = {}
     facts: dict[str, dict[str, Any]] = {}
+    descriptions: dict[str, dict[str, Any]] = {}
     for name, path in paths.items():
         told = scoring_reporter(name, progress) if progress else None
         if told:
             told(0, len(data.x_test))  # a live bar from the start: loading and reconstructing count too
         model = checkpoints.load_model_safely(path, max_gib)
         made = reconstruct_images(model, data.x_test, (pixel_ranges or {}).get(name, (0.0, 1.0)), source=path.name)
+        descriptions[name] = model_description(model)
         del model
         reconstructions[name], facts[name] = made.images, made.facts()
         scores[name] = score_reconstructions(name, data.x_test, made.images, on_progress=told)
-    return Scored(scores, sample_arrays(data, scores, reconstructions), facts)
+    return Scored(scores, sample_arrays(data, scores, reconstructions), facts, descriptions)
+
+
+def model_description(model: Any) -> dict[str, Any]:
+    """Parameter count, layer table, precision policy and forward FLOPs (and which layer classes they count) of a model."""
+    from genreport.pipeline.budget import counted_classes, forward_flops
+    from genreport.pipeline.models import layer_table
+
+    return {"params": int(model.count_params()), "layers": layer_table(model), "policy": model.dtype_policy.name,
+            "forward_flops": forward_flops(model), "flops_count": counted_classes(model)}
 
 
 def scoring_reporter(variant: str, progress: Progress | Lines) -> Callable[[int, int], None]:

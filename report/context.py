@@ -174,18 +174,28 @@ def with_rank_directions(comparisons: list[dict[str, Any]], per_image: dict[str,
     return done
 
 
+MODELS_PER_TABLE = 4  # a page's width: wider tables (per class, the grid) are split into groups of models
+MODELS_PER_GRID = 3  # the grid shows two images of each class, each beside every model's reconstruction
+
+
+def model_groups(variants: list[str], size: int = MODELS_PER_TABLE) -> list[list[str]]:
+    """``variants`` in consecutive groups of at most ``size``, one table each."""
+    return [variants[i:i + size] for i in range(0, len(variants), size)]
+
+
 def per_class_section(metrics: dict[str, Any], variants: list[str], class_names: list[str]) -> dict[str, Any]:
-    """Per-class table rows, the grouped bar chart, and the hardest and easiest class."""
+    """Per-class tables (one per group of models), the grouped bar chart, and the hardest and easiest class."""
     by_variant = {v: {row["class_name"]: row for row in metrics["variants"][v]["per_class"]} for v in variants}
     present = [name for name in class_names if all(name in by_variant[v] for v in variants)]
-    rows = [
-        {"class_name": name, "cells": [{"mean": by_variant[v][name]["mean"], "std": by_variant[v][name]["std"],
-                                        "ci95": by_variant[v][name].get("ci95")} for v in variants],
-         "count": by_variant[variants[0]][name]["count"]}
-        for name in present
-    ]
+
+    def rows(group: list[str]) -> list[dict[str, Any]]:
+        return [{"class_name": name, "cells": [{"mean": by_variant[v][name]["mean"], "std": by_variant[v][name]["std"],
+                                                "ci95": by_variant[v][name].get("ci95")} for v in group],
+                 "count": by_variant[variants[0]][name]["count"]} for name in present]
+
     chart = figures.per_class_bar_chart(present, {v: [by_variant[v][n]["mean"] for n in present] for v in variants})
-    return {"rows": rows, "chart": chart, "extremes": extremes_sentence(metrics.get("class_extremes"))}
+    return {"tables": [{"variants": group, "rows": rows(group)} for group in model_groups(variants)], "chart": chart,
+            "extremes": extremes_sentence(metrics.get("class_extremes"))}
 
 
 def extremes_sentence(extremes: dict[str, Any] | None, over: str = "test images") -> str:
@@ -499,7 +509,7 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
         "retrain_note": retrain_note(run, variants),
         "comparisons": [dict(c, verdict_words=comparison_words(c)) for c in comparisons],
         "per_class": per_class_section(metrics, variants, class_names),
-        "grid": grid_rows(images, variants),
+        "grids": [{"variants": group, "rows": grid_rows(images, group)} for group in model_groups(variants, MODELS_PER_GRID)],
         "extremes": extremes(images, variants),
         "histogram": figures.ssim_histogram({v: per_image[f"ssim_{v}"] for v in variants}),
         "replicates": replicates,
