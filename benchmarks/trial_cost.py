@@ -50,7 +50,7 @@ def run_search_stage(preset: str, output: Path) -> tuple[Path, dict]:
     run = output / "run"
     if run.exists():  # never removed here: it may hold another measurement
         raise SystemExit(f"{run} exists; give another --output (the search runs afresh in OUTPUT/run)")
-    config = resolve_config(preset, output=run)
+    config = resolve_config(preset, {"output": run})
     data = load_data(config)
     lines: list[str] = []
     started = time.monotonic()

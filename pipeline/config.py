@@ -6,7 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from genreport.pipeline.catalogue import VARIANTS  # noqa: F401  (re-exported: the variants full trains)
 from genreport.pipeline.errors import ConfigError
@@ -59,40 +59,61 @@ PRESETS: dict[str, Preset] = {
 HALVING_RATE = 3  # each rung keeps the best third and gives each survivor three times the work
 
 
-@dataclass
-class RunConfig:
-    """Everything a run needs, resolved from a preset and the command-line overrides."""
+# What each setting decides, as each RunConfig field's metadata, and the key lists derived from it:
+ROLES = {
+    "fingerprint": "decides what a checkpoint is: a resumed run reuses a checkpoint only when these match",
+    "search": "decides a search trial's result: a chief and its workers must agree on these",
+    "free": "may differ between seed replicates that render merges (where and how a run writes, not what it computes)",
+    "scoring": "decides which test images are scored: merged results must agree on it, checkpoints do not depend on it",
+    "constant": "not a command-line option: the same in every run (changing it would have to enter the fingerprint)",
+}
 
-    output: Path = Path("out")
-    data_dir: str | None = None
-    preset: str = "full"
-    budget: str = "compute"
-    schedule: str = "cosine"
-    train_tflop: float = 1.0
-    epochs: int = 1
-    trial_tflop: float = 0.01
-    trial_steps: int = 1
-    search: str = "halving"
-    rungs: int = 1
-    halving_rate: int = HALVING_RATE
-    max_trials: int = 1
-    train_limit: int | None = None
-    test_limit: int | None = None
-    tune_train_limit: int = 1000
-    tune_val_limit: int = 100
-    max_minutes: float | None = None
-    batch_size: int = 128
-    patience: int = 3
-    seed: int = 42
-    seeds: tuple[int, ...] = ()
-    data_seed: int = 42
-    precision: str = "auto"
-    formats: tuple[str, ...] = FORMATS
-    val_fraction: float = 0.1
-    command_line: str = ""
-    oracle: str | None = None
-    worker_timeout: float = 1800.0  # with --oracle: seconds without word from a worker before its trial is failed
-    max_model_gib: float = DEFAULT_MAX_MODEL_GIB  # the memory a checkpoint may take to score, estimated before it is loaded
+
+def setting(default: Any, *roles: str) -> Any:
+    """A RunConfig field with its roles (``ROLES``) as metadata."""
+    unknown = set(roles) - set(ROLES)
+    if not roles or unknown:
+        raise ValueError(f"a setting needs roles from {sorted(ROLES)}, got {roles}")
+    return dataclasses.field(default=default, metadata={"roles": frozenset(roles)})
+
+
+TRAINING = ("fingerprint", "search")  # decides both a checkpoint and a search trial
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, resolved from a preset and the command-line overrides; never changed after."""
+
+    output: Path = setting(Path("out"), "free")
+    data_dir: str | None = setting(None, "free")
+    preset: str = setting("full", *TRAINING)
+    budget: str = setting("compute", *TRAINING)
+    schedule: str = setting("cosine", *TRAINING)
+    train_tflop: float = setting(1.0, "fingerprint")
+    epochs: int = setting(1, "fingerprint")
+    trial_tflop: float = setting(0.01, *TRAINING)
+    trial_steps: int = setting(1, *TRAINING)
+    search: str = setting("halving", *TRAINING)
+    rungs: int = setting(1, *TRAINING)
+    halving_rate: int = setting(HALVING_RATE, *TRAINING)
+    max_trials: int = setting(1, *TRAINING)
+    train_limit: int | None = setting(None, *TRAINING)
+    test_limit: int | None = setting(None, "scoring")
+    tune_train_limit: int = setting(1000, *TRAINING)
+    tune_val_limit: int = setting(100, *TRAINING)
+    max_minutes: float | None = setting(None, "fingerprint")
+    batch_size: int = setting(128, *TRAINING)
+    patience: int = setting(3, *TRAINING)
+    seed: int = setting(42, *TRAINING, "free")  # replicates differ in it by design
+    seeds: tuple[int, ...] = setting((), "free")
+    data_seed: int = setting(42, *TRAINING)
+    precision: str = setting("auto", "fingerprint")
+    formats: tuple[str, ...] = setting(FORMATS, "free")
+    val_fraction: float = setting(0.1, "constant")
+    command_line: str = setting("", "free")
+    oracle: str | None = setting(None, "free")
+    worker_timeout: float = setting(1800.0, "free")  # with --oracle: seconds without word from a worker before its trial is failed
+    max_model_gib: float = setting(DEFAULT_MAX_MODEL_GIB, "free")  # the memory a checkpoint may take to score, estimated before loading
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON: the run record and the manifest."""
@@ -111,6 +132,16 @@ class RunConfig:
         return self.trial_tflop * TERA
 
 
+def settings_with_role(role: str) -> tuple[str, ...]:
+    """The RunConfig fields that have ``role``, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(RunConfig) if role in f.metadata["roles"])
+
+
+FINGERPRINT_KEYS = settings_with_role("fingerprint")
+SEARCH_SETTINGS = settings_with_role("search")
+FREE_SETTINGS = frozenset(settings_with_role("free"))
+
+
 def parse_formats(text: str) -> tuple[str, ...]:
     """'html,pdf' to ('html', 'pdf'), refusing unknown names."""
     names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
@@ -120,89 +151,78 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def resolve_config(
-    preset: str = "full",
-    *,
-    output: str | Path = "out",
-    data_dir: str | None = None,
-    budget: str = "compute",
-    schedule: str = "cosine",
-    train_tflop: float | None = None,
-    epochs: int | None = None,
-    search: str = "halving",
-    max_trials: int | None = None,
-    max_minutes: float | None = None,
-    train_limit: int | None = None,
-    test_limit: int | None = None,
-    batch_size: int | None = None,
-    seed: int | None = None,
-    seeds: str | tuple[int, ...] | None = None,
-    data_seed: int | None = None,
-    precision: str = "auto",
-    formats: str | tuple[str, ...] = FORMATS,
-    command_line: str = "",
-    max_model_gib: float = DEFAULT_MAX_MODEL_GIB,
-) -> RunConfig:
-    """A RunConfig from a preset name and optional overrides, checked for range."""
-    from genreport.pipeline.budget import BUDGET_KINDS
+OVERRIDES = frozenset({
+    "output", "data_dir", "budget", "schedule", "train_tflop", "epochs", "search", "max_trials", "max_minutes", "train_limit",
+    "test_limit", "batch_size", "seed", "seeds", "data_seed", "precision", "formats", "command_line", "max_model_gib",
+    "oracle", "worker_timeout",
+})
 
+
+def resolve_config(preset: str = "full", overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """A RunConfig from a preset name and the settings the user gave (``OVERRIDES``; None means not given), checked for range."""
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(given) - OVERRIDES)
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}")
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
-    if budget not in BUDGET_KINDS:
-        raise ConfigError(f"unknown budget {budget!r}; choose from {', '.join(BUDGET_KINDS)}")
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
-    if search not in SEARCHES:
-        raise ConfigError(f"unknown search {search!r}; choose from {', '.join(SEARCHES)}")
-    if max_trials is not None and search != "random":
-        raise ConfigError("--max-trials applies to --search random only (the halving search tries all 36 combinations)")
-    _check_positive("--epochs", epochs)
-    _check_positive("--max-trials", max_trials)
-    _check_positive("--train-limit", train_limit, minimum=20)
-    _check_positive("--test-limit", test_limit)
-    _check_positive("--batch-size", batch_size)
-    for option, value in (("--train-tflop", train_tflop), ("--max-minutes", max_minutes), ("--max-model-gib", max_model_gib)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{option} must be a finite number above 0, got {value}")
-    for option, value in (("--seed", seed), ("--data-seed", data_seed)):
-        if value is not None and value < 0:
-            raise ConfigError(f"{option} must be 0 or more, got {value}")
-    replicate_seeds = parse_seeds(seeds) if isinstance(seeds, str) else tuple(seeds or ())
-    if replicate_seeds and seed is not None:
-        raise ConfigError("give either --seed or --seeds, not both")
+    check_overrides(given)
     chosen = PRESETS[preset]
-    train_cap = train_limit if train_limit is not None else chosen.train_limit
-    tune_cap = chosen.tune_train_limit if train_cap is None else min(chosen.tune_train_limit, train_cap)
+    replicate_seeds = parse_seeds(given["seeds"]) if isinstance(given.get("seeds"), str) else tuple(given.get("seeds") or ())
+    if replicate_seeds and "seed" in given:
+        raise ConfigError("give either --seed or --seeds, not both")
+    train_cap = given.get("train_limit", chosen.train_limit)
+    formats = given.get("formats", FORMATS)
     return RunConfig(
-        output=Path(output),
-        data_dir=data_dir,
+        output=Path(given.get("output", "out")),
+        data_dir=given.get("data_dir"),
         preset=preset,
-        budget=budget,
-        schedule=schedule,
-        train_tflop=train_tflop if train_tflop is not None else chosen.train_tflop,
-        epochs=epochs if epochs is not None else chosen.epochs,
+        budget=given.get("budget", "compute"),
+        schedule=given.get("schedule", "cosine"),
+        train_tflop=given.get("train_tflop", chosen.train_tflop),
+        epochs=given.get("epochs", chosen.epochs),
         trial_tflop=chosen.trial_tflop,
         trial_steps=chosen.trial_steps,
-        search=search,
+        search=given.get("search", "halving"),
         rungs=chosen.rungs,
-        max_trials=max_trials if max_trials is not None else chosen.max_trials,
+        max_trials=given.get("max_trials", chosen.max_trials),
         train_limit=train_cap,
-        test_limit=test_limit if test_limit is not None else chosen.test_limit,
-        tune_train_limit=tune_cap,
+        test_limit=given.get("test_limit", chosen.test_limit),
+        tune_train_limit=chosen.tune_train_limit if train_cap is None else min(chosen.tune_train_limit, train_cap),
         tune_val_limit=chosen.tune_val_limit,
-        max_minutes=max_minutes,
-        batch_size=batch_size if batch_size is not None else chosen.batch_size,
+        max_minutes=given.get("max_minutes"),
+        batch_size=given.get("batch_size", chosen.batch_size),
         patience=chosen.patience,
-        seed=replicate_seeds[0] if replicate_seeds else (seed if seed is not None else 42),
+        seed=replicate_seeds[0] if replicate_seeds else given.get("seed", 42),
         seeds=replicate_seeds,
-        data_seed=data_seed if data_seed is not None else 42,
-        precision=precision,
+        data_seed=given.get("data_seed", 42),
+        precision=given.get("precision", "auto"),
         formats=parse_formats(formats) if isinstance(formats, str) else tuple(formats),
-        command_line=command_line,
-        max_model_gib=max_model_gib,
+        command_line=given.get("command_line", ""),
+        oracle=given.get("oracle"),
+        worker_timeout=given.get("worker_timeout", 1800.0),
+        max_model_gib=given.get("max_model_gib", DEFAULT_MAX_MODEL_GIB),
     )
+
+
+def check_overrides(given: Mapping[str, Any]) -> None:
+    """Refuse an override outside its choices or range, naming the option."""
+    from genreport.pipeline.budget import BUDGET_KINDS
+
+    for key, choices in (("precision", PRECISIONS), ("budget", BUDGET_KINDS), ("schedule", SCHEDULES), ("search", SEARCHES)):
+        if key in given and given[key] not in choices:
+            raise ConfigError(f"unknown {key} {given[key]!r}; choose from {', '.join(choices)}")
+    if "max_trials" in given and given.get("search", "halving") != "random":
+        raise ConfigError("--max-trials applies to --search random only (the halving search tries all 36 combinations)")
+    for key, minimum in (("epochs", 1), ("max_trials", 1), ("train_limit", 20), ("test_limit", 1), ("batch_size", 1)):
+        _check_positive("--" + key.replace("_", "-"), given.get(key), minimum)
+    for key in ("train_tflop", "max_minutes", "max_model_gib", "worker_timeout"):
+        value = given.get(key)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"--{key.replace('_', '-')} must be a finite number above 0, got {value}")
+    for key in ("seed", "data_seed"):
+        if given.get(key) is not None and given[key] < 0:
+            raise ConfigError(f"--{key.replace('_', '-')} must be 0 or more, got {given[key]}")
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from genreport.pipeline.config import FREE_SETTINGS
 from genreport.pipeline.errors import ResultsError
 from genreport.pipeline.stats import holm_adjusted, seeds_and_images_ci, wilcoxon_p
 from genreport.pipeline.verdicts import ALPHA, DESIGNS_CLAIM, DESIGNS_COVER, bimodal_warning
 
 # Settings that may differ between replicates: the seed itself and where and how a run wrote.
-FREE_SETTINGS = frozenset({"seed", "output", "command_line", "formats", "oracle", "data_dir", "seeds", "worker_timeout", "max_model_gib"})
 METRICS = ("ssim", "ssim_gaussian")
 
 

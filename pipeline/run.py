@@ -16,7 +16,7 @@ import numpy as np
 from genreport.pipeline import checkpoints
 from genreport.pipeline.catalogue import PUBLISHED_SSIM, VARIANTS, comparisons_for, published_for
 from genreport.pipeline.model_sources import ModelSource
-from genreport.pipeline.config import RunConfig
+from genreport.pipeline.config import FINGERPRINT_KEYS, SEARCH_SETTINGS, RunConfig
 from genreport.pipeline.data import Dataset, load_dataset, stratified_indices
 from genreport.pipeline.errors import ConfigError, GenreportError
 from genreport.pipeline.ownership import claim_run_folder
@@ -101,11 +101,6 @@ def tuning_subset(data: Dataset, config: RunConfig) -> tuple[np.ndarray, np.ndar
     train = stratified_indices(data.y_train, config.tune_train_limit, rng)
     val = stratified_indices(data.y_val, min(config.tune_val_limit, len(data.y_val)), rng)
     return data.x_train[train], data.x_val[val]
-
-
-FINGERPRINT_KEYS = ("preset", "seed", "data_seed", "budget", "schedule", "train_tflop", "epochs", "trial_tflop", "trial_steps", "search", "rungs",
-                    "halving_rate", "max_trials", "train_limit", "tune_train_limit", "tune_val_limit", "max_minutes",
-                    "batch_size", "patience", "precision")
 
 
 def config_fingerprint(config: RunConfig, data: Dataset, policy: str) -> dict[str, Any]:
@@ -485,10 +480,6 @@ def configured_search(config: RunConfig, data: Dataset, progress: Progress, work
         settings_digest=search_settings_digest(config, data, policy),
         log_dir=config.output / "logs" / "search",
     )
-
-
-SEARCH_SETTINGS = ("preset", "seed", "data_seed", "budget", "schedule", "trial_tflop", "trial_steps", "search", "rungs", "halving_rate",
-                   "max_trials", "train_limit", "tune_train_limit", "tune_val_limit", "batch_size", "patience")
 
 
 def search_settings_digest(config: RunConfig, data: Dataset, policy: str) -> str:

@@ -180,31 +180,17 @@ def environment_variable(option: str) -> str:
     return "GENREPORT_" + option.lstrip("-").replace("-", "_").upper()
 
 
-def config_from(options: dict[str, Any], seeds: str | None = None) -> RunConfig:
-    """A RunConfig from the parsed options, with the command line recorded."""
+CONFIG_OPTIONS = ("output", "budget", "schedule", "train_tflop", "epochs", "search", "max_trials", "max_minutes", "train_limit",
+                  "test_limit", "batch_size", "seed", "data_seed", "precision", "formats", "max_model_gib")
+
+
+def config_from(options: dict[str, Any], **more: Any) -> RunConfig:
+    """A RunConfig from the parsed options (and ``more`` settings a command adds), with the command line recorded."""
     check_output_dir(options["output"])
-    return resolve_config(
-        options["preset"],
-        output=options["output"],
-        data_dir=str(options["data_dir"]) if options["data_dir"] else None,
-        budget=options["budget"],
-        schedule=options["schedule"],
-        train_tflop=options["train_tflop"],
-        epochs=options["epochs"],
-        search=options["search"],
-        max_trials=options["max_trials"],
-        max_minutes=options["max_minutes"],
-        train_limit=options["train_limit"],
-        test_limit=options["test_limit"],
-        batch_size=options["batch_size"],
-        seed=options["seed"],
-        seeds=seeds,
-        data_seed=options["data_seed"],
-        precision=options["precision"],
-        formats=options["formats"],
-        command_line=shlex.join(["genreport", *sys.argv[1:]]),
-        max_model_gib=options.get("max_model_gib", DEFAULT_MAX_MODEL_GIB),
-    )
+    overrides = {key: options.get(key) for key in CONFIG_OPTIONS}
+    overrides.update(more, data_dir=str(options["data_dir"]) if options["data_dir"] else None,
+                     command_line=shlex.join(["genreport", *sys.argv[1:]]))
+    return resolve_config(options["preset"], overrides)
 
 
 def render_and_report(results_dir: Path, output: Path, formats: tuple[str, ...], progress: Progress | Lines = echo) -> None:
@@ -274,7 +260,7 @@ def main(debug: bool) -> None:
 @friendly_errors
 def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: float, **options: Any) -> None:
     """Train base and modified, tune and retrain the tuned variant, score all three, report."""
-    config = config_from(options, seeds=seeds)
+    config = config_from(options, seeds=seeds, oracle=oracle, worker_timeout=worker_timeout if oracle else None)
     if oracle and len(config.seeds) > 1:
         raise GenreportError("--oracle serves one search: run one chief per seed (--seed) and merge with genreport render")
     if oracle:
@@ -284,8 +270,6 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
         check_bindable(host, port)  # before hours of training, not after
         if is_wildcard(host):
             click.echo(WILDCARD_WARNING.format(target=grpc_target(host, port)), err=True)
-        config.oracle = oracle
-        config.worker_timeout = worker_timeout
     find_data_dir(config.data_dir)  # fail fast, before TensorFlow loads
     quiet_tensorflow()
     from genreport.pipeline.run import run_full

@@ -165,7 +165,7 @@ def computed_results(folder: Path, data_dir: Path, command_line: str, seed: int,
     from genreport.pipeline.catalogue import published_for
     from genreport.pipeline.scoring import ResultsInput, sample_arrays, write_results
 
-    config = resolve_config(preset, output=folder, command_line=command_line, seed=seed, test_limit=test_limit)
+    config = resolve_config(preset, {"output": folder, "command_line": command_line, "seed": seed, "test_limit": test_limit})
     data = load_dataset(data_dir, train_limit=200, test_limit=test_limit, seed=1)
     sigmas = sigmas or {"base": 1.0, "modified": 0.7, "tuned": 0.5}
     recon = {v: gaussian_filter(data.x_test, sigma=(0, s, s, 0)).astype("float32") for v, s in sigmas.items()}

@@ -21,7 +21,7 @@ def test_full_preset_uses_all_data() -> None:
 
 
 def test_overrides_win_over_the_preset() -> None:
-    config = resolve_config("smoke", budget="epochs", epochs=3, search="random", max_trials=4, batch_size=16, seed=7, test_limit=50)
+    config = resolve_config("smoke", {"budget": "epochs", "epochs": 3, "search": "random", "max_trials": 4, "batch_size": 16, "seed": 7, "test_limit": 50})
     assert (config.budget, config.epochs, config.search) == ("epochs", 3, "random")
     assert (config.max_trials, config.batch_size, config.seed, config.test_limit) == (4, 16, 7, 50)
 
@@ -52,7 +52,7 @@ def test_the_full_preset_budgets_are_work_not_seconds() -> None:
 )
 def test_out_of_range_options_are_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        resolve_config("smoke", **kwargs)
+        resolve_config("smoke", kwargs)
 
 
 def test_unknown_preset_is_refused() -> None:
@@ -65,3 +65,33 @@ def test_formats_are_parsed_and_checked() -> None:
     with pytest.raises(ConfigError, match="docx"):
         parse_formats("html,docx")
     assert set(PRESETS) == {"smoke", "quick", "full"}
+
+
+def test_every_setting_declares_what_it_decides() -> None:
+    import dataclasses
+
+    from genreport.pipeline.config import ROLES, RunConfig
+
+    for field in dataclasses.fields(RunConfig):
+        roles = field.metadata.get("roles")
+        assert roles and roles <= set(ROLES), field.name
+
+
+def test_the_key_lists_come_from_the_roles() -> None:
+    from genreport.pipeline.config import FINGERPRINT_KEYS, FREE_SETTINGS, SEARCH_SETTINGS
+
+    assert "train_tflop" in FINGERPRINT_KEYS and "train_tflop" not in SEARCH_SETTINGS  # the final trainings' budget, not a trial's
+    assert "trial_tflop" in SEARCH_SETTINGS and "test_limit" not in FINGERPRINT_KEYS  # scoring never decides a checkpoint
+    assert "seed" in FREE_SETTINGS and "seed" in FINGERPRINT_KEYS and "preset" not in FREE_SETTINGS
+
+
+def test_a_resolved_config_cannot_be_changed() -> None:
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resolve_config("smoke").seed = 1  # type: ignore[misc]
+
+
+def test_an_unknown_setting_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown setting 'epoch'"):
+        resolve_config("smoke", {"epoch": 3})

@@ -216,7 +216,7 @@ def test_a_seed_process_that_fails_closes_its_progress_before_it_exits(tmp_path:
     from genreport.pipeline.errors import GenreportError
     from genreport.pipeline.run import run_seed_in_child
 
-    config = resolve_config("smoke", output=tmp_path / "out", data_dir=str(tmp_path / "no-data"))
+    config = resolve_config("smoke", {"output": tmp_path / "out", "data_dir": str(tmp_path / "no-data")})
     with pytest.raises(GenreportError, match="seed"):
         run_seed_in_child(config, ClosingRecorder(tmp_path / "mark"), keras_verbose=0)
     assert (tmp_path / "mark").read_text() == "closed"
