@@ -49,6 +49,14 @@ def _plain(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def only_one(callbacks: list[keras.callbacks.Callback], kind: type) -> Any:
+    """The one callback of ``kind`` in ``callbacks``; a ValueError when there is none or several."""
+    found = [c for c in callbacks if isinstance(c, kind)]
+    if len(found) != 1:
+        raise ValueError(f"a training's callbacks hold {len(found)} {kind.__name__}, not one")
+    return found[0]
+
+
 class EpochBackup(keras.callbacks.Callback):
     """Saves the training after every epoch; ``attach`` restores a matching earlier one."""
 
@@ -58,7 +66,10 @@ class EpochBackup(keras.callbacks.Callback):
         self.key = key
         self.progress = progress
         self.label = label
-        self.callbacks: list[keras.callbacks.Callback] = []
+        self.early: Any = None  # EarlyStopping, the step budget, the plateau rule and the clock cap, set by attach
+        self.budget: Any = None
+        self.rate: Any = None
+        self.cap: Any = None
         self.state: dict[str, Any] = {}
         self.history: dict[str, list[Any]] = {}
 
@@ -93,7 +104,13 @@ class EpochBackup(keras.callbacks.Callback):
         if self.folder.is_symlink() or (self.folder.exists() and not self.folder.is_dir()):
             # Saving prunes the folder of everything but its own files: never inside someone else's folder.
             raise GenreportError(f"{self.folder} is a symbolic link or not a folder; genreport keeps its training backup there: remove it and run again")
-        self.callbacks = list(callbacks)
+        from genreport.pipeline.train import StepBudget, WallClockCap
+
+        # Found by what they are, not where they sit in the list: their state is what the backup keeps.
+        self.early = only_one(callbacks, keras.callbacks.EarlyStopping)
+        self.budget = only_one(callbacks, StepBudget)
+        self.rate = next((c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)), None)  # the plateau rule
+        self.cap = next((c for c in callbacks if isinstance(c, WallClockCap)), None)
         self.state = self.read_state()
         if not self.state:
             self.set_aside()
@@ -113,20 +130,19 @@ class EpochBackup(keras.callbacks.Callback):
         if not optimizer.built:  # Keras builds it at the first step; its moments must exist to be loaded
             optimizer.build(self.model.trainable_variables)
         self.model.load_weights(self.folder / self.state["weights"])
-        early, rate, budget = self.callbacks[0], self.callbacks[1], self.callbacks[2]
+        early, rate, budget = self.early, self.rate, self.budget
         saved = self.state["callbacks"]
         early.best, early.wait, early.best_epoch = saved["early_best"], saved["early_wait"], saved["early_best_epoch"]
         early.stopped_epoch = saved.get("early_stopped_epoch", 0)
         if self.state.get("best_weights"):
             with np.load(self.folder / self.state["best_weights"], allow_pickle=False) as arrays:
                 early.best_weights = [arrays[f"w{i}"] for i in range(len(arrays.files))]
-        if isinstance(rate, keras.callbacks.ReduceLROnPlateau):
+        if rate is not None:
             rate.best, rate.wait, rate.cooldown_counter = saved["rate_best"], saved["rate_wait"], saved["rate_cooldown"]
         budget.done = int(self.state["steps"])
-        if len(self.callbacks) > 3:  # --max-minutes counts the time before the kill too, and remembers a cut
-            cap = self.callbacks[3]
-            cap.started -= float(self.state.get("seconds", 0.0))
-            cap.exhausted = bool(self.state.get("cap_exhausted", False))
+        if self.cap is not None:  # --max-minutes counts the time before the kill too, and remembers a cut
+            self.cap.started -= float(self.state.get("seconds", 0.0))
+            self.cap.exhausted = bool(self.state.get("cap_exhausted", False))
         self.progress(f"resuming {self.label} from epoch {self.state['epoch']} of {self.state['planned_epochs']}"
                       f" ({budget.done:,} of {budget.steps:,} steps done)")
 
@@ -138,7 +154,7 @@ class EpochBackup(keras.callbacks.Callback):
     # -- files ------------------------------------------------------------------------------
     def save(self, finished_epochs: int) -> None:
         """Write the weights, the best weights and then the state naming them; drop older files."""
-        early, rate, budget = self.callbacks[0], self.callbacks[1], self.callbacks[2]
+        early, rate, budget = self.early, self.rate, self.budget
         if not ownership.is_real_folder(self.folder):
             ownership.make_folder(self.folder, "backup")
         weights = f"epoch-{finished_epochs:04d}.weights.h5"
@@ -149,12 +165,12 @@ class EpochBackup(keras.callbacks.Callback):
             write_atomically(self.folder / best, lambda tmp: _save_arrays(tmp, early.best_weights), suffix=".npz")
         callbacks = {"early_best": _plain(early.best), "early_wait": int(early.wait), "early_best_epoch": int(early.best_epoch),
                      "early_stopped_epoch": int(early.stopped_epoch)}
-        if isinstance(rate, keras.callbacks.ReduceLROnPlateau):
+        if rate is not None:
             callbacks.update(rate_best=_plain(rate.best), rate_wait=int(rate.wait), rate_cooldown=int(rate.cooldown_counter))
         state = {
             "key": self.key, "epoch": finished_epochs, "planned_epochs": self.params.get("epochs"),
             "steps": int(budget.done), "stopped": bool(self.model.stop_training), "weights": weights,
-            "cap_exhausted": bool(getattr(self.callbacks[3], "exhausted", False)) if len(self.callbacks) > 3 else False, "best_weights": best, "callbacks": callbacks,
+            "cap_exhausted": bool(getattr(self.cap, "exhausted", False)), "best_weights": best, "callbacks": callbacks,
             "history": self.history, "seconds": float(self.state.get("seconds", 0.0)) + _now() - self.started,
         }
         write_text_atomically(self.folder / STATE_NAME, json.dumps(state, indent=1))

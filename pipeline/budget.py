@@ -135,6 +135,11 @@ class StepPlan:
         }
 
 
+def rung_work(first: float, rate: int, rung: int) -> float:
+    """The work a successive-halving trial gets on rung ``rung`` (0 is the first): the first rung's, times ``rate`` per rung."""
+    return first * rate ** rung
+
+
 def steps_per_epoch(images: int, batch_size: int) -> int:
     """Optimizer steps in one pass over ``images`` (the last batch may be short)."""
     return max(1, math.ceil(images / batch_size))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple
 
 from genreport.pipeline.errors import ConfigError
 
@@ -35,6 +36,19 @@ LABELS: dict[str, str] = {m.name: m.label for m in GENREPORT_MODELS}
 PUBLISHED_SSIM: dict[str, float] = {m.name: m.published_ssim for m in GENREPORT_MODELS}
 # The comparisons a report of genreport's own variants makes: each design step, then both together.
 VARIANT_COMPARISONS: tuple[tuple[str, str], ...] = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
+
+class Design(NamedTuple):
+    """One point of the tuned variant's search space (a tuple, so it also keys and unpacks like one)."""
+
+    activation: str
+    units: int
+    optimizer: str
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> "Design":
+        """The design a trial, a grid row or a choice records (units may come back from a CSV as text)."""
+        return cls(values["activation"], int(values["units"]), values["optimizer"])
+
 
 MAX_MODELS = 16
 NAME_PATTERN = re.compile(r"[\w.\-+]{1,64}")

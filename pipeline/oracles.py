@@ -23,6 +23,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.src.engine import oracle as oracle_module
 
+from genreport.pipeline.catalogue import Design
 from genreport.pipeline.fsutil import write_text_atomically
 from genreport.pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS
 
@@ -263,8 +264,9 @@ def rung_sizes(rungs: int, rate: int, first: int = COMBINATIONS) -> list[int]:
     return sizes
 
 
-def combination(values: dict[str, Any]) -> tuple[str, int, str]:
-    return (values["activation"], int(values["units"]), values["optimizer"])
+def combination(values: dict[str, Any]) -> Design:
+    """The design a set of hyper-parameter values stands for."""
+    return Design.of(values)
 
 
 class GridHalvingOracle(RecordingMixin, keras_tuner.Oracle):

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from genreport.pipeline import checkpoints
-from genreport.pipeline.catalogue import PUBLISHED_SSIM, VARIANTS, comparisons_for, published_for
+from genreport.pipeline.catalogue import PUBLISHED_SSIM, VARIANTS, Design, comparisons_for, published_for
 from genreport.pipeline.model_sources import ModelSource
 from genreport.pipeline.config import FINGERPRINT_KEYS, SEARCH_SETTINGS, RunConfig
 from genreport.pipeline.data import Dataset, load_dataset, stratified_indices
@@ -135,6 +135,7 @@ def tensorboard_callback(folder: Path) -> Any:
 
 def run_work_after(ctx: RunContext, variant: str) -> tuple[int, float]:
     """What a run still has to do after training ``variant``: (trainings, search FLOPs), for the finish estimate."""
+    from genreport.pipeline.budget import rung_work
     from genreport.pipeline.oracles import rung_sizes
 
     later = VARIANTS[VARIANTS.index(variant) + 1:]
@@ -142,9 +143,9 @@ def run_work_after(ctx: RunContext, variant: str) -> tuple[int, float]:
     search_flops = 0.0
     if variant != "tuned" and config.budget == "compute":
         if config.search == "random":
-            search_flops = config.max_trials * config.trial_flops * config.halving_rate ** (config.rungs - 1)
+            search_flops = config.max_trials * rung_work(config.trial_flops, config.halving_rate, config.rungs - 1)
         else:
-            search_flops = sum(n * config.trial_flops * config.halving_rate**r for r, n in enumerate(rung_sizes(config.rungs, config.halving_rate)))
+            search_flops = sum(n * rung_work(config.trial_flops, config.halving_rate, r) for r, n in enumerate(rung_sizes(config.rungs, config.halving_rate)))
     return len(later), search_flops
 
 
@@ -420,7 +421,7 @@ def add_search_fraction(tuning: dict[str, Any], tuned_entry: dict[str, Any]) -> 
     """Record what fraction of the final training the search's last rung reached for the chosen design."""
     chosen = tuning["best"]
     last = [t for t in tuning["trials"] if t.get("val_loss") is not None
-            and (t["activation"], int(t["units"]), t["optimizer"]) == (chosen["activation"], int(chosen["units"]), chosen["optimizer"])]
+            and Design.of(t) == Design.of(chosen)]
     if not last or not tuned_entry.get("training"):
         return
     top = max(last, key=lambda t: t["rung"])

@@ -34,7 +34,8 @@ import keras
 import keras_tuner
 import numpy as np
 
-from genreport.pipeline.budget import StepPlan, forward_flops, plan_steps, steps_per_epoch, train_step_flops
+from genreport.pipeline.budget import StepPlan, forward_flops, plan_steps, rung_work, steps_per_epoch, train_step_flops
+from genreport.pipeline.catalogue import Design
 from genreport.pipeline.fsutil import write_text_atomically
 from genreport.pipeline.ownership import make_folder
 from genreport.pipeline.models import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
@@ -91,10 +92,10 @@ class TrialBudget:
 
     def plan(self, model: keras.Model, rung: int, images: int) -> StepPlan:
         """The steps a trial of ``model`` on rung ``rung`` runs."""
-        growth = self.rate**rung
         if self.kind == "compute":
-            return plan_steps(model, kind="compute", images=images, batch_size=self.batch_size, budget_flops=self.first_flops * growth)
-        steps = self.first_steps * growth
+            return plan_steps(model, kind="compute", images=images, batch_size=self.batch_size,
+                              budget_flops=rung_work(self.first_flops, self.rate, rung))
+        steps = rung_work(self.first_steps, self.rate, rung)
         return StepPlan(kind="steps", budget_flops=None, step_flops=train_step_flops(model, self.batch_size), steps=steps,
                         steps_per_epoch=steps_per_epoch(images, self.batch_size))
 
@@ -234,7 +235,7 @@ class SearchResult:
             "best": self.best,
             "trials": self.trials,
             "combinations": self.combinations,
-            "tried": len({(t["activation"], t["units"], t["optimizer"]) for t in self.trials}),
+            "tried": len({Design.of(t) for t in self.trials}),
             "seconds": round(self.seconds, 2),
             "settings": self.settings,
             "space": SEARCH_SPACE,
@@ -307,7 +308,7 @@ def grid_table(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in trials:
         if row["val_loss"] is None:
             continue
-        key = (row["activation"], int(row["units"]), row["optimizer"])
+        key = Design.of(row)
         if key not in reached or row["rung"] > reached[key]["rung"]:
             reached[key] = row
     table = []
@@ -457,7 +458,7 @@ def run_search(
         "seed": seed,
     }
     if algorithm == "random":  # every random trial gets the halving search's last-rung budget
-        budget = TrialBudget(budget.kind, budget.first_flops * budget.rate ** (rungs - 1), budget.first_steps * budget.rate ** (rungs - 1),
+        budget = TrialBudget(budget.kind, rung_work(budget.first_flops, budget.rate, rungs - 1), rung_work(budget.first_steps, budget.rate, rungs - 1),
                              1, budget.batch_size, budget.patience, budget.schedule, budget.seed)
         settings.update(first_rung_flops=budget.first_flops if budget.kind == "compute" else None,
                         first_rung_steps=budget.first_steps if budget.kind != "compute" else None)

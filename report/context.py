@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from genreport.pipeline.catalogue import label_of
+from genreport.pipeline.budget import rung_work
+from genreport.pipeline.catalogue import Design, label_of
 from genreport.pipeline.environment import package_versions
 from genreport.pipeline.stats import rank_direction
 from genreport.pipeline.verdicts import model_comparison_verdict, published_verdict, seed_spread_note
@@ -311,7 +312,7 @@ def search_grid_rows(grid: list[dict[str, Any]], best: dict[str, Any]) -> list[d
     rows: dict[tuple[int, str], dict[str, Any]] = {}
     for g in grid:
         row = rows.setdefault((g["units"], g["activation"]), {"units": g["units"], "activation": g["activation"], "cells": {}})
-        chosen = (g["activation"], g["units"], g["optimizer"]) == (best["activation"], best["units"], best["optimizer"])
+        chosen = Design.of(g) == Design.of(best)
         row["cells"][g["optimizer"]] = {"val_loss": g["val_loss"], "rung": g["rung"], "steps": g.get("steps"), "chosen": chosen}
     empty = {"val_loss": None, "rung": None, "steps": None, "chosen": False}
     return [dict(r, cells=[r["cells"].get(o, empty) for o in optimizers]) for r in rows.values()]
@@ -335,14 +336,14 @@ def tuning_section(tuning: dict[str, Any] | None) -> dict[str, Any] | None:
     if not tuning:
         return None
     best = tuning["best"]
-    key = (best["activation"], best["units"], best["optimizer"])
-    trials = [dict(t, worker=t.get("worker", ""), chosen=(t["activation"], t["units"], t["optimizer"]) == key and t["rank"] == 1)
+    key = Design.of(best)
+    trials = [dict(t, worker=t.get("worker", ""), chosen=Design.of(t) == key and t["rank"] == 1)
               for t in tuning["trials"]]
     grid = tuning.get("grid") or []
     optimizers = list(dict.fromkeys(g["optimizer"] for g in grid))
     settings = tuning["settings"]
-    rung_flops = [settings["first_rung_flops"] * settings["rate"] ** r for r in range(settings["rungs"])] if settings.get("first_rung_flops") else []
-    rung_steps = [settings["first_rung_steps"] * settings["rate"] ** r for r in range(settings["rungs"])] if settings.get("first_rung_steps") else []
+    rung_flops = [rung_work(settings["first_rung_flops"], settings["rate"], r) for r in range(settings["rungs"])] if settings.get("first_rung_flops") else []
+    rung_steps = [rung_work(settings["first_rung_steps"], settings["rate"], r) for r in range(settings["rungs"])] if settings.get("first_rung_steps") else []
     return {"best": best, "trials": trials, "tried": tuning["tried"], "combinations": tuning["combinations"],
             "space": tuning["space"], "settings": settings, "seconds": tuning.get("seconds"),
             "grid_rows": search_grid_rows(grid, best), "optimizers": optimizers,

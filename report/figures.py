@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
+from genreport.pipeline.catalogue import Design
+
 THUMB_SCALE = 4
 # Variant styles: colour, grey-distinguishable hatch and marker.
 STYLES = {
@@ -149,7 +151,7 @@ def search_space_chart(grid: list[dict], mean_image_loss: float | None, chosen: 
         marker, colour = markers.get(rung, ("D", "#000000"))
         ax.scatter(x[idx], [grid[i]["val_loss"] for i in idx], marker=marker, color=colour, s=16, label=f"last rung {rung}", zorder=3)
     for i, g in enumerate(grid):
-        if (g["activation"], g["units"], g["optimizer"]) == (chosen["activation"], chosen["units"], chosen["optimizer"]) and g["val_loss"] is not None:
+        if Design.of(g) == Design.of(chosen) and g["val_loss"] is not None:
             ax.scatter([i], [g["val_loss"]], s=120, facecolors="none", edgecolors="black", linewidths=1.2, label="chosen", zorder=4)
     if mean_image_loss is not None:
         ax.axhline(mean_image_loss, color="#b00000", linestyle="--", linewidth=1, label="mean image")
