@@ -45,7 +45,8 @@ def run_search_stage(preset: str, output: Path) -> tuple[Path, dict]:
     threads = pin_threads()
     from genreport.pipeline.config import resolve_config
     from genreport.pipeline.results import trials_csv
-    from genreport.pipeline.run import configured_search, load_data
+    from genreport.pipeline.search_stage import configured_search
+    from genreport.pipeline.stages import load_data
 
     run = output / "run"
     if run.exists():  # never removed here: it may hold another measurement

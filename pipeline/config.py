@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from genreport.pipeline.catalogue import VARIANTS  # noqa: F401  (re-exported: the variants full trains)
 from genreport.pipeline.errors import ConfigError
 from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB
 

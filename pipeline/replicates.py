@@ -263,3 +263,11 @@ def merge_results(folders: list[Path], search: str = "per seed") -> dict[str, An
                                for s, r in zip(seeds, runs)])
     return {"metrics": metrics, "run": run, "per_image": merged_per_image(runs, seeds), "samples": first["samples"],
             "trials": first["trials"], "seeds": seeds}
+
+
+def save_merged_results(merged: dict[str, Any], output: Path) -> Path:
+    """Write a ``merge_results`` value to ``output/results`` as one set; that folder."""
+    from genreport.pipeline.results import save_results
+
+    return save_results(Path(output) / "results", metrics=merged["metrics"], run=merged["run"], per_image=merged["per_image"],
+                        trials=merged["trials"], samples=merged["samples"])

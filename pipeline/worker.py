@@ -5,7 +5,8 @@ from __future__ import annotations
 from genreport.pipeline.config import RunConfig
 from genreport.pipeline.environment import pin_threads, seed_everything
 from genreport.pipeline.progress import Lines, Progress
-from genreport.pipeline.run import configured_search, load_data
+from genreport.pipeline.search_stage import configured_search
+from genreport.pipeline.stages import load_data
 
 
 def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Progress | Lines = print, wait_seconds: float = 30.0) -> None:

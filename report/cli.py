@@ -306,7 +306,7 @@ def eval_only(checkpoint_args: tuple[Path, ...], renames: tuple[str, ...], pixel
         raise ConfigError(f"--reference {reference!r} is not one of the models: {', '.join(m.name for m in models)}")
     find_data_dir(config.data_dir)
     quiet_tensorflow()
-    from genreport.pipeline.run import run_eval_only
+    from genreport.pipeline.eval_only import run_eval_only
 
     with run_progress(options["quiet"]) as progress:
         outcome = run_eval_only(config, models, progress=progress, pixel_ranges=ranges, reference=reference, training_seed=training_seed,
@@ -430,11 +430,10 @@ def merge_replicates(folders: list[Path]) -> dict[str, Any]:
 
 def save_merged(merged: dict[str, Any], output: Path, progress: Callable[[str], None] = echo) -> Path:
     """Write merged replicates to ``output/results``; its path."""
-    from genreport.pipeline.results import save_results
+    from genreport.pipeline.replicates import save_merged_results
 
     progress(f"merged seeds {', '.join(str(s) for s in merged['seeds'])} from {len(merged['seeds'])} results folders")
-    return save_results(output / "results", metrics=merged["metrics"], run=merged["run"], per_image=merged["per_image"],
-                        trials=merged["trials"], samples=merged["samples"])
+    return save_merged_results(merged, output)
 
 
 if __name__ == "__main__":

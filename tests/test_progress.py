@@ -214,7 +214,7 @@ class ClosingRecorder:
 def test_a_seed_process_that_fails_closes_its_progress_before_it_exits(tmp_path: Path) -> None:
     from genreport.pipeline.config import resolve_config
     from genreport.pipeline.errors import GenreportError
-    from genreport.pipeline.run import run_seed_in_child
+    from genreport.pipeline.seeds import run_seed_in_child
 
     config = resolve_config("smoke", {"output": tmp_path / "out", "data_dir": str(tmp_path / "no-data")})
     with pytest.raises(GenreportError, match="seed"):
