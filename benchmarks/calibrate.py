@@ -40,7 +40,7 @@ TRIES = [
 def build(variant: str, options: dict):
     from keras import layers
 
-    from genreport.pipeline.models import build_base, build_modified
+    from genreport.pipeline.models.builders import build_base, build_modified
 
     if variant == "base":
         return build_base()
@@ -57,10 +57,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / f"calibration-{date.today()}")
     parser.add_argument("--only", default="", help="comma-separated try numbers (1-based)")
     args = parser.parse_args()
-    from genreport.pipeline.budget import plan_steps
-    from genreport.pipeline.data import load_dataset
-    from genreport.pipeline.environment import pin_threads, reseed
-    from genreport.pipeline.train import CosineDecay, apply_policy, choose_policy, fit_autoencoder
+    from genreport.pipeline.training.budget import plan_steps
+    from genreport.pipeline.data.fashion_mnist import load_dataset
+    from genreport.pipeline.core.environment import pin_threads, reseed
+    from genreport.pipeline.training.fit import CosineDecay, apply_policy, choose_policy, fit_autoencoder
 
     threads = pin_threads()
     policy = choose_policy("auto")

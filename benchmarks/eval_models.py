@@ -82,7 +82,7 @@ def train_and_save(folder: Path, data_dir: Path) -> list[str]:
     """Train every autoencoder one epoch (batch 64) on a seeded draw of training images; their names in order."""
     import keras
 
-    from genreport.pipeline.data import load_split, to_unit_float
+    from genreport.pipeline.data.fashion_mnist import load_split, to_unit_float
 
     images = to_unit_float(load_split(data_dir, "train")[0])
     images = images[np.random.default_rng(0).choice(len(images), TRAIN_IMAGES, replace=False)]

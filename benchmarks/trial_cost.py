@@ -40,13 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_search_stage(preset: str, output: Path) -> tuple[Path, dict]:
     """The preset's search alone, in ``output/run``; the path of its trials.csv and the stage's seconds."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from genreport.pipeline.environment import pin_threads
+    from genreport.pipeline.core.environment import pin_threads
 
     threads = pin_threads()
-    from genreport.pipeline.config import resolve_config
-    from genreport.pipeline.results import trials_csv
-    from genreport.pipeline.search_stage import configured_search
-    from genreport.pipeline.stages import load_data
+    from genreport.pipeline.core.config import resolve_config
+    from genreport.pipeline.results.store import trials_csv
+    from genreport.pipeline.runs.search_stage import configured_search
+    from genreport.pipeline.runs.stages import load_data
 
     run = output / "run"
     if run.exists():  # never removed here: it may hold another measurement
@@ -65,15 +65,15 @@ def run_search_stage(preset: str, output: Path) -> tuple[Path, dict]:
 
 
 def validation_images(preset: str) -> int:
-    from genreport.pipeline.config import PRESETS
+    from genreport.pipeline.core.config import PRESETS
 
     return PRESETS[preset].tune_val_limit
 
 
 def forward_flops_by_units() -> dict[int, int]:
     """Forward FLOPs of one image through the modified design, per width (the activation does not matter)."""
-    from genreport.pipeline.budget import forward_flops
-    from genreport.pipeline.models import UNITS, build_modified
+    from genreport.pipeline.training.budget import forward_flops
+    from genreport.pipeline.models.builders import UNITS, build_modified
 
     return {units: forward_flops(build_modified(units)) for units in UNITS}
 

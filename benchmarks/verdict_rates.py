@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genreport.pipeline.replicates import design_verdict
-from genreport.pipeline.stats import paired_comparison, seeds_and_images_ci, with_holm_correction
+from genreport.pipeline.scoring.replicates import design_verdict
+from genreport.pipeline.scoring.stats import paired_comparison, seeds_and_images_ci, with_holm_correction
 
 
 def single_seed_calls(draws: int, seed_sd: float, images: int = 10_000) -> float:

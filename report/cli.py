@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from genreport.pipeline.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
-from genreport.pipeline.data import find_data_dir
-from genreport.pipeline.errors import ConfigError, GenreportError
-from genreport.pipeline.interrupts import Stopped, stopped_by_signals
-from genreport.pipeline.model_size import DEFAULT_MAX_MODEL_GIB, PIXEL_RANGES
-from genreport.pipeline.progress import Lines, Progress, Stage, event_sink
+from genreport.pipeline.core.config import FORMATS, PRECISIONS, PRESETS, RunConfig, parse_formats, resolve_config
+from genreport.pipeline.data.fashion_mnist import find_data_dir
+from genreport.pipeline.core.errors import ConfigError, GenreportError
+from genreport.pipeline.core.interrupts import Stopped, stopped_by_signals
+from genreport.pipeline.models.model_size import DEFAULT_MAX_MODEL_GIB, PIXEL_RANGES
+from genreport.pipeline.core.progress import Lines, Progress, Stage, event_sink
 
 
 def echo(message: str) -> None:
@@ -210,7 +210,7 @@ VERSION_PACKAGES = ("tensorflow", "keras", "keras-tuner", "scikit-image", "weasy
 
 def show_versions(ctx: click.Context) -> None:
     """Print genreport's version and commit, its main libraries' and Python's, then exit."""
-    from genreport.pipeline.environment import genreport_record, package_versions
+    from genreport.pipeline.core.environment import genreport_record, package_versions
 
     record = genreport_record()
     click.echo(f"genreport {record['version']}" + (f" (commit {record['commit']})" if record["commit"] else ""))
@@ -264,7 +264,7 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
     if oracle and len(config.seeds) > 1:
         raise GenreportError("--oracle serves one search: run one chief per seed (--seed) and merge with genreport render")
     if oracle:
-        from genreport.pipeline.distributed import WILDCARD_WARNING, check_bindable, grpc_target, is_wildcard, parse_oracle_address
+        from genreport.pipeline.search.distributed import WILDCARD_WARNING, check_bindable, grpc_target, is_wildcard, parse_oracle_address
 
         host, port = parse_oracle_address(oracle)
         check_bindable(host, port)  # before hours of training, not after
@@ -272,7 +272,7 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
             click.echo(WILDCARD_WARNING.format(target=grpc_target(host, port)), err=True)
     find_data_dir(config.data_dir)  # fail fast, before TensorFlow loads
     quiet_tensorflow()
-    from genreport.pipeline.run import run_full
+    from genreport.pipeline.runs.full import run_full
 
     started, quiet = time.monotonic(), options["quiet"]
     with run_progress(quiet) as progress:
@@ -298,7 +298,7 @@ def eval_only(checkpoint_args: tuple[Path, ...], renames: tuple[str, ...], pixel
               reference: str | None, **options: Any) -> None:
     """Score saved autoencoders on the test set and write results and the report."""
     config = config_from(options)
-    from genreport.pipeline.model_sources import find_models, pixel_ranges
+    from genreport.pipeline.models.model_sources import find_models, pixel_ranges
 
     models = find_models(list(checkpoint_args), list(renames), warn=echo)  # fail fast, before TensorFlow loads
     ranges = pixel_ranges(list(pixel_range_args), [m.name for m in models])
@@ -306,7 +306,7 @@ def eval_only(checkpoint_args: tuple[Path, ...], renames: tuple[str, ...], pixel
         raise ConfigError(f"--reference {reference!r} is not one of the models: {', '.join(m.name for m in models)}")
     find_data_dir(config.data_dir)
     quiet_tensorflow()
-    from genreport.pipeline.eval_only import run_eval_only
+    from genreport.pipeline.runs.eval_only import run_eval_only
 
     with run_progress(options["quiet"]) as progress:
         outcome = run_eval_only(config, models, progress=progress, pixel_ranges=ranges, reference=reference, training_seed=training_seed,
@@ -322,7 +322,7 @@ def eval_only(checkpoint_args: tuple[Path, ...], renames: tuple[str, ...], pixel
 @friendly_errors
 def tune_worker(oracle: str, worker_id: str, wait_seconds: float, **options: Any) -> None:
     """Run search trials for a chief until its search is done (same --preset and --seed as the chief)."""
-    from genreport.pipeline.distributed import check_worker_id, parse_oracle_address
+    from genreport.pipeline.search.distributed import check_worker_id, parse_oracle_address
 
     parse_oracle_address(oracle)
     check_worker_id(worker_id)
@@ -331,7 +331,7 @@ def tune_worker(oracle: str, worker_id: str, wait_seconds: float, **options: Any
     config = config_from(options)
     find_data_dir(config.data_dir)
     quiet_tensorflow()
-    from genreport.pipeline.worker import run_tune_worker
+    from genreport.pipeline.search.worker import run_tune_worker
 
     with run_progress(options["quiet"]) as progress:
         run_tune_worker(config, oracle, worker_id, progress=progress, wait_seconds=wait_seconds)
@@ -396,8 +396,8 @@ def refuse_output_inside(target: Path, results_dirs: tuple[Path, ...]) -> None:
 
 def claim_for_render(target: Path, formats: tuple[str, ...], merging: bool, quiet: bool) -> None:
     """Refuse to replace a report pair (or, merging, a results folder) genreport did not write; sweep its own leftovers."""
-    from genreport.pipeline.ownership import claim_run_folder
-    from genreport.pipeline.resume import sweep_temporary_files
+    from genreport.pipeline.core.ownership import claim_run_folder
+    from genreport.pipeline.runs.resume import sweep_temporary_files
 
     claim_run_folder(target, ("results",) if merging else (), [f"report.{kind}" for kind in formats])
     sweep_temporary_files(target, progress_printer(quiet))
@@ -411,7 +411,7 @@ def runs_read_then_written(sources: list[Path], target: Path) -> Iterator[Callab
     touched after the inputs have passed their checks. A source that is ``target`` itself takes
     the writer's lock alone (one process cannot hold two flocks on one file).
     """
-    from genreport.pipeline.lock import output_lock, reading_lock
+    from genreport.pipeline.core.lock import output_lock, reading_lock
 
     written = Path(target).resolve()
     with ExitStack() as stack:
@@ -423,14 +423,14 @@ def runs_read_then_written(sources: list[Path], target: Path) -> Iterator[Callab
 
 def merge_replicates(folders: list[Path]) -> dict[str, Any]:
     """Check and merge replicate results folders (nothing written)."""
-    from genreport.pipeline.replicates import merge_results
+    from genreport.pipeline.scoring.replicates import merge_results
 
     return merge_results(folders, search="as each run did it")
 
 
 def save_merged(merged: dict[str, Any], output: Path, progress: Callable[[str], None] = echo) -> Path:
     """Write merged replicates to ``output/results``; its path."""
-    from genreport.pipeline.replicates import save_merged_results
+    from genreport.pipeline.scoring.replicates import save_merged_results
 
     progress(f"merged seeds {', '.join(str(s) for s in merged['seeds'])} from {len(merged['seeds'])} results folders")
     return save_merged_results(merged, output)

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from genreport.pipeline.budget import rung_work
-from genreport.pipeline.catalogue import Design, label_of
-from genreport.pipeline.environment import package_versions
-from genreport.pipeline.stats import rank_direction
-from genreport.pipeline.verdicts import model_comparison_verdict, published_verdict, seed_spread_note
+from genreport.pipeline.training.budget import rung_work
+from genreport.pipeline.models.catalogue import Design, label_of
+from genreport.pipeline.core.environment import package_versions
+from genreport.pipeline.scoring.stats import rank_direction
+from genreport.pipeline.scoring.verdicts import model_comparison_verdict, published_verdict, seed_spread_note
 from genreport.report import figures
 
 REPORT_PACKAGES = ("jinja2", "weasyprint", "matplotlib")

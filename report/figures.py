@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from genreport.pipeline.catalogue import Design
+from genreport.pipeline.models.catalogue import Design
 
 THUMB_SCALE = 4
 # Variant styles: colour, grey-distinguishable hatch and marker.

@@ -2,7 +2,7 @@
 
 The bars show k/N, the best validation loss so far (search) and the time left; they close when
 the next stage starts, so Keras' own epoch bar never shares the screen with them. Logs and pipes
-get ``genreport.pipeline.progress.PlainLines`` instead.
+get ``genreport.pipeline.core.progress.PlainLines`` instead.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as Bars
 
-from genreport.pipeline.progress import Event, Stage, Tally, stage_line
+from genreport.pipeline.core.progress import Event, Stage, Tally, stage_line
 
 # Trials and scoring chunks take seconds to minutes each; rich's default 30 s window would
 # forget the rate between two trials of the last rung.

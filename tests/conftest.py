@@ -15,7 +15,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from genreport.pipeline.data import DEBIAN_DATA_DIR, FILES, find_data_dir  # noqa: E402
+from genreport.pipeline.data.fashion_mnist import DEBIAN_DATA_DIR, FILES, find_data_dir  # noqa: E402
 
 
 # The smallest whole `full` run that still trains all three variants, searches, scores and reports
@@ -158,12 +158,12 @@ def computed_results(folder: Path, data_dir: Path, command_line: str, seed: int,
     """What ``write_results_fixture`` copies: the results a run with these figures would write."""
     from scipy.ndimage import gaussian_filter
 
-    from genreport.pipeline.config import resolve_config
-    from genreport.pipeline.data import load_dataset
-    from genreport.pipeline.evaluate import score_reconstructions
-    from genreport.pipeline.baselines import score_baselines
-    from genreport.pipeline.catalogue import published_for
-    from genreport.pipeline.scoring import ResultsInput, sample_arrays, write_results
+    from genreport.pipeline.core.config import resolve_config
+    from genreport.pipeline.data.fashion_mnist import load_dataset
+    from genreport.pipeline.scoring.metrics import score_reconstructions
+    from genreport.pipeline.scoring.baselines import score_baselines
+    from genreport.pipeline.models.catalogue import published_for
+    from genreport.pipeline.scoring.score import ResultsInput, sample_arrays, write_results
 
     config = resolve_config(preset, {"output": folder, "command_line": command_line, "seed": seed, "test_limit": test_limit})
     data = load_dataset(data_dir, train_limit=200, test_limit=test_limit, seed=1)
@@ -186,8 +186,8 @@ def computed_results(folder: Path, data_dir: Path, command_line: str, seed: int,
         {"rank": 2, "trial_id": "0", "rung": 0, "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "steps": 5,
          "epochs": 0.5, "flops": 4e11, "budget_flops": 4e11, "gflops_per_second": 90.0, "seconds": 6.0, "worker": "tuner0", "status": "COMPLETED"},
     ]
-    from genreport.pipeline.oracles import GRID
-    from genreport.pipeline.tuning import grid_table
+    from genreport.pipeline.search.oracles import GRID
+    from genreport.pipeline.search.tuner import grid_table
 
     tuning = {"best": {"activation": "leakyrelu", "units": 32, "optimizer": "rmsprop"}, "trials": trials, "combinations": len(GRID), "tried": 2,
               "seconds": 11.0, "space": {"activation": ["relu", "leakyrelu", "tanh"], "units": [32, 64, 128, 256], "optimizer": ["adam", "sgd", "rmsprop"]},

@@ -9,11 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from genreport.pipeline.backup import EpochBackup
-from genreport.pipeline.budget import plan_steps
-from genreport.pipeline.data import load_dataset
-from genreport.pipeline.models import build_modified
-from genreport.pipeline.train import fit_autoencoder, standard_callbacks
+from genreport.pipeline.training.backup import EpochBackup
+from genreport.pipeline.training.budget import plan_steps
+from genreport.pipeline.data.fashion_mnist import load_dataset
+from genreport.pipeline.models.builders import build_modified
+from genreport.pipeline.training.fit import fit_autoencoder, standard_callbacks
 
 
 class KillAfterEpoch(keras.callbacks.Callback):
@@ -77,7 +77,7 @@ def test_a_training_resumed_from_its_backup_ends_with_the_weights_of_an_uninterr
 
 
 def test_a_backup_made_under_other_settings_is_refused_and_kept(small_data, tmp_path) -> None:
-    from genreport.pipeline.errors import ConfigError
+    from genreport.pipeline.core.errors import ConfigError
 
     with pytest.raises(KeyboardInterrupt):
         train(small_data, "cosine", EpochBackup(tmp_path / "b", key="old", progress=lambda line: None), kill_after=1)
@@ -123,7 +123,7 @@ def test_a_backup_state_naming_a_file_outside_its_folder_is_not_resumed(tmp_path
 
 
 def test_a_symlinked_backup_folder_is_refused_and_its_target_left_alone(tmp_path) -> None:
-    from genreport.pipeline.errors import GenreportError
+    from genreport.pipeline.core.errors import GenreportError
 
     target = tmp_path / "precious"
     target.mkdir()
@@ -176,8 +176,8 @@ def test_a_resumed_training_s_callbacks_start_from_the_state_they_were_backed_up
 
 
 def test_discarding_a_backup_removes_its_own_files_and_keeps_anything_else(tmp_path: Path) -> None:
-    from genreport.pipeline import ownership
-    from genreport.pipeline.backup import backup_folder, discard_backup
+    from genreport.pipeline.core import ownership
+    from genreport.pipeline.training.backup import backup_folder, discard_backup
 
     folder = ownership.make_folder(backup_folder(tmp_path, "base"), "backup")
     for name in ("state.json", "epoch-0002.weights.h5", "best-0002.npz", "notes.txt"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genreport.pipeline.baselines import MEAN_IMAGE, pca_basis, pca_reconstruction, score_baselines
-from genreport.pipeline.data import load_dataset
+from genreport.pipeline.scoring.baselines import MEAN_IMAGE, pca_basis, pca_reconstruction, score_baselines
+from genreport.pipeline.data.fashion_mnist import load_dataset
 
 
 def test_pca_with_every_component_reconstructs_exactly() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from genreport.pipeline.budget import forward_flops, plan_steps, train_step_flops
-from genreport.pipeline.models import build_base, build_modified
+from genreport.pipeline.training.budget import forward_flops, plan_steps, train_step_flops
+from genreport.pipeline.models.builders import build_base, build_modified
 
 
 def conv(h: int, w: int, k: int, c_in: int, c_out: int) -> int:

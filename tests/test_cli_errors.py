@@ -97,7 +97,7 @@ def test_manifest_that_is_not_json(tmp_path: Path) -> None:
 
 
 def test_a_manifest_naming_a_path_outside_the_folder_vouches_for_nothing_and_is_never_followed(tmp_path: Path) -> None:
-    from genreport.pipeline.model_sources import find_models
+    from genreport.pipeline.models.model_sources import find_models
 
     folder = tmp_path / "ck"
     folder.mkdir()
@@ -137,7 +137,7 @@ def test_output_that_is_a_file(tmp_path: Path) -> None:
 
 
 def test_a_manifest_entry_for_another_file_name_vouches_for_nothing(tmp_path: Path) -> None:
-    from genreport.pipeline.model_sources import find_models
+    from genreport.pipeline.models.model_sources import find_models
 
     folder = tmp_path / "ck"
     folder.mkdir()
@@ -208,8 +208,8 @@ def test_not_a_finite_number_and_an_unknown_format_are_usage_errors_with_exit_co
 
 
 def test_a_checkpoint_that_cannot_be_read_says_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genreport.pipeline import checkpoints
-    from genreport.pipeline.errors import CheckpointError
+    from genreport.pipeline.models import checkpoints
+    from genreport.pipeline.core.errors import CheckpointError
 
     path = tmp_path / "base.keras"
     path.write_bytes(b"PK")
@@ -225,7 +225,7 @@ def test_a_checkpoint_that_cannot_be_read_says_permission_denied(tmp_path: Path,
 
 
 def test_results_folders_get_the_umask_s_mode_like_every_other_folder(results_dir: Path) -> None:
-    from genreport.pipeline.fsutil import current_umask
+    from genreport.pipeline.core.fsutil import current_umask
 
     assert stat.S_IMODE(results_dir.stat().st_mode) == 0o777 & ~current_umask()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from genreport.pipeline.config import PRESETS, parse_formats, resolve_config
-from genreport.pipeline.errors import ConfigError
+from genreport.pipeline.core.config import PRESETS, parse_formats, resolve_config
+from genreport.pipeline.core.errors import ConfigError
 
 
 def test_smoke_preset_is_small() -> None:
@@ -70,7 +70,7 @@ def test_formats_are_parsed_and_checked() -> None:
 def test_every_setting_declares_what_it_decides() -> None:
     import dataclasses
 
-    from genreport.pipeline.config import ROLES, RunConfig
+    from genreport.pipeline.core.config import ROLES, RunConfig
 
     for field in dataclasses.fields(RunConfig):
         roles = field.metadata.get("roles")
@@ -78,7 +78,7 @@ def test_every_setting_declares_what_it_decides() -> None:
 
 
 def test_the_key_lists_come_from_the_roles() -> None:
-    from genreport.pipeline.config import FINGERPRINT_KEYS, FREE_SETTINGS, SEARCH_SETTINGS
+    from genreport.pipeline.core.config import FINGERPRINT_KEYS, FREE_SETTINGS, SEARCH_SETTINGS
 
     assert "train_tflop" in FINGERPRINT_KEYS and "train_tflop" not in SEARCH_SETTINGS  # the final trainings' budget, not a trial's
     assert "trial_tflop" in SEARCH_SETTINGS and "test_limit" not in FINGERPRINT_KEYS  # scoring never decides a checkpoint

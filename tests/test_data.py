@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import idx_images_bytes, idx_labels_bytes, write_gz
-from genreport.pipeline.data import (
+from genreport.pipeline.data.fashion_mnist import (
     CLASS_NAMES,
     EXPECTED_SHA256,
     FILES,
@@ -22,7 +22,7 @@ from genreport.pipeline.data import (
     parse_idx_labels,
     stratified_indices,
 )
-from genreport.pipeline.errors import DataError
+from genreport.pipeline.core.errors import DataError
 
 
 def test_parses_images_and_labels_written_by_hand() -> None:
@@ -90,8 +90,8 @@ def test_missing_folder_is_named(tmp_path: Path) -> None:
 
 def test_search_lists_every_place_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GENREPORT_DATA_DIR", str(tmp_path / "env-dir"))
-    monkeypatch.setattr("genreport.pipeline.data.DEBIAN_DATA_DIR", tmp_path / "debian")
-    monkeypatch.setattr("genreport.pipeline.data.KERAS_CACHE_DIR", tmp_path / "keras")
+    monkeypatch.setattr("genreport.pipeline.data.fashion_mnist.DEBIAN_DATA_DIR", tmp_path / "debian")
+    monkeypatch.setattr("genreport.pipeline.data.fashion_mnist.KERAS_CACHE_DIR", tmp_path / "keras")
     with pytest.raises(DataError) as error:
         load_dataset(None)
     for place in ("env-dir", "debian", "keras"):
@@ -181,6 +181,6 @@ def test_pixels_are_scaled_so_that_0_is_black_and_255_is_one(real_data_dir: Path
 
 
 def test_the_environment_variable_comes_before_the_installed_data_set(tiny_data_dir: Path, real_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("genreport.pipeline.data.DEBIAN_DATA_DIR", real_data_dir)  # installed, and complete
+    monkeypatch.setattr("genreport.pipeline.data.fashion_mnist.DEBIAN_DATA_DIR", real_data_dir)  # installed, and complete
     monkeypatch.setenv("GENREPORT_DATA_DIR", str(tiny_data_dir))
     assert find_data_dir(None) == tiny_data_dir

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import TINY_RUN, error_lines
-from genreport.pipeline.distributed import check_worker_id, parse_oracle_address
-from genreport.pipeline.errors import ConfigError
+from genreport.pipeline.search.distributed import check_worker_id, parse_oracle_address
+from genreport.pipeline.core.errors import ConfigError
 from genreport.report.cli import main
 
 def free_port() -> int:
@@ -96,7 +96,7 @@ def test_a_bare_port_is_the_loopback_address() -> None:
 @pytest.mark.parametrize("host, port, shown", [("0.0.0.0", 8000, "<this machine's address>:8000"), ("::", 8000, "<this machine's address>:8000"),
                                                ("127.0.0.1", 8000, "127.0.0.1:8000"), ("::1", 7000, "[::1]:7000")])
 def test_the_workers_hint_never_shows_a_wildcard_address(host: str, port: int, shown: str) -> None:
-    from genreport.pipeline.distributed import worker_hint
+    from genreport.pipeline.search.distributed import worker_hint
 
     hint = worker_hint(host, port)
     assert f"--oracle {shown}" in hint
@@ -104,7 +104,7 @@ def test_the_workers_hint_never_shows_a_wildcard_address(host: str, port: int, s
 
 
 def test_tuner_role_keeps_the_brackets_of_an_ipv6_address() -> None:
-    from genreport.pipeline.distributed import tuner_role
+    from genreport.pipeline.search.distributed import tuner_role
 
     with tuner_role("chief", "::1", 7000):
         assert f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}" == "[::1]:7000"

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import TINY_RUN, genreport_process
-from genreport.pipeline.config import resolve_config
-from genreport.pipeline.data import CLASS_NAMES, load_dataset
-from genreport.pipeline.evaluate import ssim_per_image
+from genreport.pipeline.core.config import resolve_config
+from genreport.pipeline.data.fashion_mnist import CLASS_NAMES, load_dataset
+from genreport.pipeline.scoring.metrics import ssim_per_image
 from genreport.report.cli import main
 
 pytestmark = pytest.mark.e2e
@@ -120,8 +120,8 @@ def test_the_smoke_search_visits_all_36_combinations(smoke_run: tuple[Path, str]
 
 
 def test_every_smoke_trial_counts_its_validation_work_and_says_why_it_stopped(smoke_run: tuple[Path, str]) -> None:
-    from genreport.pipeline.budget import forward_flops
-    from genreport.pipeline.models import build_modified
+    from genreport.pipeline.training.budget import forward_flops
+    from genreport.pipeline.models.builders import build_modified
 
     forward = {units: forward_flops(build_modified(units)) for units in (32, 64, 128, 256)}
     for trial in read_rows(smoke_run[0] / "results" / "trials.csv"):

@@ -22,7 +22,7 @@ USER_MODELS = ("denoise_conv", "dense_28x28", "flat_784", "strided_seq", "tanh_p
 
 def training_images(data_dir: Path) -> np.ndarray:
     """A few real training images, 28x28x1 in [0, 1]."""
-    from genreport.pipeline.data import load_split, to_unit_float
+    from genreport.pipeline.data.fashion_mnist import load_split, to_unit_float
 
     return to_unit_float(load_split(data_dir, "train")[0][:TRAIN_IMAGES]).reshape((-1, 28, 28, 1))
 
@@ -97,8 +97,8 @@ def test_a_model_on_minus_one_to_one_gets_scaled_images_and_is_scored_on_its_out
         user_run: Path, user_folder: Path, real_data_dir: Path) -> None:
     import keras
 
-    from genreport.pipeline.data import load_split, to_unit_float
-    from genreport.pipeline.evaluate import ssim_per_image
+    from genreport.pipeline.data.fashion_mnist import load_split, to_unit_float
+    from genreport.pipeline.scoring.metrics import ssim_per_image
 
     rows = np.loadtxt(user_run / "results" / "per_image.csv", delimiter=",", skiprows=1, usecols=(1,), dtype=int)
     images = to_unit_float(load_split(real_data_dir, "test")[0][rows])

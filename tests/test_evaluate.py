@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from genreport.pipeline.errors import CheckpointError
-from genreport.pipeline.evaluate import (
+from genreport.pipeline.core.errors import CheckpointError
+from genreport.pipeline.scoring.metrics import (
     VariantScores,
     check_finite,
     mse_per_image,
@@ -60,7 +60,7 @@ def test_overall_summary() -> None:
 
 
 def test_parallel_scoring_gives_the_same_numbers_as_one_process() -> None:
-    from genreport.pipeline.evaluate import both_ssims, parallel_ssims
+    from genreport.pipeline.scoring.metrics import both_ssims, parallel_ssims
 
     rng = np.random.default_rng(3)
     a = rng.random((2400, 28, 28, 1)).astype("float32")
@@ -109,7 +109,7 @@ def test_non_finite_reconstructions_are_counted_per_image_holding_one() -> None:
 def test_reconstructions_are_clipped_to_the_unit_range(real_data_dir) -> None:
     import keras
 
-    from genreport.pipeline.data import load_dataset
+    from genreport.pipeline.data.fashion_mnist import load_dataset
 
     images = load_dataset(real_data_dir, train_limit=100, test_limit=20, seed=0).x_test
     inputs = keras.Input((28, 28, 1))

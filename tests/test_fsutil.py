@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genreport.pipeline.fsutil import write_atomically, write_json_atomically, write_text_atomically
+from genreport.pipeline.core.fsutil import write_atomically, write_json_atomically, write_text_atomically
 
 
 def test_writes_the_new_content(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import error_lines
-from genreport.pipeline.errors import CheckpointError, ConfigError, GenreportError, ResultsError
-from genreport.pipeline.lock import LOCK_NAME, output_lock, reading_lock
+from genreport.pipeline.core.errors import CheckpointError, ConfigError, GenreportError, ResultsError
+from genreport.pipeline.core.lock import LOCK_NAME, output_lock, reading_lock
 
 
 def assert_one_line(error: BaseException, *expected: str) -> str:
@@ -91,7 +91,7 @@ def test_a_lock_file_that_is_a_fifo_is_refused_when_reading_a_run_folder(tmp_pat
 
 
 def test_a_standard_name_symlinked_out_of_the_folder_is_refused(tmp_path: Path) -> None:
-    from genreport.pipeline.checkpoints import find_checkpoints
+    from genreport.pipeline.models.checkpoints import find_checkpoints
 
     outside = tmp_path / "elsewhere.keras"
     outside.write_bytes(b"not ours")
@@ -104,7 +104,7 @@ def test_a_standard_name_symlinked_out_of_the_folder_is_refused(tmp_path: Path) 
 
 
 def test_a_standard_name_symlinked_inside_the_folder_is_used(tmp_path: Path) -> None:
-    from genreport.pipeline.checkpoints import find_checkpoints
+    from genreport.pipeline.models.checkpoints import find_checkpoints
 
     folder = tmp_path / "ck"
     (folder / "older").mkdir(parents=True)
@@ -115,7 +115,7 @@ def test_a_standard_name_symlinked_inside_the_folder_is_used(tmp_path: Path) -> 
 
 
 def test_a_manifest_whose_variants_are_not_a_mapping_is_refused(tmp_path: Path) -> None:
-    from genreport.pipeline.checkpoints import find_checkpoints
+    from genreport.pipeline.models.checkpoints import find_checkpoints
 
     folder = tmp_path / "ck"
     folder.mkdir()
@@ -127,7 +127,7 @@ def test_a_manifest_whose_variants_are_not_a_mapping_is_refused(tmp_path: Path) 
 
 @pytest.mark.parametrize("name", ["gone.keras\nError: all checks passed", "\x1b[2Jgone.keras", "gone.keras\r"])
 def test_manifest_names_cannot_forge_lines_or_escape_codes(tmp_path: Path, name: str) -> None:
-    from genreport.pipeline.checkpoints import find_checkpoints
+    from genreport.pipeline.models.checkpoints import find_checkpoints
 
     folder = tmp_path / "ck"
     folder.mkdir()
@@ -138,7 +138,7 @@ def test_manifest_names_cannot_forge_lines_or_escape_codes(tmp_path: Path, name:
 
 
 def test_a_manifest_name_with_control_characters_is_refused_even_when_that_file_exists(tmp_path: Path) -> None:
-    from genreport.pipeline.checkpoints import find_checkpoints
+    from genreport.pipeline.models.checkpoints import find_checkpoints
 
     folder = tmp_path / "ck"
     folder.mkdir()
@@ -151,7 +151,7 @@ def test_a_manifest_name_with_control_characters_is_refused_even_when_that_file_
 
 
 def test_a_manifest_name_missing_from_the_folder_is_quoted(tmp_path: Path) -> None:
-    from genreport.pipeline.checkpoints import find_checkpoints
+    from genreport.pipeline.models.checkpoints import find_checkpoints
 
     folder = tmp_path / "ck"
     folder.mkdir()
@@ -166,7 +166,7 @@ def test_a_manifest_name_missing_from_the_folder_is_quoted(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("worker_id", ["w1\n", "w1\nError: forged", "w\x1b[2J1"])
 def test_worker_ids_must_match_whole_and_are_quoted(worker_id: str) -> None:
-    from genreport.pipeline.distributed import check_worker_id
+    from genreport.pipeline.search.distributed import check_worker_id
 
     with pytest.raises(ConfigError) as error:
         check_worker_id(worker_id)
@@ -192,9 +192,9 @@ def save_functional(folder: Path, name: str, body: Callable[[Any], Any], activat
 def test_genreport_own_models_pass_the_archive_check(tmp_path: Path) -> None:
     import keras
 
-    from genreport.pipeline.archive import check_archive
-    from genreport.pipeline.checkpoints import load_model_safely, save_model
-    from genreport.pipeline.models import build_base, build_modified
+    from genreport.pipeline.models.archive import check_archive
+    from genreport.pipeline.models.checkpoints import load_model_safely, save_model
+    from genreport.pipeline.models.builders import build_base, build_modified
 
     save_model(build_base(filters=(4, 8)), tmp_path, "base")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -234,7 +234,7 @@ def many_filters(x: Any) -> Any:
 
 @pytest.mark.parametrize("body", [dropout, gaussian_noise, wide_kernel, many_filters], ids=["dropout", "noise", "kernel-9", "1100-filters"])
 def test_built_in_layers_of_any_size_inside_the_memory_bound_load(tmp_path: Path, body: Callable[[Any], Any]) -> None:
-    from genreport.pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.models.checkpoints import load_model_safely
 
     path = save_functional(tmp_path, "tuned.keras", body)
     assert load_model_safely(path).output_shape == (None, 28, 28, 1)
@@ -256,7 +256,7 @@ def masking(x: Any) -> Any:
                          ids=["augmentation", "masking"])
 def test_a_layer_class_outside_the_accepted_built_ins_is_refused_naming_the_checkpoint(tmp_path: Path, body: Callable[[Any], Any],
                                                                                         expected: str) -> None:
-    from genreport.pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.models.checkpoints import load_model_safely
 
     path = save_functional(tmp_path, "tuned.keras", body)
     with pytest.raises(CheckpointError) as error:
@@ -267,7 +267,7 @@ def test_a_layer_class_outside_the_accepted_built_ins_is_refused_naming_the_chec
 def test_a_model_that_does_not_give_back_a_28x28x1_image_is_refused(tmp_path: Path) -> None:
     from keras import layers
 
-    from genreport.pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.models.checkpoints import load_model_safely
 
     path = save_functional(tmp_path, "base.keras", lambda x: layers.AveragePooling2D(2)(x))  # 28x28x1 -> 14x14x1
     with pytest.raises(CheckpointError) as error:
@@ -289,7 +289,7 @@ def rewrite_config(path: Path, change: Callable[[dict[str, Any]], None]) -> Path
 
 
 def test_an_unknown_object_in_the_config_is_refused_before_keras_reads_it(tmp_path: Path) -> None:
-    from genreport.pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.models.checkpoints import load_model_safely
 
     path = save_functional(tmp_path, "base.keras", lambda x: x)
 
@@ -304,23 +304,23 @@ def test_an_unknown_object_in_the_config_is_refused_before_keras_reads_it(tmp_pa
 
 
 def test_an_archive_over_the_size_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genreport.pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.models.checkpoints import load_model_safely
 
     path = save_functional(tmp_path, "base.keras", lambda x: x)
-    monkeypatch.setattr("genreport.pipeline.archive.MAX_ARCHIVE_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr("genreport.pipeline.models.archive.MAX_ARCHIVE_BYTES", path.stat().st_size - 1)
     with pytest.raises(CheckpointError) as error:
         load_model_safely(path)
     assert_one_line(error.value, "base.keras", "bytes, more than the")
 
 
 def test_an_archive_that_expands_past_the_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genreport.pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.models.checkpoints import load_model_safely
 
     path = save_functional(tmp_path, "base.keras", lambda x: x)
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("assets/padding.bin", bytes(4 << 20))
     assert path.stat().st_size < 1 << 20
-    monkeypatch.setattr("genreport.pipeline.archive.MAX_ARCHIVE_BYTES", 1 << 20)
+    monkeypatch.setattr("genreport.pipeline.models.archive.MAX_ARCHIVE_BYTES", 1 << 20)
     with pytest.raises(CheckpointError) as error:
         load_model_safely(path)
     assert_one_line(error.value, "base.keras could not be loaded safely: it expands to")
@@ -331,8 +331,8 @@ def test_an_archive_that_expands_past_the_cap_is_refused(tmp_path: Path, monkeyp
 
 @pytest.mark.parametrize("weight, kind", [(np.nan, "NaN"), (3e38, "infinity")])
 def test_a_model_reconstructing_nan_or_infinity_is_refused_naming_the_checkpoint(tmp_path: Path, weight: float, kind: str) -> None:
-    from genreport.pipeline.checkpoints import load_model_safely
-    from genreport.pipeline.evaluate import reconstruct
+    from genreport.pipeline.models.checkpoints import load_model_safely
+    from genreport.pipeline.scoring.metrics import reconstruct
 
     path = save_functional(tmp_path, "modified.keras", lambda x: x, activation="linear")
     model = load_model_safely(path)
@@ -351,7 +351,7 @@ def test_a_model_reconstructing_nan_or_infinity_is_refused_naming_the_checkpoint
 
 
 def test_reconstructions_without_a_source_name_the_model() -> None:
-    from genreport.pipeline.evaluate import check_finite
+    from genreport.pipeline.scoring.metrics import check_finite
 
     with pytest.raises(CheckpointError) as error:
         check_finite(np.array([[0.5, np.inf]], np.float32), "model 'base'")
@@ -383,7 +383,7 @@ def without(record: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def test_minimal_well_typed_results_load(tmp_path: Path) -> None:
-    from genreport.pipeline.results import load_results
+    from genreport.pipeline.results.store import load_results
 
     loaded = load_results(write_results(tmp_path / "results"))
     assert loaded["metrics"] == METRICS and loaded["run"] == RUN
@@ -391,7 +391,7 @@ def test_minimal_well_typed_results_load(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("file, key", [("metrics.json", k) for k in METRICS if k != "schema_version"] + [("run.json", k) for k in RUN])
 def test_a_missing_field_is_a_results_error_naming_file_and_field(tmp_path: Path, file: str, key: str) -> None:
-    from genreport.pipeline.results import load_results
+    from genreport.pipeline.results.store import load_results
 
     folder = tmp_path / "results"
     if file == "metrics.json":
@@ -410,7 +410,7 @@ def test_a_missing_field_is_a_results_error_naming_file_and_field(tmp_path: Path
     ("run.json", "started", None),
 ])
 def test_a_field_of_the_wrong_type_is_a_results_error_naming_file_and_field(tmp_path: Path, file: str, key: str, value: Any) -> None:
-    from genreport.pipeline.results import load_results
+    from genreport.pipeline.results.store import load_results
 
     folder = tmp_path / "results"
     if file == "metrics.json":
@@ -423,7 +423,7 @@ def test_a_field_of_the_wrong_type_is_a_results_error_naming_file_and_field(tmp_
 
 
 def test_results_that_are_not_an_object_are_a_results_error(tmp_path: Path) -> None:
-    from genreport.pipeline.results import load_results
+    from genreport.pipeline.results.store import load_results
 
     with pytest.raises(ResultsError) as error:
         load_results(write_results(tmp_path / "results", metrics=[1, 2]))
@@ -459,9 +459,9 @@ def test_an_archive_with_a_second_config_json_is_refused(tmp_path: Path) -> None
     import warnings
     import zipfile
 
-    from genreport.pipeline.archive import check_archive
-    from genreport.pipeline.errors import CheckpointError
-    from genreport.pipeline.models import build_base
+    from genreport.pipeline.models.archive import check_archive
+    from genreport.pipeline.core.errors import CheckpointError
+    from genreport.pipeline.models.builders import build_base
 
     good = tmp_path / "good.keras"
     build_base().save(good)

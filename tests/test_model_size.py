@@ -15,9 +15,9 @@ import keras
 import pytest
 
 from conftest import error_lines
-from genreport.pipeline.errors import CheckpointError
-from genreport.pipeline.model_size import GIB, SCORING_BATCH, check_model_memory, model_size
-from genreport.pipeline.models import build_base, build_modified
+from genreport.pipeline.core.errors import CheckpointError
+from genreport.pipeline.models.model_size import GIB, SCORING_BATCH, check_model_memory, model_size
+from genreport.pipeline.models.builders import build_base, build_modified
 
 
 def description(model: keras.Model) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from genreport.pipeline.models import (
+from genreport.pipeline.models.builders import (
     ACTIVATIONS,
     OPTIMIZERS,
     UNITS,
@@ -19,8 +19,8 @@ from genreport.pipeline.models import (
     build_modified,
     layer_table,
 )
-from genreport.pipeline.oracles import COMBINATIONS
-from genreport.pipeline.tuning import build_tuned_model
+from genreport.pipeline.search.oracles import COMBINATIONS
+from genreport.pipeline.search.tuner import build_tuned_model
 
 
 def test_base_maps_28x28_to_28x28_through_7x7_without_batch_norm() -> None:

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import error_lines, genreport_process, write_results_fixture
-from genreport.pipeline import ownership
+from genreport.pipeline.core import ownership
 from genreport.report.cli import main
 from genreport.report.render import render_report
 
@@ -50,8 +50,8 @@ def users_folder(tmp_path: Path, with_results: bool = True) -> tuple[Path, Path]
 @pytest.fixture
 def untrained_checkpoints(tmp_path: Path) -> Path:
     """A checkpoints folder holding one real (untrained) base model: eval-only scores it for real."""
-    from genreport.pipeline.checkpoints import save_model
-    from genreport.pipeline.models import build_base
+    from genreport.pipeline.models.checkpoints import save_model
+    from genreport.pipeline.models.builders import build_base
 
     folder = tmp_path / "ck"
     folder.mkdir()
@@ -218,7 +218,7 @@ def test_a_render_stopped_right_after_its_renames_leaves_a_report_the_next_rende
         raise KeyboardInterrupt  # where a blocked SIGTERM is delivered: after both renames, before anything else
 
     with monkeypatch.context() as patch:
-        patch.setattr("genreport.pipeline.fsutil._fsync_directory", stopped_after_renaming)
+        patch.setattr("genreport.pipeline.core.fsutil._fsync_directory", stopped_after_renaming)
         with pytest.raises(KeyboardInterrupt):
             render_report(results_dir, results_dir.parent, ("html",))
     result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--format", "html"])
@@ -248,7 +248,7 @@ def test_a_legacy_folder_keeps_its_old_style_leftovers_and_is_still_claimed(resu
     leftover.write_bytes(b"x")
     (out / "tuner" / "modified_search" / "trial_00").mkdir(parents=True)  # killed before its first trial ended: no oracle.json
     ownership.claim_run_folder(out, ("checkpoints", "tuner", "results", "logs"), ("report.html", "report.pdf"))
-    from genreport.pipeline.resume import sweep_temporary_files
+    from genreport.pipeline.runs.resume import sweep_temporary_files
 
     sweep_temporary_files(out, progress=lambda _: None)
     assert leftover.read_bytes() == b"x"  # nothing proves who made it, so it is not deleted
@@ -288,7 +288,7 @@ def test_a_symlinked_file_in_a_checkpoints_folder_is_refused_before_any_work(tmp
 
 
 def test_fresh_refuses_a_users_report_and_a_users_file_in_a_set_aside_tuner(results_dir: Path) -> None:
-    from genreport.pipeline.resume import move_previous_run_aside
+    from genreport.pipeline.runs.resume import move_previous_run_aside
 
     out = legacy_run_folder(results_dir)
     (out / "tuner.unreadable-1").mkdir()

@@ -42,7 +42,7 @@ def wheel_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_holds_one_genreport_namespace_with_its_templates(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "genreport/templates/report.html.j2" in names and "genreport/templates/report.css" in names
-    assert "genreport/pipeline/run.py" in names and "genreport/report/cli.py" in names
+    assert "genreport/pipeline/runs/full.py" in names and "genreport/report/cli.py" in names
     tops = {name.split("/")[0] for name in names}
     assert tops == {"genreport", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}
 

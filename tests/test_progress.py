@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from genreport.pipeline.progress import PlainLines, Stage, Tally, event_sink
+from genreport.pipeline.core.progress import PlainLines, Stage, Tally, event_sink
 from genreport.report.progress import LiveProgress, on_a_terminal, stdout_console
 
 
@@ -138,8 +138,8 @@ def test_a_terminal_printer_crosses_to_a_seed_process_without_its_bars() -> None
 
 @pytest.mark.e2e
 def test_the_search_tells_each_trial_to_an_event_sink(tmp_path: Path, real_data_dir: Path) -> None:
-    from genreport.pipeline.data import load_dataset
-    from genreport.pipeline.tuning import TrialBudget, run_search
+    from genreport.pipeline.data.fashion_mnist import load_dataset
+    from genreport.pipeline.search.tuner import TrialBudget, run_search
 
     class Recorder(list):
         takes_events = True
@@ -212,9 +212,9 @@ class ClosingRecorder:
 
 
 def test_a_seed_process_that_fails_closes_its_progress_before_it_exits(tmp_path: Path) -> None:
-    from genreport.pipeline.config import resolve_config
-    from genreport.pipeline.errors import GenreportError
-    from genreport.pipeline.seeds import run_seed_in_child
+    from genreport.pipeline.core.config import resolve_config
+    from genreport.pipeline.core.errors import GenreportError
+    from genreport.pipeline.runs.seeds import run_seed_in_child
 
     config = resolve_config("smoke", {"output": tmp_path / "out", "data_dir": str(tmp_path / "no-data")})
     with pytest.raises(GenreportError, match="seed"):

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import write_results_fixture
-from genreport.pipeline.data import CLASS_NAMES
+from genreport.pipeline.data.fashion_mnist import CLASS_NAMES
 from genreport.report.cli import main
 from genreport.report.render import make_fetcher, render_report
 
@@ -119,7 +119,7 @@ def test_a_full_disk_while_rendering_is_one_line_and_keeps_the_old_report(result
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("genreport.pipeline.fsutil.os.fsync", disk_full)
+    monkeypatch.setattr("genreport.pipeline.core.fsutil.os.fsync", disk_full)
     result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--output", str(out), "--format", "html"])
     assert result.exit_code != 0
     assert result.stderr.strip() == "Error: No space left on device"
@@ -138,7 +138,7 @@ def test_class_names_with_dollar_signs_do_not_start_mathtext() -> None:
 def test_render_refuses_results_whose_run_is_still_writing_them(results_dir: Path, tmp_path: Path) -> None:
     import shutil
 
-    from genreport.pipeline.lock import output_lock
+    from genreport.pipeline.core.lock import output_lock
 
     run_folder = tmp_path / "run"
     shutil.copytree(results_dir, run_folder / "results")

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import TINY_RUN, error_lines, write_results_fixture
-from genreport.pipeline.errors import ResultsError
-from genreport.pipeline.replicates import merge_results
-from genreport.pipeline.stats import holm_adjusted
+from genreport.pipeline.core.errors import ResultsError
+from genreport.pipeline.scoring.replicates import merge_results
+from genreport.pipeline.scoring.stats import holm_adjusted
 from genreport.report.cli import main
 
 SHARP = {"base": 1.0, "modified": 0.6, "tuned": 0.5}
@@ -138,7 +138,7 @@ def test_seeds_1_2_equal_two_separate_runs_merged_by_render(tmp_path: Path, real
 
 
 def test_a_folder_of_merged_replicates_cannot_be_merged_again(two_seeds: list[Path], tmp_path: Path, real_data_dir: Path) -> None:
-    from genreport.pipeline.results import save_results
+    from genreport.pipeline.results.store import save_results
 
     merged = merge_results(two_seeds)
     folder = save_results(tmp_path / "m" / "results", metrics=merged["metrics"], run=merged["run"], per_image=merged["per_image"],

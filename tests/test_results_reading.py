@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import error_lines, write_results_fixture
-from genreport.pipeline.errors import ResultsError
-from genreport.pipeline.replicates import training_seed
-from genreport.pipeline.results import load_results
+from genreport.pipeline.core.errors import ResultsError
+from genreport.pipeline.scoring.replicates import training_seed
+from genreport.pipeline.results.store import load_results
 from genreport.report.cli import main
 
 

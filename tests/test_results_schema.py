@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from conftest import error_lines
-from genreport.pipeline.results import SCHEMA_VERSION
+from genreport.pipeline.results.store import SCHEMA_VERSION
 from genreport.report.cli import main
 
 

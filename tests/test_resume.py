@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import TINY_RUN, error_lines, genreport_process
-from genreport.pipeline.checkpoints import file_sha256
-from genreport.pipeline.lock import LOCK_NAME, output_lock
-from genreport.pipeline.errors import ConfigError
-from genreport.pipeline.ownership import append_journal, make_folder
-from genreport.pipeline.resume import move_previous_run_aside, sweep_temporary_files
+from genreport.pipeline.models.checkpoints import file_sha256
+from genreport.pipeline.core.lock import LOCK_NAME, output_lock
+from genreport.pipeline.core.errors import ConfigError
+from genreport.pipeline.core.ownership import append_journal, make_folder
+from genreport.pipeline.runs.resume import move_previous_run_aside, sweep_temporary_files
 from genreport.report.cli import main
 
 def per_image_column(out: Path, column: str) -> list[str]:
@@ -272,7 +272,7 @@ def test_the_interrupted_run_ends_with_the_uninterrupted_runs_figures_on_every_i
 
 
 def test_results_are_swapped_in_as_one_set_and_a_failed_write_keeps_the_old_set(results_dir: Path, real_data_dir: Path) -> None:
-    from genreport.pipeline.results import load_results, save_results
+    from genreport.pipeline.results.store import load_results, save_results
 
     before = {p.name: p.read_bytes() for p in results_dir.iterdir()}
     samples = load_results(results_dir)["samples"]
@@ -299,8 +299,8 @@ def test_a_swap_interrupted_between_its_renames_is_swept_on_the_next_run(tmp_pat
 
 
 def test_a_recorded_checkpoint_is_reused_only_while_its_file_is_unchanged(tmp_path: Path) -> None:
-    from genreport.pipeline.checkpoints import read_manifest, record_variant
-    from genreport.pipeline.resume import reusable_entry
+    from genreport.pipeline.models.checkpoints import read_manifest, record_variant
+    from genreport.pipeline.runs.resume import reusable_entry
 
     folder = tmp_path / "checkpoints"
     folder.mkdir()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from genreport.pipeline.errors import CheckpointError
+from genreport.pipeline.core.errors import CheckpointError
 
 UNSAFE_LOAD = textwrap.dedent("""
     import sys
@@ -62,7 +62,7 @@ def probe(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_genreport_refuses_a_checkpoint_that_carries_code_without_running_it(probe: tuple[Path, Path]) -> None:
-    from genreport.pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.models.checkpoints import load_model_safely
 
     path, marker = probe
     with pytest.raises(CheckpointError, match="base.keras could not be loaded safely"):
@@ -72,11 +72,11 @@ def test_genreport_refuses_a_checkpoint_that_carries_code_without_running_it(pro
 
 def test_keras_safe_mode_alone_refuses_it(probe: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """With genreport's layer allowlist switched off, safe mode is the only guard left: it must hold."""
-    from genreport.pipeline.checkpoints import load_model_safely
+    from genreport.pipeline.models.checkpoints import load_model_safely
 
     path, marker = probe
-    monkeypatch.setattr("genreport.pipeline.checkpoints.check_archive", lambda archive: None)
-    monkeypatch.setattr("genreport.pipeline.checkpoints.check_model_memory", lambda config, name, max_gib: None)
+    monkeypatch.setattr("genreport.pipeline.models.checkpoints.check_archive", lambda archive: None)
+    monkeypatch.setattr("genreport.pipeline.models.checkpoints.check_model_memory", lambda config, name, max_gib: None)
     with pytest.raises(CheckpointError, match="base.keras could not be loaded safely.*lambda"):
         load_model_safely(path)
     assert not marker.exists()

@@ -20,10 +20,10 @@ import pytest
 from keras_tuner.src.distribute import oracle_client
 from keras_tuner.src.distribute.oracle_chief import exit_chief
 
-from genreport.pipeline.distributed import serve_oracle
-from genreport.pipeline.ownership import is_run_entry
-from genreport.pipeline.oracles import GridHalvingOracle, RecordingRandomSearchOracle, RefusedReport
-from genreport.pipeline.tuning import PROJECT, TrialBudget, make_tuner, trial_records
+from genreport.pipeline.search.distributed import serve_oracle
+from genreport.pipeline.core.ownership import is_run_entry
+from genreport.pipeline.search.oracles import GridHalvingOracle, RecordingRandomSearchOracle, RefusedReport
+from genreport.pipeline.search.tuner import PROJECT, TrialBudget, make_tuner, trial_records
 
 Status = keras_tuner.engine.trial.TrialStatus
 Trial = keras_tuner.engine.trial.Trial
@@ -216,7 +216,7 @@ def test_the_chief_serving_over_grpc_refuses_forgeries_and_ends_when_a_peer_vani
 
 
 def test_the_chief_serves_an_ipv6_address_with_its_brackets(tmp_path: Path) -> None:
-    from genreport.pipeline.distributed import grpc_target, tuner_role, wait_for_chief
+    from genreport.pipeline.search.distributed import grpc_target, tuner_role, wait_for_chief
 
     try:
         port = free_port(socket.AF_INET6, "::1")

@@ -6,7 +6,7 @@ import numpy as np
 
 import pytest
 
-from genreport.pipeline.stats import (
+from genreport.pipeline.scoring.stats import (
     bootstrap_mean_ci,
     holm_adjusted,
     paired_comparison,

@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from genreport.pipeline.budget import plan_steps
-from genreport.pipeline.data import load_dataset
-from genreport.pipeline.models import build_base, build_modified
-from genreport.pipeline.train import CosineDecay, StepBudget, WallClockCap, epoch_order, fit_autoencoder, shuffled_epochs, standard_callbacks
+from genreport.pipeline.training.budget import plan_steps
+from genreport.pipeline.data.fashion_mnist import load_dataset
+from genreport.pipeline.models.builders import build_base, build_modified
+from genreport.pipeline.training.fit import CosineDecay, StepBudget, WallClockCap, epoch_order, fit_autoencoder, shuffled_epochs, standard_callbacks
 
 
 def test_standard_callbacks_restore_best_weights_halve_the_rate_and_count_steps() -> None:
@@ -90,7 +90,7 @@ def test_a_training_resumed_at_an_epoch_gets_that_epoch_s_order() -> None:
 
 def one_step_val_loss(data, eager: bool) -> float:
     """The validation loss after one optimizer step of a freshly seeded 32-unit modified model."""
-    from genreport.pipeline.budget import StepPlan, train_step_flops
+    from genreport.pipeline.training.budget import StepPlan, train_step_flops
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(5)

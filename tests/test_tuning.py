@@ -8,9 +8,9 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from genreport.pipeline.models import build_modified
-from genreport.pipeline.oracles import GRID, GridHalvingOracle, combination, rung_sizes
-from genreport.pipeline.tuning import TrialBudget, best_choice, mean_image_loss
+from genreport.pipeline.models.builders import build_modified
+from genreport.pipeline.search.oracles import GRID, GridHalvingOracle, combination, rung_sizes
+from genreport.pipeline.search.tuner import TrialBudget, best_choice, mean_image_loss
 
 Status = keras_tuner.engine.trial.TrialStatus
 
@@ -119,7 +119,7 @@ class ArithmeticTrials:
     its loss instead of training (the real trial is exercised by the smoke run's 36)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, stop_after: int | None = None) -> None:
-        from genreport.pipeline import tuning
+        from genreport.pipeline.search import tuner as tuning
 
         self.trained: list[dict] = []
         self.stop_after = stop_after
@@ -139,7 +139,7 @@ class ArithmeticTrials:
 
 
 def arithmetic_search(folder: Path, rungs: int = 2):
-    from genreport.pipeline.tuning import run_search
+    from genreport.pipeline.search.tuner import run_search
 
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
     x = np.zeros((4, 28, 28, 1), "float32")
@@ -180,8 +180,8 @@ def test_a_search_stopped_midway_resumes_with_the_trial_it_was_running(tmp_path:
 
 
 def test_only_a_one_step_trial_of_a_cheap_step_runs_eagerly() -> None:
-    from genreport.pipeline.budget import StepPlan
-    from genreport.pipeline.tuning import EAGER_STEP_FLOPS, runs_eagerly
+    from genreport.pipeline.training.budget import StepPlan
+    from genreport.pipeline.search.tuner import EAGER_STEP_FLOPS, runs_eagerly
 
     plan = lambda steps, step_flops: StepPlan("compute", 1e9, step_flops, steps, 10)  # noqa: E731
     assert runs_eagerly(plan(1, EAGER_STEP_FLOPS))
@@ -190,8 +190,8 @@ def test_only_a_one_step_trial_of_a_cheap_step_runs_eagerly() -> None:
 
 
 def test_validation_work_is_one_forward_pass_per_image_and_validation() -> None:
-    from genreport.pipeline.budget import forward_flops
-    from genreport.pipeline.tuning import validation_flops
+    from genreport.pipeline.training.budget import forward_flops
+    from genreport.pipeline.search.tuner import validation_flops
 
     model = build_modified(32)
     assert validation_flops(model, 100, 3) == 300 * forward_flops(model) > 0
@@ -216,7 +216,7 @@ def test_a_trial_left_running_but_not_recorded_as_ongoing_is_retried_after_a_rel
 
 
 def test_every_trial_carries_the_chiefs_settings_and_only_those_end_it(tmp_path: Path) -> None:
-    from genreport.pipeline.oracles import in_search_space
+    from genreport.pipeline.search.oracles import in_search_space
 
     oracle = GridHalvingOracle(rungs=2, rate=3, seed=1, settings="abc123")
     oracle._set_project_dir(str(tmp_path), "search")
@@ -229,7 +229,7 @@ def test_every_trial_carries_the_chiefs_settings_and_only_those_end_it(tmp_path:
 def test_a_worker_with_other_settings_stops_before_training(tmp_path: Path) -> None:
     import keras_tuner
 
-    from genreport.pipeline.tuning import make_tuner
+    from genreport.pipeline.search.tuner import make_tuner
 
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
     settings = {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1}
@@ -244,7 +244,7 @@ def test_a_worker_with_other_settings_stops_before_training(tmp_path: Path) -> N
 def test_a_worker_waits_before_asking_again_after_an_answer_without_a_trial(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from genreport.pipeline import tuning
+    from genreport.pipeline.search import tuner as tuning
 
     monkeypatch.setattr(tuning, "IDLE_WAIT", 0.3)
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
@@ -257,7 +257,7 @@ def test_a_worker_waits_before_asking_again_after_an_answer_without_a_trial(tmp_
 
 
 def resumable_tuner(directory: Path, progress):
-    from genreport.pipeline.tuning import make_tuner
+    from genreport.pipeline.search.tuner import make_tuner
 
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
     return make_tuner(directory, {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1}, budget, seed=1, progress=progress)
@@ -291,7 +291,7 @@ def test_a_resumed_search_starts_its_best_so_far_from_the_trials_that_ended(tmp_
 
 
 def test_a_restarted_worker_reopens_its_own_search_folder(tmp_path: Path) -> None:
-    from genreport.pipeline.distributed import tuner_role
+    from genreport.pipeline.search.distributed import tuner_role
 
     lines: list[str] = []
     with tuner_role("tuner-w1", "127.0.0.1", 1):  # nothing listens: building the tuner calls no one

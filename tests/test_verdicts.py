@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genreport.pipeline.replicates import design_verdict
-from genreport.pipeline.stats import paired_comparison, with_holm_correction
-from genreport.pipeline.verdicts import SEED_SPREAD, extreme_classes, model_comparison_verdict, published_verdict
+from genreport.pipeline.scoring.replicates import design_verdict
+from genreport.pipeline.scoring.stats import paired_comparison, with_holm_correction
+from genreport.pipeline.scoring.verdicts import SEED_SPREAD, extreme_classes, model_comparison_verdict, published_verdict
 from genreport.report.context import RETRAIN_CLAUSE, comparison_sentence, published_words
 from genreport.report.render import render_report
 
@@ -127,7 +127,7 @@ def test_results_from_before_rank_directions_get_theirs_from_the_per_image_table
     for c in metrics["comparisons"]:
         del c["rank_direction"]
     (results_dir / "metrics.json").write_text(json.dumps(metrics))
-    from genreport.pipeline.results import load_results
+    from genreport.pipeline.results.store import load_results
     from genreport.report.context import build_context
 
     context = build_context(load_results(results_dir))
@@ -156,7 +156,7 @@ def test_one_class_is_neither_hardest_nor_easiest() -> None:
 
 def test_a_merge_judges_each_design_verdict_on_the_interval_widened_for_the_family(tmp_path: Path, real_data_dir: Path) -> None:
     from conftest import write_results_fixture
-    from genreport.pipeline.replicates import merge_results
+    from genreport.pipeline.scoring.replicates import merge_results
 
     folders = [write_results_fixture(tmp_path / f"s{seed}", real_data_dir, seed=seed, sigmas={"base": 1.0 + 0.05 * seed, "modified": 0.7, "tuned": 0.5 + 0.02 * seed})
                for seed in (1, 2, 3)]
@@ -170,7 +170,7 @@ def test_a_merge_judges_each_design_verdict_on_the_interval_widened_for_the_fami
 
 
 def test_the_bimodal_warning_fires_on_two_separated_groups_of_seeds_and_not_on_an_even_spread() -> None:
-    from genreport.pipeline.verdicts import bimodal_warning
+    from genreport.pipeline.scoring.verdicts import bimodal_warning
 
     assert bimodal_warning([0.000, 0.001, 0.100, 0.101])
     assert not bimodal_warning([0.00, 0.01, 0.02, 0.03])

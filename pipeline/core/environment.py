@@ -1,0 +1,157 @@
+"""Facts about the software and machine a run used, for the reproducibility record."""
+
+from __future__ import annotations
+
+import platform
+import random
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PACKAGES = ("tensorflow", "keras", "keras-tuner", "scikit-image", "numpy", "scipy")
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (\"absent\" for those not installed), and Python's."""
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it, else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_facts() -> dict[str, Any]:
+    """CPU, core count, OS and the GPUs TensorFlow sees."""
+    import os
+
+    gpus: list[str] = []
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        gpus = [
+            tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")
+        ]
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "gpus": gpus,
+    }
+
+
+def now_iso() -> str:
+    """The current UTC time, to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow/Keras from one number."""
+    random.seed(seed)
+    np.random.seed(seed)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def thread_count() -> int:
+    """The CPUs this process may run on (its affinity), not the machine's total."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def pin_threads(threads: int | None = None) -> int:
+    """Fix TensorFlow's thread pools before its first op; return the count used.
+
+    oneDNN repeats its results only on the same CPU with the same thread count, so the count is
+    set from the CPUs this process may use, never from how busy the machine is.
+    """
+    import tensorflow as tf
+
+    count = threads or thread_count()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+    except RuntimeError:  # already initialised in this process (tests run several runs in one)
+        count = tf.config.threading.get_intra_op_parallelism_threads() or count
+    return count
+
+
+def reseed(seed: int) -> None:
+    """A fresh Keras session seeded with ``seed``: before each variant and before the search, so
+    a resumed run that reuses earlier variants gives the later ones the same weights."""
+    import keras
+
+    keras.backend.clear_session()
+    seed_everything(seed)
+
+
+def code_revision() -> str | None:
+    """The git commit of the checkout genreport runs from (with '+changes' when it differs), else None."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]  # pipeline/core/environment.py: the checkout is two folders up
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+
+
+def genreport_record() -> dict[str, Any]:
+    """genreport's version and, from a git checkout, its commit."""
+    from genreport.pipeline import __version__
+
+    return {"version": __version__, "commit": code_revision()}
+
+
+def peak_memory_gib() -> float | None:
+    """This process's peak resident memory so far (``VmHWM``), in GiB; None where it cannot be read."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 2**20, 3)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def release_free_memory() -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``); nothing where there is no glibc.
+
+    TensorFlow frees a trial's or a training's buffers, but the C allocator keeps them mapped;
+    between trials of different sizes that kept memory adds up to gigabytes.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

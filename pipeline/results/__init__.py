@@ -1,0 +1,1 @@
+"""The results folder: written as one set, read back defensively."""

@@ -1,0 +1,205 @@
+"""Reading a results folder defensively: sizes bounded by what a run can write, rows that agree with each other.
+
+A results folder may come from anyone (a copy, a merge, a tampered download), and ``render``
+trusts nothing in it: every file, string and list has a bound proportional to what a run
+produces (test images, classes, trials), ``samples.npz`` is read member by member after its
+declared shapes and dtypes are checked, and the per-image table must be the test images in
+order, one row each, whose SSIM the sample images reproduce. Each refusal is one line naming
+the file and the field, never the file's text.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from genreport.pipeline.data.fashion_mnist import CLASS_NAMES
+from genreport.pipeline.core.errors import ResultsError
+
+MAX_TEST_IMAGES = 10_000  # Fashion-MNIST's test set
+MAX_CLASSES = len(CLASS_NAMES)
+MAX_CLASS_NAME = 100
+MAX_SEEDS = 20  # replicates merged into one results folder
+MAX_JSON_BYTES = 4 << 20  # a full run's run.json is about 50 KB
+MAX_TABLE_BYTES = 48 << 20  # per_image.csv: about 170 bytes a row, 10,000 test images a seed
+MAX_SAMPLES_BYTES = 64 << 20  # samples.npz: a few hundred 28x28 images
+MAX_NPZ_MEMBERS = 256
+MAX_STRING = 4096  # a path, a command line; nothing a run writes is longer
+MAX_LIST = 20_000  # test images, trials, epochs
+MAX_DEPTH = 24
+GRID_PER_CLASS = 2  # the grid shows this many test images of each class
+EXTREMES = 8  # and each variant's this many worst and best
+IMAGE_SHAPE = (28, 28)
+SSIM_TOLERANCE = 1e-6  # per_image.csv keeps 6 decimals
+
+
+def check_file_size(path: Path, limit: int) -> None:
+    """Refuse a results file larger than any run writes, before reading it."""
+    size = path.stat().st_size
+    if size > limit:
+        raise ResultsError(f"{path} is {size:,} bytes, more than a run writes ({limit:,}); refused")
+
+
+def check_json_bounds(value: Any, path: Path, where: str = "", depth: int = 0) -> None:
+    """Refuse a JSON value with a string, list or nesting beyond what genreport writes, naming the field."""
+    if depth > MAX_DEPTH:
+        raise ResultsError(f"{path}: field {where or 'top'} is nested deeper than genreport writes")
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise ResultsError(f"{path}: field {where or 'top'} is a string of {len(value):,} characters (at most {MAX_STRING:,})")
+    elif isinstance(value, list):
+        if len(value) > MAX_LIST:
+            raise ResultsError(f"{path}: field {where or 'top'} lists {len(value):,} items (at most {MAX_LIST:,})")
+        for i, item in enumerate(value):
+            check_json_bounds(item, path, f"{where}[{i}]", depth + 1)
+    elif isinstance(value, dict):
+        if len(value) > MAX_LIST:
+            raise ResultsError(f"{path}: field {where or 'top'} has {len(value):,} keys (at most {MAX_LIST:,})")
+        for key, item in value.items():
+            check_json_bounds(item, path, f"{where}.{key}" if where else str(key)[:40], depth + 1)
+
+
+def check_class_names(names: Any, path: Path) -> list[str]:
+    """The run's class names: at most ten, each a short string."""
+    if not isinstance(names, list) or not 0 < len(names) <= MAX_CLASSES:
+        raise ResultsError(f"{path}: field 'class_names' must list 1 to {MAX_CLASSES} classes")
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_CLASS_NAME:
+            raise ResultsError(f"{path}: field 'class_names[{i}]' must be a name of 1 to {MAX_CLASS_NAME} characters")
+    return names
+
+
+# -- per_image.csv ----------------------------------------------------------------------------
+def first_seed_rows(columns: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The table of one run: the whole table, or for merged replicates the first seed's block (checked like one)."""
+    if "seed" not in columns:
+        return columns
+    seeds = columns["seed"]
+    first = seeds == seeds[0]
+    blocks = np.flatnonzero(np.diff(seeds)) + 1
+    sizes = np.diff(np.concatenate([[0], blocks, [len(seeds)]]))
+    if len(set(sizes.tolist())) != 1 or len(np.unique(seeds)) != len(sizes):
+        raise ResultsError(f"{path}: column 'seed' does not hold one block of rows per seed, each of the same length")
+    for start in np.concatenate([[0], blocks]):
+        block = slice(int(start), int(start) + int(sizes[0]))
+        if not np.array_equal(columns["test_index"][block], columns["test_index"][first]):
+            raise ResultsError(f"{path}: the seeds' rows are not the same test images in the same order")
+    return {name: (values[first] if isinstance(values, np.ndarray) else [v for v, keep in zip(values, first) if keep])
+            for name, values in columns.items()}
+
+
+def check_per_image(columns: dict[str, Any], metrics: dict[str, Any], class_names: list[str], variants: list[str], path: Path) -> None:
+    """The table holds each test image once, in order, with its label's class and every variant's SSIM."""
+    for name in ("index", "test_index", "label", "class_name", *(f"ssim_{v}" for v in variants)):
+        if name not in columns:
+            raise ResultsError(f"{path} lacks the column {name!r}")
+    rows = len(columns["index"])
+    if rows != metrics["test_images"] or rows > MAX_TEST_IMAGES:
+        raise ResultsError(f"{path} has {rows:,} rows; metrics.json scored {metrics['test_images']:,} test images")
+    if not np.array_equal(columns["index"], np.arange(rows)):
+        raise ResultsError(f"{path}: column 'index' is not 0, 1, 2, ... (rows reordered, missing or duplicated)")
+    test_index = columns["test_index"]
+    if (test_index != np.round(test_index)).any() or test_index.min() < 0 or test_index.max() >= MAX_TEST_IMAGES:
+        raise ResultsError(f"{path}: column 'test_index' holds a value that is not a test image's index")
+    if len(np.unique(test_index)) != rows:
+        raise ResultsError(f"{path}: column 'test_index' names a test image twice")
+    labels = columns["label"]
+    if (labels != np.round(labels)).any() or labels.min() < 0 or labels.max() >= len(class_names):
+        raise ResultsError(f"{path}: column 'label' holds a value that is not a class of run.json")
+    if any(name != class_names[int(label)] for name, label in zip(columns["class_name"], labels)):
+        raise ResultsError(f"{path}: column 'class_name' disagrees with the row's label")
+
+
+def check_per_class(columns: dict[str, Any], metrics: dict[str, Any], variants: list[str], path: Path) -> None:
+    """Each variant's per-class mean SSIM in metrics.json is the mean of its class's rows in per_image.csv."""
+    labels = columns["label"].astype(int)
+    for variant in variants:
+        ssim = columns[f"ssim_{variant}"]
+        figures = metrics["variants"][variant]
+        rows = figures.get("per_class", []) if isinstance(figures, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise ResultsError(f"{path}: field variants.{variant}.per_class is not a list of objects")
+        for row in rows:
+            members = ssim[labels == row.get("label")]
+            if not isinstance(row.get("mean"), (int, float)) or len(members) != row.get("count") or (
+                    len(members) and abs(float(members.mean()) - row["mean"]) > SSIM_TOLERANCE):
+                raise ResultsError(f"{path}: variants.{variant}.per_class for {row.get('class_name')!r} disagrees with per_image.csv")
+
+
+# -- samples.npz ------------------------------------------------------------------------------
+def expected_samples(variants: list[str], classes: int) -> dict[str, tuple[str, int]]:
+    """Each member the report reads: its kind ('index' or 'images') and the most entries it may hold."""
+    shown = GRID_PER_CLASS * classes + 2 * EXTREMES * len(variants)
+    members = {"grid": ("index", GRID_PER_CLASS * classes), "shown": ("index", shown), "originals": ("images", shown)}
+    for variant in variants:
+        members.update({f"worst_{variant}": ("index", EXTREMES), f"best_{variant}": ("index", EXTREMES),
+                        f"recon_{variant}": ("images", shown)})
+    return members
+
+
+def member_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype a ``.npy`` member declares, read from its header alone."""
+    with archive.open(f"{name}.npy") as handle:
+        version = npy_format.read_magic(handle)
+        read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, _, dtype = read_header(handle)
+    return tuple(shape), dtype
+
+
+def read_samples(path: Path, variants: list[str], classes: int, rows: int) -> dict[str, np.ndarray]:
+    """The members of ``samples.npz`` the report uses, each checked by its header before it is read; others never read."""
+    expected = expected_samples(variants, classes)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if len(archive.infolist()) > MAX_NPZ_MEMBERS:
+                raise ResultsError(f"{path} holds {len(archive.infolist()):,} arrays, more than a run writes")
+            present = {info.filename: info for info in archive.infolist()}
+            for name, (kind, most) in expected.items():
+                info = present.get(f"{name}.npy")
+                if info is None:
+                    raise ResultsError(f"{path} lacks the array {name!r}")
+                shape, dtype = member_header(archive, name)
+                ok = (len(shape) == 1 and shape[0] <= most and dtype.kind in "iu") if kind == "index" else (
+                    len(shape) == 3 and shape[0] <= most and shape[1:] == IMAGE_SHAPE and dtype == np.float32)
+                if not ok:
+                    raise ResultsError(f"{path}: array {name!r} is {dtype} of shape {shape}, not what a run writes")
+                if info.file_size > 128 + int(np.prod(shape)) * dtype.itemsize + 1024:
+                    raise ResultsError(f"{path}: array {name!r} takes more bytes than its shape needs")
+        with np.load(path, allow_pickle=False) as npz:
+            samples = {name: npz[name] for name in expected}
+    except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+        raise ResultsError(f"{path} is unreadable ({type(exc).__name__})") from None
+    check_sample_indices(samples, variants, rows, path)
+    return samples
+
+
+def check_sample_indices(samples: dict[str, np.ndarray], variants: list[str], rows: int, path: Path) -> None:
+    """Indices name rows of the table; every image shown is in ``shown`` once, and each variant has an image per row of ``shown``."""
+    shown = samples["shown"]
+    if len(np.unique(shown)) != len(shown) or (len(shown) and (shown.min() < 0 or shown.max() >= rows)):
+        raise ResultsError(f"{path}: array 'shown' names rows that per_image.csv does not have, or one twice")
+    listed = set(shown.tolist())
+    for name in ("grid", *(f"{k}_{v}" for v in variants for k in ("worst", "best"))):
+        if not set(samples[name].tolist()) <= listed:
+            raise ResultsError(f"{path}: array {name!r} names an image that 'shown' does not hold")
+    for name in ("originals", *(f"recon_{v}" for v in variants)):
+        if len(samples[name]) != len(shown):
+            raise ResultsError(f"{path}: array {name!r} holds {len(samples[name])} images for {len(shown)} shown")
+
+
+def check_samples_match_rows(samples: dict[str, np.ndarray], columns: dict[str, Any], variants: list[str], path: Path) -> None:
+    """The SSIM of each shown image, recomputed, is its row's: so no caption sits under another image."""
+    from skimage.metrics import structural_similarity
+
+    for variant in variants:
+        recorded = columns[f"ssim_{variant}"]
+        for i, row in enumerate(samples["shown"]):
+            value = structural_similarity(samples["originals"][i].astype(np.float64), samples[f"recon_{variant}"][i].astype(np.float64),
+                                          data_range=1.0)
+            if abs(value - recorded[int(row)]) > SSIM_TOLERANCE:
+                raise ResultsError(f"{path}: row {int(row)} does not hold the SSIM of its image for {variant} "
+                                   "(rows reordered, or the samples are from another run)")

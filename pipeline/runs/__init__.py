@@ -1,0 +1,1 @@
+"""The pipelines a user runs: full, full --seeds, eval-only, and resuming."""

@@ -1,0 +1,1 @@
+"""Per-image metrics, statistics, baselines, verdicts, replicates and quality against cost; the metrics payload."""

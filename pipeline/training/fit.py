@@ -1,0 +1,359 @@
+"""Training: the precision policy, the callbacks that guard a run, and one variant's fit."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import keras
+import numpy as np
+
+from genreport.pipeline.training.budget import StepPlan
+from genreport.pipeline.core.config import SCHEDULES
+from genreport.pipeline.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from genreport.pipeline.training.backup import EpochBackup
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags Linux reports (empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def visible_gpus() -> list[Any]:
+    """The GPUs TensorFlow can see."""
+    import tensorflow as tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
+def distribution_strategy() -> Any:
+    """MirroredStrategy over every local GPU when there are two or more, else None."""
+    gpus = visible_gpus()
+    if len(gpus) < 2:
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
+def choose_policy(precision: str) -> str:
+    """The Keras dtype policy for a --precision value.
+
+    ``auto`` takes a mixed policy only where the hardware computes it fast: bfloat16 on a GPU
+    of compute capability 8 or more, float16 on older GPUs, bfloat16 on a CPU with AVX-512 BF16
+    or AMX, and float32 everywhere else.
+    """
+    explicit = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    if precision in explicit:
+        return explicit[precision]
+    if precision != "auto":
+        raise ConfigError(f"unknown precision {precision!r}")
+    gpus = visible_gpus()
+    if gpus:
+        import tensorflow as tf
+
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability", (0, 0))
+        return "mixed_bfloat16" if capability and capability[0] >= 8 else "mixed_float16"
+    if cpu_flags() & set(BF16_CPU_FLAGS):
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def apply_policy(policy: str) -> None:
+    """Make ``policy`` the global dtype policy for the models built after this call."""
+    keras.mixed_precision.set_dtype_policy(policy)
+
+
+class StepBudget(keras.callbacks.Callback):
+    """Stops training after ``steps`` optimizer steps, mid-epoch if need be.
+
+    Keras still validates the epoch it stops in, so EarlyStopping can restore the best weights.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.done = 0
+        self.exhausted = False
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.done += 1
+        if self.done >= self.steps:
+            self.exhausted = True
+            self.model.stop_training = True
+
+
+class WallClockCap(keras.callbacks.Callback):
+    """Stops training once ``seconds`` have passed (only with ``--max-minutes``; off by default).
+
+    A run it cuts is no longer repeatable: how far it got depends on the machine's speed.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.started = 0.0
+        self.exhausted = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.started = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.seconds and time.monotonic() - self.started > self.seconds:
+            self.exhausted = True
+            self.model.stop_training = True
+
+
+class CosineDecay(keras.callbacks.Callback):
+    """Sets the learning rate from the optimizer's own step count: a cosine from its start value to zero.
+
+    The rate is a function of ``optimizer.iterations`` alone, so a training resumed from a backup
+    (which restores the optimizer) continues on exactly the curve of an uninterrupted one.
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = max(1, steps)
+        self.initial: float | None = None
+
+    def rate_at(self, step: int) -> float:
+        """The learning rate for optimizer step ``step`` (0-based) of ``steps``."""
+        progress = min(step, self.steps) / self.steps
+        return float(self.initial) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.initial is None:
+            self.initial = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        self.model.optimizer.learning_rate.assign(self.rate_at(step))
+
+
+class FinishEstimate(keras.callbacks.Callback):
+    """After the first epoch it times, prints when this training and the whole run should end.
+
+    The rest of the run is ``later`` trainings like this one plus ``search_flops`` of search trials
+    at the FLOP rate just measured: a rough figure (trial overheads and scoring left out).
+    """
+
+    def __init__(self, label: str, plan: StepPlan, work_after: tuple[int, float], progress: Callable[[str], None]) -> None:
+        super().__init__()
+        self.label, self.plan, self.progress = label, plan, progress
+        self.later, self.search_flops = work_after
+        self.told = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.told:
+            self.started = time.monotonic()
+            self.steps_before = self.done_steps()
+
+    def done_steps(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.told:
+            return
+        self.told = True
+        steps = self.done_steps() - self.steps_before
+        seconds = time.monotonic() - self.started
+        if steps < 1 or seconds <= 0:
+            return
+        per_step = seconds / steps
+        this_left = max(0, self.plan.steps - self.done_steps()) * per_step
+        flops_per_second = self.plan.step_flops / per_step
+        run_left = this_left + self.later * self.plan.steps * per_step + self.search_flops / flops_per_second
+        finish = time.strftime("%H:%M", time.localtime(time.time() + run_left))
+        self.progress(f"{self.label}: {flops_per_second / 1e9:.0f} GFLOP/s; about {this_left / 60:.0f} min left in this training,"
+                      f" the run should end near {finish} (about {run_left / 60:.0f} min)")
+
+
+@dataclass
+class TrainOutcome:
+    """What one fit did, as plain values for the manifest and the report."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs_run: int = 0
+    best_epoch: int = 0
+    seconds: float = 0.0
+    stopped_by: str = "budget"
+    images_per_second: float = 0.0
+    steps_run: int = 0
+    plan: dict[str, Any] = field(default_factory=dict)
+    steps_per_epoch: int = 1
+    resumed_from_epoch: int = 0
+
+    @property
+    def flops(self) -> float:
+        return float(self.steps_run * self.plan.get("step_flops", 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "history": self.history,
+            "epochs_run": self.epochs_run,
+            "fractional_epochs": round(self.steps_run / max(self.steps_per_epoch, 1), 3),
+            "best_epoch": self.best_epoch,
+            "seconds": round(self.seconds, 2),
+            "stopped_by": self.stopped_by,
+            "images_per_second": round(self.images_per_second, 1),
+            "steps_run": self.steps_run,
+            "flops": self.flops,
+            "gflops_per_second": round(self.flops / max(self.seconds, 1e-9) / 1e9, 1),
+            "budget": self.plan,
+            "resumed_from_epoch": self.resumed_from_epoch,
+        }
+
+
+
+
+def standard_callbacks(
+    patience: int, steps: int, max_seconds: float | None = None, schedule: str = "plateau", restore_best: bool = True
+) -> list[keras.callbacks.Callback]:
+    """EarlyStopping, the learning-rate rule, the step budget, the optional clock cap.
+
+    ``cosine`` decays the rate to zero over the planned steps (the budget is known in advance);
+    ``plateau`` halves it when the validation loss stalls (ReduceLROnPlateau). ``restore_best``
+    restores the best epoch's weights at the end; a search trial, whose weights are thrown away,
+    skips it (copying a 256-unit model's weights each epoch costs about 0.2 s).
+    """
+    if schedule == "cosine":
+        rate: keras.callbacks.Callback = CosineDecay(steps)
+    elif schedule == "plateau":
+        rate = keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=0.5, patience=max(1, patience - 1), min_lr=1e-5, verbose=0
+        )
+    else:
+        raise ConfigError(f"unknown schedule {schedule!r}; choose from {', '.join(SCHEDULES)}")
+    return [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=restore_best, verbose=0
+        ),
+        rate,
+        StepBudget(steps),
+        WallClockCap(max_seconds),
+    ]
+
+
+def build_optimizer(model: keras.Model) -> None:
+    """Create the optimizer's variables now, before ``fit`` traces its training step.
+
+    Left to Keras, the optimizer makes its variables inside the first trace, and TensorFlow then
+    traces the whole step a second time (measured: 0.5 to 1.2 s a training, no number changed).
+    """
+    if not model.optimizer.built:
+        with model.distribute_strategy.scope():  # as Keras builds it: mirrored variables under MirroredStrategy
+            model.optimizer.build(model.trainable_variables)
+
+
+def epoch_order(images: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of the training images in one epoch: a function of (seed, epoch) alone."""
+    return np.random.default_rng([seed, epoch]).permutation(images)
+
+
+def shuffled_epochs(x: np.ndarray, batch_size: int, seed: int, first_epoch: int, epochs: int) -> Any:
+    """(x, x) batches for epochs ``first_epoch`` to ``epochs - 1``, each in its ``epoch_order``.
+
+    Keras' own ``shuffle=True`` draws each epoch's order from a random state that a resumed
+    training cannot restore; this order is the same for an uninterrupted and a resumed run.
+    """
+    import tensorflow as tf
+
+    with tf.device("/cpu:0"):  # the input pipeline runs on the CPU, also where a GPU trains
+        images = tf.constant(x)
+    orders = [tf.data.Dataset.from_tensor_slices(epoch_order(len(x), seed, e)).batch(batch_size)
+              for e in range(first_epoch, epochs)]
+    batches = orders[0]
+    for more in orders[1:]:
+        batches = batches.concatenate(more)
+
+    def pair(indices: Any) -> tuple[Any, Any]:
+        chosen = tf.gather(images, indices)
+        return chosen, chosen
+
+    return batches.map(pair, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def stop_reason(early: keras.callbacks.EarlyStopping, budget: StepBudget, cap: WallClockCap, kind: str) -> str:
+    """Why a fit ended, in words for the report."""
+    if cap.exhausted:
+        return "wall-clock cap (--max-minutes)"
+    if early.stopped_epoch:
+        return "early stopping"
+    return "compute budget" if kind == "compute" else "epochs"
+
+
+def fit_autoencoder(
+    model: keras.Model,
+    x_train: np.ndarray,
+    x_val: np.ndarray,
+    *,
+    plan: StepPlan,
+    batch_size: int,
+    patience: int = 3,
+    max_seconds: float | None = None,
+    verbose: int = 2,
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    schedule: str = "plateau",
+    shuffle_seed: int = 0,
+    backup: EpochBackup | None = None,
+    restore_best: bool = True,
+) -> TrainOutcome:
+    """Train ``model`` to reproduce its input for the steps ``plan`` allows; plain-float history.
+
+    With ``backup``, every finished epoch is saved there, and a training found in it is resumed
+    from its last finished epoch with the steps, callbacks' state and history it had.
+    """
+    callbacks = standard_callbacks(patience, plan.steps, max_seconds, schedule, restore_best)
+    early, _, budget, cap = callbacks
+    first_epoch, earlier = 0, {}
+    if backup is not None:
+        first_epoch, earlier = backup.attach(callbacks)
+        callbacks.append(backup)
+    callbacks += list(extra_callbacks or [])
+    build_optimizer(model)
+    # A backup taken after the training's last epoch (budget spent or early stop) runs no more epochs:
+    # fit then only restores it, and EarlyStopping its best weights.
+    last_epoch = first_epoch if earlier.get("finished") else max(plan.epochs, first_epoch)
+    started = time.monotonic()
+    fitted = model.fit(
+        shuffled_epochs(x_train, batch_size, shuffle_seed, first_epoch, max(last_epoch, first_epoch + 1)),
+        validation_data=(x_val, x_val),
+        validation_batch_size=batch_size,
+        epochs=last_epoch,
+        initial_epoch=first_epoch,
+        steps_per_epoch=plan.steps_per_epoch,
+        shuffle=False,  # the dataset is already in each epoch's seeded order
+        verbose=verbose,
+        callbacks=callbacks,
+    )
+    seconds = time.monotonic() - started + float(earlier.get("seconds", 0.0))
+    before = earlier.get("history", {})
+    history = {k: list(before.get(k, [])) + [float(v) if np.isfinite(v) else None for v in fitted.history.get(k, [])]
+               for k in dict.fromkeys([*before, *fitted.history])}
+    val = [v if v is not None else float("inf") for v in history.get("val_loss", [])]
+    return TrainOutcome(
+        history=history,
+        epochs_run=len(val),
+        best_epoch=int(np.argmin(val)) + 1 if val else 0,
+        seconds=seconds,
+        stopped_by=stop_reason(early, budget, cap, plan.kind),
+        images_per_second=budget.done * batch_size / max(seconds, 1e-9),
+        steps_run=budget.done,
+        plan=plan.to_dict(),
+        steps_per_epoch=plan.steps_per_epoch,
+        resumed_from_epoch=first_epoch,
+    )
