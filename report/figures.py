@@ -15,15 +15,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from genreport.pipeline.models.catalogue import Design
+from genreport.pipeline.models.catalogue import VARIANTS, Design
 
 THUMB_SCALE = 4
 # Variant styles: colour, grey-distinguishable hatch and marker.
-STYLES = {
-    "base": {"color": "#9e9e9e", "hatch": "", "marker": "o", "linestyle": ":"},
-    "modified": {"color": "#3b6ea8", "hatch": "//", "marker": "s", "linestyle": "--"},
-    "tuned": {"color": "#1b1b1b", "hatch": "..", "marker": "^", "linestyle": "-"},
-}
+STYLES = dict(zip(VARIANTS, (
+    {"color": "#9e9e9e", "hatch": "", "marker": "o", "linestyle": ":"},
+    {"color": "#3b6ea8", "hatch": "//", "marker": "s", "linestyle": "--"},
+    {"color": "#1b1b1b", "hatch": "..", "marker": "^", "linestyle": "-"},
+)))
 # Models of other names take these in turn (by their place in the report), then repeat.
 OTHER_STYLES = (
     {"color": "#d95f02", "hatch": "xx", "marker": "D", "linestyle": "-."},

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from genreport.pipeline.core.errors import ConfigError, GenreportError
+from genreport.pipeline.models.catalogue import VARIANTS
 
 MARKER = ".genreport-folder"
 JOURNAL = ".genreport.journal"
@@ -42,7 +43,7 @@ RESULT_FILES = frozenset({"metrics.json", "run.json", "per_image.csv", "trials.c
 CHECKPOINT_FILES = frozenset({"base.keras", "modified.keras", "tuned.keras", "manifest.json"})
 BACKUP_FOLDER = re.compile(r"\.backup-(base|modified|tuned)(\.unusable-[0-9-]+)?")
 BACKUP_FILE = re.compile(r"state\.json|epoch-\d{4,}\.weights\.h5|best-\d{4,}\.npz")
-LOG_FOLDERS = frozenset({"base", "modified", "tuned", "search"})
+LOG_FOLDERS = frozenset({*VARIANTS, "search"})
 MAX_JOURNAL_BYTES = 1 << 20
 
 

@@ -18,6 +18,8 @@ from typing import Any
 import keras
 from keras import layers
 
+from genreport.pipeline.models.catalogue import BASE, MODIFIED
+
 ACTIVATIONS: tuple[str, ...] = ("relu", "leakyrelu", "tanh")
 UNITS: tuple[int, ...] = (32, 64, 128, 256)
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd", "rmsprop")
@@ -62,7 +64,7 @@ def build_base(filters: tuple[int, int] = (32, 64), optimizer: str = "adam") -> 
     for i, f in enumerate(reversed(filters), start=1):
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"dec_conv{i}")(x)
         x = layers.UpSampling2D(2, name=f"dec_up{i}")(x)
-    model = keras.Model(inputs, _output_layer(x), name="base")
+    model = keras.Model(inputs, _output_layer(x), name=BASE)
     model.compile(optimizer=make_optimizer(optimizer), loss="mse")
     return model
 
@@ -76,7 +78,7 @@ def build_modified(
     units: int = 32,
     activation: str = "relu",
     optimizer: str = "adam",
-    name: str = "modified",
+    name: str = MODIFIED,
     learning_rate: float | None = None,
     transposed_kernel: int = 4,
 ) -> keras.Model:

@@ -19,23 +19,26 @@ from genreport.pipeline.core.errors import ConfigError
 
 @dataclass(frozen=True)
 class GenreportModel:
-    """One of the designs ``full`` trains."""
+    """One of the designs ``full`` trains, with the hyper-parameters it is built with (None: the search chooses them)."""
 
     name: str
     label: str
     published_ssim: float
+    hyperparameters: dict[str, Any] | None = None
 
 
+BASE, MODIFIED, TUNED = "base", "modified", "tuned"
 GENREPORT_MODELS: tuple[GenreportModel, ...] = (
-    GenreportModel("base", "Base", 0.925),
-    GenreportModel("modified", "Modified", 0.9421),
-    GenreportModel("tuned", "Tuned modified", 0.9436),
+    GenreportModel(BASE, "Base", 0.925, {"activation": "relu", "filters": [32, 64], "optimizer": "adam"}),
+    GenreportModel(MODIFIED, "Modified", 0.9421, {"activation": "relu", "units": 32, "optimizer": "adam"}),
+    GenreportModel(TUNED, "Tuned modified", 0.9436),
 )
+FIXED_HYPERPARAMETERS: dict[str, dict[str, Any]] = {m.name: m.hyperparameters for m in GENREPORT_MODELS if m.hyperparameters}
 VARIANTS: tuple[str, ...] = tuple(m.name for m in GENREPORT_MODELS)
 LABELS: dict[str, str] = {m.name: m.label for m in GENREPORT_MODELS}
 PUBLISHED_SSIM: dict[str, float] = {m.name: m.published_ssim for m in GENREPORT_MODELS}
 # The comparisons a report of genreport's own variants makes: each design step, then both together.
-VARIANT_COMPARISONS: tuple[tuple[str, str], ...] = (("base", "modified"), ("modified", "tuned"), ("base", "tuned"))
+VARIANT_COMPARISONS: tuple[tuple[str, str], ...] = ((BASE, MODIFIED), (MODIFIED, TUNED), (BASE, TUNED))
 
 class Design(NamedTuple):
     """One point of the tuned variant's search space (a tuple, so it also keys and unpacks like one)."""

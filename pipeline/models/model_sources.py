@@ -16,7 +16,7 @@ from typing import Any
 
 from genreport.pipeline.models import checkpoints
 from genreport.pipeline.models.archive import shown
-from genreport.pipeline.models.catalogue import MAX_MODELS, VARIANTS, canonical_order, check_model_name
+from genreport.pipeline.models.catalogue import MAX_MODELS, TUNED, VARIANTS, canonical_order, check_model_name
 from genreport.pipeline.core.errors import CheckpointError, ConfigError
 from genreport.pipeline.core.ownership import file_sha256
 
@@ -54,7 +54,7 @@ def vouching_entry(path: Path, given: Path, warn: Any) -> tuple[str | None, dict
         if variant not in VARIANTS or not isinstance(entry, dict) or entry.get("file", f"{variant}.keras") != given.name:
             continue
         if entry.get("sha256") == file_sha256(path):
-            return variant, dict(entry, tuning=manifest.get("tuning") if variant == "tuned" else None,
+            return variant, dict(entry, tuning=manifest.get("tuning") if variant == TUNED else None,
                                  policy=manifest.get("policy", entry.get("policy")), fingerprint=manifest.get("fingerprint"))
         warn(f"{shown(given)} is not the file its manifest entry describes (SHA-256 differs): its recorded history, layers and "
              "tuning are ignored, and it is scored as a model of its own")

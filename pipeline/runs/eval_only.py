@@ -6,7 +6,7 @@ import time
 from typing import Any, Callable
 
 from genreport.pipeline.models import checkpoints
-from genreport.pipeline.models.catalogue import PUBLISHED_SSIM, comparisons_for
+from genreport.pipeline.models.catalogue import PUBLISHED_SSIM, TUNED, comparisons_for
 from genreport.pipeline.models.model_sources import ModelSource
 from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.core.errors import ConfigError
@@ -70,7 +70,7 @@ def _run_eval_only_locked(config: RunConfig, models: list[ModelSource], progress
         scored = score_checkpoints({m.name: m.path for m in models}, data, progress, config.max_model_gib, pixel_ranges)
         baselines = score_baselines(data)
     entries = eval_only_entries(models, scored.descriptions)
-    tuned = next((m for m in vouched if m.variant == "tuned"), None)
+    tuned = next((m for m in vouched if m.variant == TUNED), None)
     tuning = tuned.entry.get("tuning") if tuned else None
     policy = (vouched[0].entry.get("policy") if all_vouched else None) or "as saved"
     with clock.stage("write results"):

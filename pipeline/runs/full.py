@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from genreport.pipeline.models import checkpoints
-from genreport.pipeline.models.catalogue import VARIANTS, published_for
+from genreport.pipeline.models.catalogue import BASE, FIXED_HYPERPARAMETERS, MODIFIED, TUNED, VARIANTS, published_for
 from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.core.ownership import claim_run_folder
 from genreport.pipeline.core.environment import now_iso, package_versions, seed_everything
@@ -53,7 +53,7 @@ def run_work_after(ctx: RunContext, variant: str) -> tuple[int, float]:
     later = VARIANTS[VARIANTS.index(variant) + 1:]
     config = ctx.config
     search_flops = 0.0
-    if variant != "tuned" and config.budget == "compute":
+    if variant != TUNED and config.budget == "compute":
         if config.search == "random":
             search_flops = config.max_trials * rung_work(config.trial_flops, config.halving_rate, config.rungs - 1)
         else:
@@ -147,12 +147,6 @@ def run_full(config: RunConfig, progress: Progress | Lines = print, fresh: bool 
         return outcome
 
 
-FIXED_VARIANTS = {
-    "base": {"activation": "relu", "filters": [32, 64], "optimizer": "adam"},
-    "modified": {"activation": "relu", "units": 32, "optimizer": "adam"},
-}
-
-
 def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int = 2) -> RunOutcome:
     from genreport.pipeline.core.environment import pin_threads, release_free_memory
     from genreport.pipeline.models.builders import build_base, build_modified
@@ -173,9 +167,9 @@ def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int =
     ctx = RunContext(config, data, policy, manifest, clock, keras_verbose=keras_verbose)
     ctx.run_info = {"config": config.to_dict(), "fingerprint": fingerprint, "policy": policy, "threads": threads,
                     "versions": package_versions()}
-    builders = {"base": build_base, "modified": lambda: build_modified(32, "relu", "adam")}
-    entries = {variant: train_or_reuse(ctx, variant, builders[variant], FIXED_VARIANTS[variant]) for variant in FIXED_VARIANTS}
-    tuning = manifest.get("tuning") if reusable_entry(ctx.checkpoints_dir, manifest, "tuned") else None
+    builders = {BASE: build_base, MODIFIED: lambda: build_modified(32, "relu", "adam")}
+    entries = {variant: train_or_reuse(ctx, variant, builders[variant], FIXED_HYPERPARAMETERS[variant]) for variant in FIXED_HYPERPARAMETERS}
+    tuning = manifest.get("tuning") if reusable_entry(ctx.checkpoints_dir, manifest, TUNED) else None
     if tuning is None:
         with clock.stage("tune"):
             search = search_as_chief_or_alone(ctx)
@@ -184,8 +178,8 @@ def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int =
         progress("best hyper-parameters: " + ", ".join(f"{k}={v}" for k, v in search.best.items()))
     ctx.run_info["tuning"] = tuning
     best = dict(tuning["best"])
-    entries["tuned"] = train_or_reuse(ctx, "tuned", lambda: build_modified(**best, name="tuned"), best)
-    add_search_fraction(tuning, entries["tuned"])
+    entries[TUNED] = train_or_reuse(ctx, TUNED, lambda: build_modified(**best, name=TUNED), best)
+    add_search_fraction(tuning, entries[TUNED])
     with clock.stage("score"):
         scored = score_checkpoints(checkpoints.find_checkpoints(ctx.checkpoints_dir), data, progress)
         baselines = score_baselines(data)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from genreport.pipeline.models.catalogue import BASE, MODIFIED, TUNED
 
 ALPHA = 0.05
 MODELS_CLAIM = "these trained models"
@@ -27,7 +28,7 @@ DESIGNS_COVER = "training randomness (across seeds) and the choice of test image
 # seeds), cited where a one-seed report says how far a retrain may move its figures. Only records
 # made with today's defaults (the cosine schedule) count: the smoke record predates it.
 SEED_SPREAD = {
-    "quick": {"record": "benchmarks/results/replicates-quick-2026-11-29", "std": {"base": 0.0057, "modified": 0.0081, "tuned": 0.0042}},
+    "quick": {"record": "benchmarks/results/replicates-quick-2026-11-29", "std": {BASE: 0.0057, MODIFIED: 0.0081, TUNED: 0.0042}},
 }
 
 

@@ -35,7 +35,7 @@ import keras_tuner
 import numpy as np
 
 from genreport.pipeline.training.budget import StepPlan, forward_flops, plan_steps, rung_work, steps_per_epoch, train_step_flops
-from genreport.pipeline.models.catalogue import Design
+from genreport.pipeline.models.catalogue import TUNED, Design
 from genreport.pipeline.core.fsutil import write_text_atomically
 from genreport.pipeline.core.ownership import make_folder
 from genreport.pipeline.models.builders import ACTIVATIONS, OPTIMIZERS, UNITS, build_modified
@@ -73,7 +73,7 @@ def build_tuned_model(hp: keras_tuner.HyperParameters, policy: str | None = None
         units=hp.Choice("units", list(UNITS)),
         activation=hp.Choice("activation", list(ACTIVATIONS)),
         optimizer=hp.Choice("optimizer", list(OPTIMIZERS)),
-        name="tuned",
+        name=TUNED,
     )
 
 
