@@ -286,7 +286,7 @@ def full(fresh: bool, seeds: str | None, oracle: str | None, worker_timeout: flo
               help="A folder (every *.keras in it) or a .keras file to score; give it several times. Each model is named by its file's stem.")
 @click.option("--name", "renames", multiple=True, metavar="NAME=PATH", help="Score the .keras file PATH under the name NAME (it need not be under --checkpoints).")
 @click.option("--pixel-range", "pixel_range_args", multiple=True, metavar="[NAME=]" + "|".join(PIXEL_RANGES),
-              help="The pixel scale the models were trained on [default: 0,1]; NAME=RANGE sets one model's. Test images are scaled to it and reconstructions back from it (values outside are clipped and counted).")
+              help="The pixel scale the models were trained on [default: 0,1]; NAME=RANGE sets one model's, whatever the order (a bare RANGE is every other model's). Test images are scaled to it and reconstructions back from it (values outside are clipped and counted).")
 @click.option("--training-seed", type=click.IntRange(min=0), default=None,
               help="The seed the models were trained with, recorded so that `genreport render` can merge eval-only results of the same models trained with other seeds [default: the manifest's, for genreport's checkpoints].")
 @click.option("--reference", default=None, metavar="NAME", help="The model every other is compared with [default: the first given; genreport's own three variants keep their three comparisons].")

@@ -16,6 +16,22 @@ from genreport.report import figures
 REPORT_PACKAGES = ("jinja2", "weasyprint", "matplotlib")
 
 
+def genreport_variant(v: str, models: dict[str, Any]) -> str | None:
+    """Which of genreport's variants model ``v`` is: the one its manifest vouched for (or trained), else None."""
+    entry = models.get(v) or {}
+    if "genreport_variant" in entry:
+        return entry["genreport_variant"]
+    return v if "training" in entry else None  # results from before eval-only scored other models
+
+
+def model_label(v: str, models: dict[str, Any]) -> str:
+    """The name the report prints: genreport's label for a vouched variant under its own name, else the model's name."""
+    variant = genreport_variant(v, models)
+    if variant is None:
+        return v
+    return label_of(variant) if variant == v else f"{v} ({label_of(variant)})"
+
+
 def ordered_variants(metrics: dict[str, Any]) -> list[str]:
     """The models in the results, in the order they were scored (genreport's variants in training order)."""
     return list(metrics["variants"])
@@ -44,7 +60,7 @@ def summary_rows(metrics: dict[str, Any], models: dict[str, Any], variants: list
         training = model.get("training") or {}
         rows.append(
             {
-                **figure_row(label_of(v), metrics["variants"][v]),
+                **figure_row(model_label(v, models), metrics["variants"][v]),
                 "variant": v,
                 "params": model.get("params"),
                 "epochs": training.get("fractional_epochs", training.get("epochs_run")),
@@ -257,7 +273,7 @@ def grid_rows(images: SampleImages, variants: list[str]) -> list[dict[str, Any]]
     return [{"class_name": name, "samples": samples} for name, samples in rows.items()]
 
 
-def extremes(images: SampleImages, variants: list[str]) -> list[dict[str, Any]]:
+def extremes(images: SampleImages, variants: list[str], models: dict[str, Any]) -> list[dict[str, Any]]:
     """Per variant, the lowest- and highest-SSIM test images with their reconstructions."""
     sections = []
     for v in variants:
@@ -268,7 +284,7 @@ def extremes(images: SampleImages, variants: list[str]) -> list[dict[str, Any]]:
                  "ssim": images.ssim(v, int(p)), "class_name": images.class_name(int(p))}
                 for p in images.samples[f"{kind}_{v}"]
             ]
-        sections.append({"variant": v, "label": label_of(v), **groups})
+        sections.append({"variant": v, "label": model_label(v, models), **groups})
     return sections
 
 
@@ -365,7 +381,7 @@ def architecture_section(models: dict[str, Any], variants: list[str], metrics: d
         model = models.get(v) or {}
         scoring = metrics["variants"][v].get("scoring") or {}
         counted = model.get("flops_count") or {}
-        rows.append({"variant": v, "label": label_of(v), "layers": model.get("layers", []), "params": model.get("params"),
+        rows.append({"variant": v, "label": model_label(v, models), "layers": model.get("layers", []), "params": model.get("params"),
                      "hyperparameters": model.get("hyperparameters"), "gflop": model["forward_flops"] / 1e9 if model.get("forward_flops") else None,
                      "counted": counted.get("counted"), "left_out": counted.get("left_out"),
                      "genreport": bool(model.get("genreport_variant")) or "training" in model,
@@ -375,12 +391,12 @@ def architecture_section(models: dict[str, Any], variants: list[str], metrics: d
     return rows
 
 
-def quality_cost_section(metrics: dict[str, Any]) -> dict[str, Any] | None:
+def quality_cost_section(metrics: dict[str, Any], models: dict[str, Any]) -> dict[str, Any] | None:
     """The quality-against-cost chart and table, or None for results without it (older ones) or without any cost."""
     block = metrics.get("quality_cost")
     if not block or not any(p.get("params") for p in block["points"] if not p["baseline"]):
         return None
-    rows = [dict(p, label=p["name"] if p["baseline"] else label_of(p["name"]), gflop=p["flops"] / 1e9 if p.get("flops") else None,
+    rows = [dict(p, label=p["name"] if p["baseline"] else model_label(p["name"], models), gflop=p["flops"] / 1e9 if p.get("flops") else None,
                  front_params=p["name"] in block["front"]["params"], front_flops=p["name"] in block["front"]["flops"])
             for p in block["points"]]
     return {"rows": rows, "chart": figures.quality_cost_chart(block["points"], block["front"]), "costs": block["costs"]}
@@ -423,7 +439,7 @@ def replicate_sentence(c: dict[str, Any]) -> str:
     return text
 
 
-def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str, Any] | None:
+def replicate_section(metrics: dict[str, Any], variants: list[str], models: dict[str, Any]) -> dict[str, Any] | None:
     """The across-seed summary, comparisons, per-class spread and per-seed choices, or None for one seed."""
     block = metrics.get("replicates")
     if not block:
@@ -434,7 +450,7 @@ def replicate_section(metrics: dict[str, Any], variants: list[str]) -> dict[str,
         figures_ = block["variants"][v]
         uniform, gaussian = figures_["ssim"], figures_["ssim_gaussian"]
         reference = figures_.get("reference_ssim")
-        rows.append({"variant": v, "label": label_of(v), "per_seed": [uniform["per_seed"][str(s)] for s in seeds],
+        rows.append({"variant": v, "label": model_label(v, models), "per_seed": [uniform["per_seed"][str(s)] for s in seeds],
                      "mean": uniform["mean"], "std": uniform["std"], "ci_low": uniform["ci95"][0], "ci_high": uniform["ci95"][1],
                      "gaussian_mean": gaussian["mean"], "gaussian_std": gaussian["std"],
                      "gaussian_ci_low": gaussian["ci95"][0], "gaussian_ci_high": gaussian["ci95"][1], "reference": reference,
@@ -472,15 +488,18 @@ def readable_settings(config: dict[str, Any]) -> list[tuple[str, str]]:
     return [(key.replace("_", " "), readable_value(value)) for key, value in config.items() if key != "command_line"]
 
 
-def own_models(run: dict[str, Any], variants: list[str]) -> bool:
-    """Whether every model is one of genreport's trained variants (trained by this run, or vouched for by its manifest)."""
+def models_given(run: dict[str, Any], variants: list[str]) -> list[str]:
+    """The models that are not genreport's trained variants (none in a ``full`` run)."""
     models = run.get("models") or {}
-    return run["mode"] == "full" or all((models.get(v) or {}).get("genreport_variant") or "training" in (models.get(v) or {}) for v in variants)
+    return [] if run["mode"] == "full" else [v for v in variants if genreport_variant(v, models) is None]
 
 
-MODELS_NOTE = ("Models scored as given: genreport did not train them and holds no record of how they were trained, so no "
-               "interval in this report covers training randomness, and every comparison is about these trained models, never "
-               "about their designs.")
+def models_note(given: list[str], variants: list[str]) -> str:
+    """What the report can and cannot say about models genreport did not train."""
+    which = "Models scored as given" if len(given) == len(variants) else f"Scored as given: {', '.join(given)}"
+    return (f"{which}: genreport did not train {'them' if len(given) > 1 else 'it'} and holds no record of how, so no "
+            "interval in this report covers training randomness, and every comparison is about these trained models, never "
+            "about their designs.")
 
 
 def build_context(results: dict[str, Any]) -> dict[str, Any]:
@@ -489,17 +508,18 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
     variants = ordered_variants(metrics)
     class_names = run["class_names"]
     models = run.get("models", {})
-    replicates = replicate_section(metrics, variants)
+    replicates = replicate_section(metrics, variants, models)
+    given = models_given(run, variants)
     per_image = first_seed_rows(results["per_image"], replicates["first_seed"] if replicates else None)
     images = SampleImages(results["samples"], per_image, class_names)
     comparisons = with_rank_directions(metrics["comparisons"], per_image)
     return {
         "title": "genreport: autoencoder reconstruction report",
         "variants": variants,
-        "labels": {v: label_of(v) for v in variants},
+        "labels": {v: model_label(v, models) for v in variants},
         "mode": run["mode"],
-        "own_models": own_models(run, variants),
-        "models_note": MODELS_NOTE,
+        "own_models": not given,
+        "models_note": models_note(given, variants) if given else "",
         "test_images": metrics["test_images"],
         "summary": summary_rows(metrics, models, variants),
         "baselines": baseline_rows(metrics),
@@ -511,14 +531,14 @@ def build_context(results: dict[str, Any]) -> dict[str, Any]:
         "comparisons": [dict(c, verdict_words=comparison_words(c)) for c in comparisons],
         "per_class": per_class_section(metrics, variants, class_names),
         "grids": [{"variants": group, "rows": grid_rows(images, group)} for group in model_groups(variants, MODELS_PER_GRID)],
-        "extremes": extremes(images, variants),
+        "extremes": extremes(images, variants, models),
         "histogram": figures.ssim_histogram({v: per_image[f"ssim_{v}"] for v in variants}),
         "replicates": replicates,
         "seed": run.get("config", {}).get("seed"),
         "training": training_section(models, variants),
         "tuning": tuning_section(run.get("tuning")),
         "architecture": architecture_section(models, variants, metrics),
-        "quality_cost": quality_cost_section(metrics),
+        "quality_cost": quality_cost_section(metrics, models),
         "method": {
             "ssim": metrics["ssim_method"],
             "gaussian": metrics["gaussian_ssim_method"],

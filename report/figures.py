@@ -24,15 +24,15 @@ STYLES = dict(zip(VARIANTS, (
     {"color": "#3b6ea8", "hatch": "//", "marker": "s", "linestyle": "--"},
     {"color": "#1b1b1b", "hatch": "..", "marker": "^", "linestyle": "-"},
 )))
-# Models of other names take these in turn (by their place in the report), then repeat.
-OTHER_STYLES = (
-    {"color": "#d95f02", "hatch": "xx", "marker": "D", "linestyle": "-."},
-    {"color": "#1b9e77", "hatch": "\\\\", "marker": "v", "linestyle": (0, (5, 1))},
-    {"color": "#7570b3", "hatch": "--", "marker": "P", "linestyle": (0, (1, 1))},
-    {"color": "#e7298a", "hatch": "++", "marker": "X", "linestyle": (0, (3, 1, 1, 1))},
-    {"color": "#66a61e", "hatch": "oo", "marker": "*", "linestyle": (0, (5, 5))},
-    {"color": "#a6761d", "hatch": "||", "marker": "h", "linestyle": (0, (3, 5, 1, 5))},
-)
+# Models of other names: 16 colours (as many as a report holds models), each with its own
+# marker, hatch and dash pattern, so that no two models of one report look alike.
+OTHER_COLOURS = ("#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#e6ab02", "#1f78b4",
+                 "#b2182b", "#4d9221", "#8c510a", "#542788", "#01665e", "#c51b7d", "#2166ac", "#b35806")
+OTHER_MARKERS = ("D", "v", "P", "X", "*", "h", "p", "<")
+OTHER_HATCHES = ("xx", "\\\\", "--", "++", "oo", "||", "**", "..")
+OTHER_DASHES = ("-.", (0, (5, 1)), (0, (1, 1)), (0, (3, 1, 1, 1)), (0, (5, 5)), (0, (3, 5, 1, 5)))
+OTHER_STYLES = tuple({"color": colour, "marker": OTHER_MARKERS[i % len(OTHER_MARKERS)], "hatch": OTHER_HATCHES[(i + i // 8) % len(OTHER_HATCHES)],
+                      "linestyle": OTHER_DASHES[i % len(OTHER_DASHES)]} for i, colour in enumerate(OTHER_COLOURS))
 
 
 def styles_for(names: Sequence[str]) -> dict[str, dict[str, object]]:

@@ -174,6 +174,11 @@ def test_eval_only_ignores_a_manifest_entry_whose_file_was_swapped(smoke_run: tu
     run = json.loads((tmp_path / "e" / "results" / "run.json").read_text())
     assert "training" not in run["models"]["base"] and run["models"]["modified"]["training"]
     assert run["models"]["base"]["params"] == run["models"]["modified"]["params"]
+    metrics = json.loads((tmp_path / "e" / "results" / "metrics.json").read_text())
+    assert [row["variant"] for row in metrics["published"]] == ["modified", "tuned"]  # the swapped file is nobody's base any more
+    assert [(c["first"], c["second"]) for c in metrics["comparisons"]] == [("base", "modified"), ("base", "tuned")]
+    html = (tmp_path / "e" / "report.html").read_text()
+    assert "Scored as given: base:" in html and "<h3>base — " in html and "<h3>Modified — " in html
 
 
 def test_each_variant_writes_tensorboard_curves(smoke_run: tuple[Path, str]) -> None:

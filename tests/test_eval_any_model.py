@@ -121,15 +121,25 @@ def test_outputs_outside_the_pixel_range_are_counted_as_clipped(user_folder: Pat
     assert f"{100 * scoring['clipped_share']:.2f}%" in (tmp_path / "o" / "report.html").read_text()
 
 
-def test_no_published_figure_is_claimed_for_models_genreport_did_not_train(user_run: Path) -> None:
-    metrics = metrics_of(user_run)
-    assert metrics["published"] == [] and all(v["reference_ssim"] is None for v in metrics["variants"].values())
+def test_a_users_file_called_base_keras_is_a_model_called_base_without_the_published_figure(user_folder: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "base.keras").write_bytes((user_folder / "denoise_conv.keras").read_bytes())
+    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(folder), "--preset", "smoke", "--test-limit", "20",
+                                       "--output", str(tmp_path / "o"), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    metrics = metrics_of(tmp_path / "o")
+    assert list(metrics["variants"]) == ["base"] and metrics["published"] == [] and metrics["variants"]["base"]["reference_ssim"] is None
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert "0.9250" not in html and "<h3>base — " in html and "Models scored as given" in html
 
 
 def test_every_model_is_compared_with_the_first_under_one_holm_family(user_run: Path) -> None:
     comparisons = metrics_of(user_run)["comparisons"]
     assert [(c["first"], c["second"]) for c in comparisons] == [("denoise_conv", other) for other in USER_MODELS[1:]]
-    assert all("wilcoxon_p_holm" in c for c in comparisons)
+    assert all(c["family_size"] == 4 for c in comparisons)
+    raw = sorted(c["wilcoxon_p"] for c in comparisons)
+    assert min(c["wilcoxon_p_holm"] for c in comparisons) == pytest.approx(min(1.0, 4 * raw[0]))  # Holm over all four
 
 
 def test_the_report_holds_every_section_for_every_model(user_run: Path) -> None:
@@ -167,7 +177,7 @@ def test_reference_and_names_can_be_chosen(user_folder: Path, tmp_path: Path) ->
 def test_two_models_of_one_name_are_refused_in_one_line(user_folder: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
-    (other / "flat_784.keras").write_bytes((user_folder / "flat_784.keras").read_bytes() + b"")
+    (other / "flat_784.keras").write_bytes((user_folder / "flat_784.keras").read_bytes())
     result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(user_folder), "--checkpoints", str(other), "--preset", "smoke",
                                        "--output", str(tmp_path / "o")])
     assert result.exit_code != 0

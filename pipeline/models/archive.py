@@ -117,12 +117,28 @@ def read_config(path: Path) -> Any:
         raise refused(shown(path), f"its config.json is unreadable ({type(exc).__name__})") from None
 
 
+def object_key(obj: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A serialised object's (module, class_name), each text or None; any other type becomes a key no list holds."""
+    def text(value: Any) -> str | None:
+        return value if value is None or isinstance(value, str) else f"<{type(value).__name__}>"
+
+    return text(obj.get("module")), text(obj.get("class_name"))
+
+
+def printable(value: Any) -> str:
+    """A value from config.json fit for a one-line message: short, printable."""
+    text = value if isinstance(value, str) else repr(value)
+    return (text if text.isprintable() else repr(text))[:60]
+
+
 def check_model_config(config: Any, name: str) -> None:
     """Refuse a model description that is not a Sequential or Functional model of accepted Keras objects."""
-    if not isinstance(config, dict) or (config.get("module"), config.get("class_name")) not in MODEL_CLASSES \
+    if not isinstance(config, dict) or object_key(config) not in MODEL_CLASSES \
             or config.get("registered_name") not in (None, config.get("class_name")):
-        found = config.get("class_name") if isinstance(config, dict) else type(config).__name__
-        raise refused(name, f"the model is a {found!r}, not a Keras Sequential or Functional model")
+        found = printable(config.get("class_name")) if isinstance(config, dict) else type(config).__name__
+        custom = isinstance(config, dict) and config.get("registered_name") not in (None, config.get("class_name"))
+        raise refused(name, f"the model is a {found!r}{' registered as a custom object' if custom else ''}, "
+                            "not a Keras Sequential or Functional model")
     layer_entries = list(layers_in(config, name))
     if not 1 <= len(layer_entries) <= MAX_LAYERS:
         raise refused(name, f"the model must hold 1 to {MAX_LAYERS} layers, nested models' included")
@@ -137,9 +153,9 @@ def layers_in(model: dict[str, Any], name: str) -> Iterator[dict[str, Any]]:
     inner = model.get("config")
     layer_list = inner.get("layers") if isinstance(inner, dict) else None
     if not isinstance(layer_list, list):
-        raise refused(name, f"model {str(model.get('class_name'))[:40]!r} lists no layers")
+        raise refused(name, f"model {printable(model.get('class_name'))!r} lists no layers")
     for layer in layer_list:
-        if isinstance(layer, dict) and (layer.get("module"), layer.get("class_name")) in MODEL_CLASSES:
+        if isinstance(layer, dict) and object_key(layer) in MODEL_CLASSES:
             yield from layers_in(layer, name)
         else:
             yield layer
@@ -149,25 +165,28 @@ def check_layer(layer: Any, name: str) -> None:
     """Refuse a layer of a class outside ``ACCEPTED_LAYERS``, a registered custom object, or an unknown activation."""
     if not isinstance(layer, dict) or not isinstance(layer.get("config"), dict):
         raise refused(name, "a layer entry is not a Keras layer description")
-    cls = layer.get("class_name")
-    if layer.get("module") != "keras.layers" or cls not in ACCEPTED_LAYERS or layer.get("registered_name") not in (None, cls):
-        shown_class = cls if isinstance(cls, str) and cls.isprintable() else repr(cls)
-        raise refused(name, f"layer class {str(shown_class)[:60]!r} is not a built-in Keras layer genreport accepts "
+    module, cls = object_key(layer)
+    if module != "keras.layers" or cls not in ACCEPTED_LAYERS or layer.get("registered_name") not in (None, cls):
+        raise refused(name, f"layer class {printable(cls)!r} is not a built-in Keras layer genreport accepts "
                             "(it could run code or read files, or it is no part of an image autoencoder)")
     activation = layer["config"].get("activation")
-    if activation is not None and activation not in ACTIVATIONS:
-        raise refused(name, f"layer {str(layer['config'].get('name'))[:60]!r} uses activation {str(activation)[:60]!r}, "
-                            "not one of Keras' built-in activations")
+    if activation is None or (isinstance(activation, str) and activation in ACTIVATIONS):
+        return
+    if isinstance(activation, dict) and object_key(activation) in {("keras.layers", a) for a in ACTIVATION_LAYERS}:
+        return  # an activation given as a layer (activation=layers.LeakyReLU(0.2)); objects_in checks it like any layer
+    shown_activation = printable(activation.get("class_name") if isinstance(activation, dict) else activation)
+    raise refused(name, f"layer {printable(layer['config'].get('name'))!r} uses activation {shown_activation!r}, "
+                        "not one of Keras' built-in activations or activation layers")
 
 
 def check_object(obj: dict[str, Any], in_compile: bool, name: str) -> None:
     """Refuse a serialised object that is neither an allowed layer part nor a Keras optimizer or loss."""
-    key = (obj.get("module"), obj.get("class_name"))
+    key = object_key(obj)
     if key in OBJECTS and obj.get("registered_name") in (None, key[1]):
         return
     if in_compile and key[0] in COMPILE_MODULES and isinstance(key[1], str) and key[1].isidentifier() and obj.get("registered_name") is None:
         return
-    raise refused(name, f"the model names object {key[1]!r} from {key[0]!r}, which genreport does not build")
+    raise refused(name, f"the model names object {printable(key[1])!r} from {printable(key[0])!r}, which genreport does not accept")
 
 
 def objects_in(value: Any, in_compile: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:

@@ -54,7 +54,7 @@ class Design(NamedTuple):
 
 
 MAX_MODELS = 16
-NAME_PATTERN = re.compile(r"[\w.\-+]{1,64}")
+NAME_PATTERN = re.compile(r"(?=.*[^\W_])[\w.\-+]{1,64}")  # at least one letter or digit: never "." or ".."
 
 
 def label_of(name: str) -> str:

@@ -18,7 +18,8 @@ from genreport.pipeline.models.catalogue import VARIANTS
 from genreport.pipeline.core.errors import CheckpointError
 from genreport.pipeline.core.fsutil import write_atomically, write_json_atomically
 from genreport.pipeline.core.ownership import file_sha256
-from genreport.pipeline.models.model_size import DEFAULT_MAX_MODEL_GIB, ModelSize, check_image_shapes, check_model_memory, one_shape
+from genreport.pipeline.models.model_size import (DEFAULT_MAX_MODEL_GIB, ModelSize, check_image_shapes, check_model_memory, check_weights_file,
+                                                  one_shape)
 
 MANIFEST = "manifest.json"
 
@@ -125,23 +126,29 @@ def check_checkpoint(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> Mode
         raise CheckpointError(f"{name} cannot be read: {exc.strerror or type(exc).__name__}") from None
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{name} is not a Keras archive (not a zip file)")
-    return check_model_memory(check_archive(path), name, max_gib)
+    size = check_model_memory(check_archive(path), name, max_gib)
+    check_weights_file(path, name, max_gib)
+    return size
 
 
 def load_model_safely(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> Any:
-    """The model in a ``.keras`` archive, checked (``check_checkpoint``), loaded in safe mode, mapping a 28x28 image to one.
+    """The model in a ``.keras`` archive, checked and loaded in safe mode (``load_checked_model``)."""
+    return load_checked_model(path, max_gib)[0]
 
-    Safe mode refuses any serialised code.
+
+def load_checked_model(path: Path, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> tuple[Any, ModelSize]:
+    """The model in a ``.keras`` archive, checked (``check_checkpoint``), loaded in safe mode, mapping a 28x28 image to one;
+    and its size as checked. Safe mode refuses any serialised code.
     """
     import keras
 
     path = Path(path)
     name = shown(path)
-    check_checkpoint(path, max_gib)
+    size = check_checkpoint(path, max_gib)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad archive; all mean "refused".
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{name} could not be loaded safely: {reason[:300]!r}") from None
     check_image_shapes(one_shape(model.input_shape, "input", name), one_shape(model.output_shape, "output", name), name)
-    return model
+    return model, size

@@ -8,7 +8,13 @@ allocates none of them, and shapes go through the graph symbolically. What is co
 what ``load_model`` would allocate, for every layer class, with no formula per class:
 
 - the variables, at their dtype's size;
-- one scoring batch's activations at the widest layer call (its inputs and outputs together).
+- one scoring batch's activations at the moment the most are alive, for an executor that runs
+  every layer as soon as its inputs exist: a tensor lives from the call that makes it to the last
+  call that reads it (a nested model adds its own peak); every tensor at its dtype's size.
+
+A model whose input takes images of any size (``None`` dimensions, a fully convolutional model)
+is sized, and its FLOPs counted, at the 28x28 image it will be fed; a layer whose output size is
+still unknown then (a nested model built for any size) is refused, since it cannot be bounded.
 
 ``check_model_memory`` refuses a model above the bound with one line that gives the estimate,
 and refuses one whose input or output is not a Fashion-MNIST image (``IMAGE_SHAPES``).
@@ -34,18 +40,20 @@ Shape = tuple[Any, ...]
 
 @dataclass(frozen=True)
 class ModelSize:
-    """A model's variables and widest activations, its input and output shapes (no batch axis), and its estimated memory for scoring."""
+    """A model's variables and peak activations, its input and output shapes (no batch axis), FLOPs, and its estimated memory."""
 
     weights: int
     weight_bytes: int
-    activation_values: int  # per image, at the widest layer call (its inputs and outputs)
+    activation_bytes: int  # per image, at the moment the most activations are alive
     input_shape: Shape = (28, 28, 1)
     output_shape: Shape = (28, 28, 1)
+    forward_flops: int = 0
+    flops_count: dict[str, list[str]] | None = None
 
     @property
     def bytes(self) -> int:
-        """Variables plus one scoring batch's float32 activations at the widest layer."""
-        return self.weight_bytes + self.activation_values * SCORING_BATCH * 4
+        """Variables plus one scoring batch's activations at their peak."""
+        return self.weight_bytes + self.activation_bytes * SCORING_BATCH
 
 
 def first_line(exc: BaseException) -> str:
@@ -55,13 +63,35 @@ def first_line(exc: BaseException) -> str:
     return (line or type(exc).__name__)[:200]
 
 
+def with_image_input(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """A copy of the model description whose input takes exactly a 28x28 image (its None dimensions filled in).
+
+    A copy, since Keras pops entries while it builds; without compile_config, as load_model(compile=False) does.
+    """
+    config = {**copy.deepcopy(config), "compile_config": None}
+    inner = config.get("config") if isinstance(config.get("config"), dict) else {}
+    entries = [e for e in inner.get("layers") or [] if isinstance(e, dict) and e.get("class_name") == "InputLayer"]
+    shapes = [e["config"] for e in entries[:1] if isinstance(e.get("config"), dict)]
+    if config.get("class_name") == "Sequential" and not entries and isinstance(inner.get("build_input_shape"), list):
+        shapes = [inner]
+        key = "build_input_shape"
+    else:
+        key = "batch_shape"
+    for holder in shapes:
+        shape = holder.get(key)
+        if isinstance(shape, list) and len(shape) >= 2:
+            taken = image_shape(tuple(shape[1:]))
+            if taken is not None:
+                holder[key] = [shape[0], *taken]
+    return config
+
+
 def stateless_model(config: dict[str, Any], name: str) -> Any:
-    """The model ``config`` describes, with every variable declared and none allocated."""
+    """The model ``config`` describes, fed 28x28 images, with every variable declared and none allocated."""
     import keras
 
-    # A copy, since Keras pops entries while it builds; no compile_config, as load_model(compile=False) does.
-    config = {**copy.deepcopy(config), "compile_config": None}
     try:
+        config = with_image_input(config, name)
         with keras.StatelessScope(initialize_variables=False):
             return keras.saving.deserialize_keras_object(config, safe_mode=True)
     except RecursionError:
@@ -71,17 +101,51 @@ def stateless_model(config: dict[str, Any], name: str) -> Any:
 
 
 def dtype_bytes(dtype: Any) -> int:
-    """Bytes per value of a Keras variable's dtype."""
+    """Bytes per value of a Keras variable's or tensor's dtype."""
     import numpy as np
 
     return int(np.dtype(str(dtype).replace("bfloat16", "float16")).itemsize)
 
 
-def values_per_image(shape: Shape) -> int:
-    """Values one image takes in a tensor of ``shape`` (0 where a dimension is unknown)."""
-    if any(d is None or int(d) < 0 for d in shape[1:]):
-        return 0
-    return math.prod(int(d) for d in shape[1:])
+def tensor_bytes(tensor: Any, name: str) -> int:
+    """Bytes one image takes in a symbolic tensor; a refusal when a dimension is unknown."""
+    shape = tuple(tensor.shape)
+    if any(d is None for d in shape[1:]):
+        raise CheckpointError(f"{name}: a layer's output has an unknown size {shape} even for 28x28 images (a nested model built "
+                              "for inputs of any size?), so its memory cannot be bounded before loading")
+    return math.prod(int(d) for d in shape[1:]) * dtype_bytes(tensor.dtype)
+
+
+def peak_activation_bytes(model: Any, name: str) -> int:
+    """Bytes per image alive at once at the worst point of ``model``'s graph, for an executor that runs every layer as early as it can.
+
+    A layer call's level is one more than its inputs' (the graph's inputs are level 0); a tensor is
+    alive from its level to that of its last reader (the graph's outputs to the end), so branches
+    that wait for a merge all count together. A nested model adds its own peak at its level.
+    """
+    graph = getattr(model, "_functional", None) or model
+    by_depth = getattr(graph, "_nodes_by_depth", None)
+    if by_depth is None:
+        raise CheckpointError(f"{name}: the model has no graph of layer calls to size")
+    nodes = [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]  # producers before readers
+    made_at: dict[int, int] = {}
+    sizes: dict[int, int] = {}
+    last_read: dict[int, int] = {}
+    nested: dict[int, int] = {}
+    for node in nodes:
+        level = 1 + max((made_at[id(t)] for t in node.input_tensors if id(t) in made_at), default=-1)
+        for t in node.input_tensors:
+            last_read[id(t)] = max(last_read.get(id(t), level), level)
+        for t in node.outputs:
+            made_at[id(t)], sizes[id(t)] = level, tensor_bytes(t, name)
+        layer = node.operation
+        if getattr(layer, "layers", None) and node.input_tensors:
+            nested[level] = nested.get(level, 0) + peak_activation_bytes(layer, name)
+    end = 1 + max(made_at.values(), default=0)
+    for t in graph.outputs:
+        last_read[id(t)] = end
+    return max((sum(size for key, size in sizes.items() if made_at[key] <= level <= last_read.get(key, made_at[key])) + nested.get(level, 0)
+                for level in range(end + 1)), default=0)
 
 
 def one_shape(shape: Any, side: str, name: str) -> Shape:
@@ -116,25 +180,56 @@ def check_image_shapes(input_shape: Shape, output_shape: Shape, name: str) -> tu
 
 
 def model_size(config: dict[str, Any], name: str) -> ModelSize:
-    """The size and image shapes of a model description (as ``pipeline.models.archive`` accepts it), allocated nowhere."""
+    """The size, image shapes and forward FLOPs of a model description (as ``pipeline.models.archive`` accepts it), allocated nowhere."""
     import keras
 
-    from genreport.pipeline.training.budget import graph_calls
+    from genreport.pipeline.training.budget import counted_classes, forward_flops
 
     try:
         model = stateless_model(config, name)
         if not model.built or not getattr(model, "inputs", None):
             raise CheckpointError(f"{name}: the model declares no input shape, so its size cannot be known before it is built")
+        shapes = one_shape(model.input_shape, "input", name), one_shape(model.output_shape, "output", name)
         weights = sum(math.prod(int(d) for d in v.shape) for v in model.weights)
         weight_bytes = sum(math.prod(int(d) for d in v.shape) * dtype_bytes(v.dtype) for v in model.weights)
-        widest = max((sum(values_per_image(tuple(t.shape)) for t in inputs + outputs) for _, inputs, outputs in graph_calls(model)),
-                     default=0)
-        shapes = one_shape(model.input_shape, "input", name), one_shape(model.output_shape, "output", name)
+        activations = peak_activation_bytes(model, name)
+        flops, counted = forward_flops(model), counted_classes(model)
     finally:
         # The variables exist only as declarations that Keras keeps in a list to initialise at the
         # next stateless scope it leaves; clearing the session drops them before anything does.
         keras.backend.clear_session()
-    return ModelSize(weights=weights, weight_bytes=weight_bytes, activation_values=widest, input_shape=shapes[0], output_shape=shapes[1])
+    return ModelSize(weights=weights, weight_bytes=weight_bytes, activation_bytes=activations, input_shape=shapes[0],
+                     output_shape=shapes[1], forward_flops=flops, flops_count=counted)
+
+
+def check_weights_file(path: Any, name: str, max_gib: float) -> None:
+    """Refuse an archive whose ``model.weights.h5`` declares more array bytes than the bound, before Keras reads any.
+
+    Keras reads each stored weight whole (``np.array(dataset)``) before it compares its shape with
+    the variable's, and a compressed dataset of fill values takes a few bytes on disk for any size.
+    """
+    import zipfile
+
+    import h5py
+
+    total = 0
+
+    def visit(_: str, item: Any) -> None:
+        nonlocal total
+        if isinstance(item, h5py.Dataset):
+            total += math.prod(int(d) for d in (item.shape or ())) * int(item.dtype.itemsize)
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "model.weights.h5" not in archive.namelist():
+                return
+            with archive.open("model.weights.h5") as member, h5py.File(member, "r") as weights:
+                weights.visititems(visit)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{name}: its model.weights.h5 is unreadable ({type(exc).__name__})") from None
+    if total > max_gib * GIB:
+        raise CheckpointError(f"{name}: its model.weights.h5 declares {total / GIB:.1f} GiB of arrays, more than the {max_gib:g} GiB "
+                              "allowed (--max-model-gib)")
 
 
 def check_model_memory(config: dict[str, Any], name: str, max_gib: float = DEFAULT_MAX_MODEL_GIB) -> ModelSize:

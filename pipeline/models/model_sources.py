@@ -37,25 +37,58 @@ class ModelSource:
         return self.variant is not None
 
 
-def keras_files_in(folder: Path) -> list[Path]:
-    """The ``*.keras`` files of a folder (not hidden ones, which are genreport's temporary names), genreport's variants first."""
+def keras_files_in(folder: Path) -> list[tuple[Path, Path]]:
+    """(resolved file, path in the folder) of each ``*.keras`` in a folder, genreport's variants first.
+
+    Hidden names (genreport's temporary files) are skipped; a link must resolve to a file inside the folder.
+    """
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".keras") and not p.name.startswith("."))
-    stems = canonical_order([n[: -len(".keras")] for n in names])
-    return [checkpoints.resolve_inside(folder, f"{stem}.keras", source="checkpoints folder holds") for stem in stems]
+    found = []
+    for stem in canonical_order([n[: -len(".keras")] for n in names]):
+        path = folder / f"{stem}.keras"
+        if path.is_symlink() and not path.exists():
+            raise CheckpointError(f"{shown(path)} in {folder} is a symlink to nothing")
+        found.append((checkpoints.resolve_inside(folder, path.name, source="checkpoints folder holds"), path))
+    return found
+
+
+# What a vouched manifest entry's fields must be, when present (a digest match does not make a corrupt entry sound).
+ENTRY_TYPES: dict[str, tuple[type, ...]] = {"params": (int,), "forward_flops": (int, float), "layers": (list,), "training": (dict,),
+                                            "hyperparameters": (dict,), "policy": (str,)}
+
+
+def check_entry(entry: dict[str, Any], variant: str, manifest: Path) -> None:
+    """Refuse a vouched manifest entry (or the manifest's run fields) of the wrong types, in one line."""
+    for key, kinds in ENTRY_TYPES.items():
+        value = entry.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise CheckpointError(f"{manifest}: the entry of {variant} has {key!r} of type {type(value).__name__}, "
+                                  "not what genreport writes; the manifest is damaged")
+    if not all(isinstance(row, dict) for row in entry.get("layers") or []):
+        raise CheckpointError(f"{manifest}: the entry of {variant} lists layers that are not objects; the manifest is damaged")
+    for key in ("tuning", "fingerprint"):
+        if entry.get(key) is not None and not isinstance(entry[key], dict):
+            raise CheckpointError(f"{manifest}: its {key!r} is a {type(entry[key]).__name__}, not an object; the manifest is damaged")
 
 
 def vouching_entry(path: Path, given: Path, warn: Any) -> tuple[str | None, dict[str, Any] | None]:
     """The variant and manifest entry of the folder ``given`` lies in, when that manifest records this exact file."""
     folder = given.parent
-    if not (folder / checkpoints.MANIFEST).is_file():
+    manifest_path = folder / checkpoints.MANIFEST
+    if manifest_path.is_symlink():
+        warn(f"{manifest_path} is a symlink: genreport reads only a folder's own manifest, so it vouches for nothing")
+        return None, None
+    if not manifest_path.is_file():
         return None, None
     manifest = checkpoints.read_manifest(folder)
     for variant, entry in manifest["variants"].items():
         if variant not in VARIANTS or not isinstance(entry, dict) or entry.get("file", f"{variant}.keras") != given.name:
             continue
         if entry.get("sha256") == file_sha256(path):
-            return variant, dict(entry, tuning=manifest.get("tuning") if variant == TUNED else None,
-                                 policy=manifest.get("policy", entry.get("policy")), fingerprint=manifest.get("fingerprint"))
+            vouched = dict(entry, tuning=manifest.get("tuning") if variant == TUNED else None,
+                           policy=manifest.get("policy", entry.get("policy")), fingerprint=manifest.get("fingerprint"))
+            check_entry(vouched, variant, manifest_path)
+            return variant, vouched
         warn(f"{shown(given)} is not the file its manifest entry describes (SHA-256 differs): its recorded history, layers and "
              "tuning are ignored, and it is scored as a model of its own")
     return None, None
@@ -64,7 +97,7 @@ def vouching_entry(path: Path, given: Path, warn: Any) -> tuple[str | None, dict
 def sources_in(given: Path, warn: Any) -> list[tuple[Path, Path]]:
     """(resolved file, path as found) for each checkpoint a ``--checkpoints`` argument names."""
     if os.path.isdir(given):
-        found = [(path, given / path.name) for path in keras_files_in(given)]
+        found = keras_files_in(given)
         if not found:
             raise CheckpointError(f"no .keras file in {given}")
         return found
@@ -92,6 +125,8 @@ def find_models(checkpoint_args: list[Path], renames: list[str] = (), warn: Any 
     for name, path in (parse_rename(text) for text in renames):
         if os.path.isdir(path):
             raise ConfigError(f"--name {name}={path}: PATH must be a .keras file, not a folder")
+        if not os.path.lexists(path):
+            raise ConfigError(f"--name {name}={path}: no such file")
         resolved = sources_in(path, warn)[0][0]
         if resolved in by_path:
             raise ConfigError(f"--name gives {path} two names: {by_path[resolved]!r} and {name!r}")
@@ -100,14 +135,19 @@ def find_models(checkpoint_args: list[Path], renames: list[str] = (), warn: Any 
     found: list[tuple[Path, Path]] = []
     for given in [*checkpoint_args, *renamed]:
         for resolved, path in sources_in(Path(given), warn):
-            if resolved not in {r for r, _ in found}:
+            earlier = next((p for r, p in found if r == resolved), None)
+            if earlier is None:
                 found.append((resolved, path))
+            elif earlier != path:
+                warn(f"{shown(path)} is the same file as {shown(earlier)}: scored once, as {earlier.stem}")
     if not found:
         raise ConfigError("no models to score: give --checkpoints DIR or FILE (or --name NAME=PATH)")
     models: list[ModelSource] = []
     for resolved, path in found:
         variant, entry = vouching_entry(resolved, path, warn)
         name = by_path.get(resolved) or check_model_name(path.stem, shown(path))
+        if variant is not None and name != variant and name in VARIANTS:
+            raise ConfigError(f"{shown(path)} is genreport's {variant} checkpoint: it cannot be named {name!r}, another variant's name")
         models.append(ModelSource(name, resolved, variant, entry))
     check_unique(models)
     if len(models) > MAX_MODELS:
@@ -133,18 +173,18 @@ def check_unique(models: list[ModelSource]) -> None:
 
 
 def pixel_ranges(texts: list[str], names: list[str]) -> dict[str, tuple[float, float]]:
-    """Each model's pixel range from ``--pixel-range`` values: ``RANGE`` for every model, ``NAME=RANGE`` for one (later wins)."""
+    """Each model's pixel range from ``--pixel-range`` values: ``NAME=RANGE`` for that model, else the last bare ``RANGE``, else 0,1."""
     from genreport.pipeline.models.model_size import PIXEL_RANGES
 
-    chosen = {name: PIXEL_RANGES["0,1"] for name in names}
+    default, named = PIXEL_RANGES["0,1"], {}
     for text in texts:
         name, sep, value = text.rpartition("=")
         if value not in PIXEL_RANGES:
             raise ConfigError(f"--pixel-range {text!r}: the range must be one of {', '.join(PIXEL_RANGES)} (optionally NAME=RANGE)")
         if not sep:
-            chosen = {n: PIXEL_RANGES[value] for n in names}
-        elif name not in chosen:
+            default = PIXEL_RANGES[value]
+        elif name not in names:
             raise ConfigError(f"--pixel-range {text!r}: no model is called {name!r} (models: {', '.join(names)})")
         else:
-            chosen[name] = PIXEL_RANGES[value]
-    return chosen
+            named[name] = PIXEL_RANGES[value]
+    return {name: named.get(name, default) for name in names}

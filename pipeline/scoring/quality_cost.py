@@ -27,15 +27,16 @@ def cost_points(variants: dict[str, Any], baselines: dict[str, Any], entries: di
     return points
 
 
+def dominates(q: dict[str, Any], p: dict[str, Any], cost: str) -> bool:
+    """Whether ``q`` is at least as cheap and as good as ``p`` and strictly better in one of the two."""
+    return q[cost] <= p[cost] and q["mean"] >= p["mean"] and (q[cost] < p[cost] or q["mean"] > p["mean"])
+
+
 def pareto_front(points: list[dict[str, Any]], cost: str) -> list[str]:
-    """Names of the points no other beats on both ``cost`` (lower) and mean SSIM (higher), cheapest first."""
-    known = sorted((p for p in points if p.get(cost)), key=lambda p: (p[cost], -p["mean"]))
-    front, best = [], float("-inf")
-    for p in known:
-        if p["mean"] > best:
-            front.append(p["name"])
-            best = p["mean"]
-    return front
+    """Names of the points (with a known ``cost``) that no other dominates, cheapest first; ties all stay on the front."""
+    known = [p for p in points if p.get(cost) is not None]
+    front = [p for p in known if not any(dominates(q, p, cost) for q in known)]
+    return [p["name"] for p in sorted(front, key=lambda p: (p[cost], -p["mean"]))]
 
 
 def quality_cost(variants: dict[str, Any], baselines: dict[str, Any], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:

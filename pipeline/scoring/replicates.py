@@ -50,6 +50,9 @@ def replicate_settings(results: dict[str, Any]) -> dict[str, Any]:
         "data set": run.get("data", {}).get("digests"),
         "test images": [int(i) for i in results["per_image"]["test_index"]],
         "variants": sorted(results["metrics"].get("variants", {})),
+        "comparisons": [(c.get("first"), c.get("second")) for c in results["metrics"].get("comparisons", [])],
+        "how each model was fed": {v: {k: (figures.get("scoring") or {}).get(k) for k in ("input_shape", "output_shape", "pixel_range")}
+                                   for v, figures in results["metrics"].get("variants", {}).items()},
     }
 
 

@@ -15,13 +15,12 @@ from genreport.pipeline.data.fashion_mnist import CLASS_NAMES, Dataset
 from genreport.pipeline.core.environment import machine_facts, now_iso, package_versions
 from genreport.pipeline.core.progress import Lines, Progress, Tally, event_sink
 from genreport.pipeline.results.checks import EXTREMES, GRID_PER_CLASS
-from genreport.pipeline.models.catalogue import PUBLISHED_SSIM, comparisons_for
+from genreport.pipeline.models.catalogue import comparisons_for
 from genreport.pipeline.scoring.metrics import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct_images, score_reconstructions
 from genreport.pipeline.models.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.scoring.stats import bootstrap_mean_ci, paired_comparison, with_holm_correction
 from genreport.pipeline.scoring.verdicts import MODELS_CLAIM, MODELS_COVER, extreme_classes, published_verdict
 
-REFERENCE_SSIM = PUBLISHED_SSIM  # the published figures of genreport's own variants
 
 
 @dataclass(frozen=True)
@@ -49,22 +48,22 @@ def score_checkpoints(paths: dict[str, Path], data: Dataset, progress: Progress 
         told = scoring_reporter(name, progress) if progress else None
         if told:
             told(0, len(data.x_test))  # a live bar from the start: loading and reconstructing count too
-        model = checkpoints.load_model_safely(path, max_gib)
+        model, size = checkpoints.load_checked_model(path, max_gib)
         made = reconstruct_images(model, data.x_test, (pixel_ranges or {}).get(name, (0.0, 1.0)), source=path.name)
-        descriptions[name] = model_description(model)
+        descriptions[name] = model_description(model, size)
         del model
         reconstructions[name], facts[name] = made.images, made.facts()
         scores[name] = score_reconstructions(name, data.x_test, made.images, on_progress=told)
     return Scored(scores, sample_arrays(data, scores, reconstructions), facts, descriptions)
 
 
-def model_description(model: Any) -> dict[str, Any]:
-    """Parameter count, layer table, precision policy and forward FLOPs (and which layer classes they count) of a model."""
-    from genreport.pipeline.training.budget import counted_classes, forward_flops
+def model_description(model: Any, size: Any) -> dict[str, Any]:
+    """Parameter count, layer table and precision policy of a loaded model, and the forward FLOPs (and which layer
+    classes they count) of its checked size, counted at the 28x28 image it is fed."""
     from genreport.pipeline.models.builders import layer_table
 
     return {"params": int(model.count_params()), "layers": layer_table(model), "policy": model.dtype_policy.name,
-            "forward_flops": forward_flops(model), "flops_count": counted_classes(model)}
+            "forward_flops": size.forward_flops, "flops_count": size.flops_count}
 
 
 def scoring_reporter(variant: str, progress: Progress | Lines) -> Callable[[int, int], None]:

@@ -70,6 +70,8 @@ def graph_calls(model: Any) -> Iterator[tuple[Any, list[Any], list[Any]]]:
 def call_flops(layer: Any, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
     """Forward FLOPs of one call of a counted layer on one image: two per multiply-add of its kernel."""
     kind = type(layer).__name__
+    if getattr(layer, "data_format", "channels_last") == "channels_first":  # channels then positions
+        in_shape, out_shape = (in_shape[0], *in_shape[2:], in_shape[1]), (out_shape[0], *out_shape[2:], out_shape[1])
     c_in, c_out = int(in_shape[-1]), int(out_shape[-1])
     if kind == "Dense":  # every position of the leading axes multiplies a c_in x units matrix
         return 2 * math.prod(int(d) for d in out_shape[1:-1]) * c_in * c_out
