@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -138,7 +137,10 @@ def main() -> None:
                      "peak_rss_gib": round(peak / (1 << 30), 2), "stages": stages})
         print(json.dumps(runs[-1]), flush=True)
     mean_ssim = {name: v["ssim"]["mean"] for name, v in json.loads((args.output / "eval-8" / "results" / "metrics.json").read_text())["variants"].items()}
-    record = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}, "train_images": TRAIN_IMAGES,
+    from genreport.pipeline.core.environment import machine_facts
+
+    record = {"machine": machine_facts(), "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(),
+              "train_images": TRAIN_IMAGES,
               "models": names, "runs": runs, "mean_ssim_8": mean_ssim,
               "growth": {"first_model_seconds": runs[0]["seconds"],
                          "each_further_model_seconds": round((runs[-1]["seconds"] - runs[0]["seconds"]) / (COUNTS[-1] - 1), 1)}}
