@@ -66,8 +66,54 @@ def test_tensors_alive_at_the_same_time_are_counted_together(tmp_path: Path) -> 
         total = layers.Add()([total, branch])
     model = keras.Model(inputs, layers.Conv2D(1, 1)(total))
     size = model_size(config_of(saved(model, tmp_path / "m.keras")), "m.keras")
-    assert size.activation_bytes >= 10 * 784 * 4 * 4  # every branch's output waits for its Add
+    assert size.activation_bytes == 4 * 784 * (4 + 10 * 4)  # the trunk and every branch's output wait for their Adds
     assert size.bytes == size.weight_bytes + size.activation_bytes * SCORING_BATCH
+
+
+def test_a_chain_holds_one_call_and_a_skip_connection_holds_its_input_until_the_merge(tmp_path: Path) -> None:
+    chain = keras.Sequential([keras.Input((784,)), layers.Dense(10), layers.Dense(784)])
+    assert model_size(config_of(saved(chain, tmp_path / "c.keras")), "c.keras").activation_bytes == 4 * (784 + 10)
+    inputs = keras.Input((784,))
+    skip = keras.Model(inputs, layers.Add()([inputs, layers.Dense(784)(layers.Dense(784)(inputs))]))
+    assert model_size(config_of(saved(skip, tmp_path / "s.keras")), "s.keras").activation_bytes == 4 * 3 * 784
+
+
+def two_branches(nested: bool) -> keras.Model:
+    """Two parallel up-and-down branches merged by Add, their bodies inline or as nested Sequentials."""
+    inputs = keras.Input((28, 28, 1))
+    outputs = []
+    for i in range(2):
+        body = [layers.UpSampling2D(8), layers.AveragePooling2D(8)]
+        if nested:
+            branch = keras.Sequential([keras.Input((28, 28, 1)), *body], name=f"branch{i}")
+            outputs.append(branch(inputs))
+        else:
+            x = inputs
+            for layer in body:
+                x = layer(x)
+            outputs.append(x)
+    return keras.Model(inputs, layers.Add()(outputs))
+
+
+def test_a_nested_model_is_sized_as_if_its_layers_stood_in_the_outer_graph(tmp_path: Path) -> None:
+    flat = model_size(config_of(saved(two_branches(False), tmp_path / "f.keras")), "f.keras")
+    nested = model_size(config_of(saved(two_branches(True), tmp_path / "n.keras")), "n.keras")
+    assert nested.activation_bytes == flat.activation_bytes >= 2 * 4 * 224 * 224  # both up-sampled tensors at once
+
+
+def test_a_separable_convolution_counts_its_depthwise_result(tmp_path: Path) -> None:
+    model = keras.Sequential([keras.Input((28, 28, 1)), layers.SeparableConv2D(1, 1, depth_multiplier=50)])
+    size = model_size(config_of(saved(model, tmp_path / "m.keras")), "m.keras")
+    assert size.activation_bytes == 4 * 784 * (1 + 50 + 1)  # input, 50 depthwise channels, output
+
+
+def test_only_the_input_layer_the_model_reads_is_fed_the_image(tmp_path: Path) -> None:
+    inputs = keras.Input((None, None, 1))
+    config = config_of(saved(keras.Model(inputs, layers.Conv2D(1, 3, padding="same")(inputs)), tmp_path / "ok.keras"))
+    unused = {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None, "name": "unused", "inbound_nodes": [],
+              "config": {"batch_shape": [None, 28, 28, 1], "dtype": "float32", "sparse": False, "ragged": False, "name": "unused"}}
+    config["config"]["layers"].insert(0, unused)
+    assert model_size(config, "m.keras").input_shape == (28, 28, 1)
 
 
 def test_an_activation_given_as_a_layer_is_accepted(tmp_path: Path) -> None:
@@ -102,7 +148,7 @@ def test_models_nested_hundreds_deep_are_refused_in_one_line(tmp_path: Path) -> 
     config = {"module": "keras.layers", "class_name": "Identity", "config": {"name": "id"}}
     for depth in range(250):
         config = {"module": "keras", "class_name": "Sequential", "config": {"name": f"s{depth}", "layers": [config]}}
-    with pytest.raises(CheckpointError, match="m.keras"):
+    with pytest.raises(CheckpointError, match="m.keras: its model is nested too deeply to be built"):
         check_checkpoint(write_archive(tmp_path / "m.keras", config))
 
 

@@ -56,9 +56,17 @@ class ModelSize:
         return self.weight_bytes + self.activation_bytes * SCORING_BATCH
 
 
+CAUSE_MARKERS = ("Error encountered during deserialization:", "Exception encountered:")
+
+
 def first_line(exc: BaseException) -> str:
-    """An exception's first line of text, short, without terminal colour codes."""
+    """An exception's cause in one short line, without terminal colour codes: where Keras wraps an inner error
+    ("could not be deserialized properly ... Exception encountered: ..."), the inner one."""
     text = str(exc).replace("\x1b[1m", "").replace("\x1b[0m", "").strip()
+    for marker in CAUSE_MARKERS:
+        if marker in text:
+            text = text.rsplit(marker, 1)[1].strip()
+            break
     line = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Exception encountered")), "")
     return (line or type(exc).__name__)[:200]
 
@@ -71,7 +79,9 @@ def with_image_input(config: dict[str, Any], name: str) -> dict[str, Any]:
     config = {**copy.deepcopy(config), "compile_config": None}
     inner = config.get("config") if isinstance(config.get("config"), dict) else {}
     entries = [e for e in inner.get("layers") or [] if isinstance(e, dict) and e.get("class_name") == "InputLayer"]
-    shapes = [e["config"] for e in entries[:1] if isinstance(e.get("config"), dict)]
+    named = {str(ref[0]) for ref in flat_refs(inner.get("input_layers"))}
+    fed = [e for e in entries if e.get("name", (e.get("config") or {}).get("name")) in named] if named else entries[:1]
+    shapes = [e["config"] for e in fed if isinstance(e.get("config"), dict)]
     if config.get("class_name") == "Sequential" and not entries and isinstance(inner.get("build_input_shape"), list):
         shapes = [inner]
         key = "build_input_shape"
@@ -84,6 +94,13 @@ def with_image_input(config: dict[str, Any], name: str) -> dict[str, Any]:
             if taken is not None:
                 holder[key] = [shape[0], *taken]
     return config
+
+
+def flat_refs(value: Any) -> list[list[Any]]:
+    """The [layer name, node, tensor] references in a functional config's ``input_layers`` (one or a list of them)."""
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return [value]
+    return [ref for item in value for ref in flat_refs(item)] if isinstance(value, list) else []
 
 
 def stateless_model(config: dict[str, Any], name: str) -> Any:
@@ -116,36 +133,93 @@ def tensor_bytes(tensor: Any, name: str) -> int:
     return math.prod(int(d) for d in shape[1:]) * dtype_bytes(tensor.dtype)
 
 
+SEPARABLE = frozenset({"SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D"})
+
+
+def inner_bytes(layer: Any, node: Any) -> int:
+    """Bytes per image a layer call holds inside it besides its inputs and outputs: a separable convolution's depthwise
+    result (its output's positions x input channels x depth multiplier)."""
+    if type(layer).__name__ not in SEPARABLE or not node.outputs or not node.input_tensors:
+        return 0
+    out, given = tuple(node.outputs[0].shape), tuple(node.input_tensors[0].shape)
+    first = getattr(layer, "data_format", "channels_last") == "channels_first"
+    positions = math.prod(int(d) for d in (out[2:] if first else out[1:-1]))
+    channels = int(given[1] if first else given[-1])
+    return positions * channels * int(layer.depth_multiplier) * dtype_bytes(node.outputs[0].dtype)
+
+
+class Liveness:
+    """The tensors of a graph with nested graphs inlined (as ``predict``'s one traced function runs them): the level each is
+    made at, the last level that reads it, and its bytes per image; see ``peak_activation_bytes``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.made_at: dict[int, int] = {}
+        self.last_read: dict[int, int] = {}
+        self.sizes: dict[int, int] = {}
+        self.extra: dict[int, int] = {}
+        self.alias: dict[int, int] = {}
+        self.inlined: set[int] = set()
+
+    def key(self, tensor: Any) -> int:
+        return self.alias.get(id(tensor), id(tensor))
+
+    def add(self, level: int, tensor: Any) -> None:
+        self.made_at[id(tensor)], self.sizes[id(tensor)] = level, tensor_bytes(tensor, self.name)
+
+    def walk(self, model: Any) -> None:
+        """Register every tensor of ``model``'s graph; its inputs must be registered (or aliased) already, unless it is the top."""
+        graph = getattr(model, "_functional", None) or model
+        by_depth = getattr(graph, "_nodes_by_depth", None)
+        if by_depth is None:
+            raise CheckpointError(f"{self.name}: the model has no graph of layer calls to size")
+        for node in [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]:  # producers first
+            self.call(node)
+
+    def call(self, node: Any) -> None:
+        layer, inputs = node.operation, [self.key(t) for t in node.input_tensors]
+        if not inputs:  # an input layer: level 0, or the outer tensor it stands for
+            for t in node.outputs:
+                if id(t) not in self.alias:
+                    self.add(0, t)
+            return
+        level = 1 + max(self.made_at[k] for k in inputs)
+        for k in inputs:
+            self.last_read[k] = max(self.last_read.get(k, level), level)
+        inner = getattr(layer, "_functional", None) or layer
+        if getattr(layer, "layers", None) and id(layer) not in self.inlined and getattr(inner, "inputs", None):
+            self.inlined.add(id(layer))  # inline it once; a second call of the same model counts its own peak at its level
+            for inner_input, k in zip(inner.inputs, inputs):
+                self.alias[id(inner_input)] = k
+            self.walk(layer)
+            for outer, inner_output in zip(node.outputs, inner.outputs):
+                self.alias[id(outer)] = self.key(inner_output)
+            return
+        if getattr(layer, "layers", None):
+            self.extra[level] = self.extra.get(level, 0) + peak_activation_bytes(layer, self.name)
+        self.extra[level] = self.extra.get(level, 0) + inner_bytes(layer, node)
+        for t in node.outputs:
+            self.add(level, t)
+
+    def peak(self, outputs: list[Any]) -> int:
+        end = 1 + max(self.made_at.values(), default=0)
+        for t in outputs:
+            self.last_read[self.key(t)] = end
+        return max((sum(size for k, size in self.sizes.items() if self.made_at[k] <= level <= self.last_read.get(k, self.made_at[k]))
+                    + self.extra.get(level, 0) for level in range(end + 1)), default=0)
+
+
 def peak_activation_bytes(model: Any, name: str) -> int:
     """Bytes per image alive at once at the worst point of ``model``'s graph, for an executor that runs every layer as early as it can.
 
-    A layer call's level is one more than its inputs' (the graph's inputs are level 0); a tensor is
-    alive from its level to that of its last reader (the graph's outputs to the end), so branches
-    that wait for a merge all count together. A nested model adds its own peak at its level.
+    Nested models are inlined. A layer call's level is one more than its inputs' (the graph's
+    inputs are level 0); a tensor is alive from its level to that of its last reader (the graph's
+    outputs to the end), so branches that wait for a merge all count together; a separable
+    convolution adds its depthwise result at its level.
     """
-    graph = getattr(model, "_functional", None) or model
-    by_depth = getattr(graph, "_nodes_by_depth", None)
-    if by_depth is None:
-        raise CheckpointError(f"{name}: the model has no graph of layer calls to size")
-    nodes = [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]  # producers before readers
-    made_at: dict[int, int] = {}
-    sizes: dict[int, int] = {}
-    last_read: dict[int, int] = {}
-    nested: dict[int, int] = {}
-    for node in nodes:
-        level = 1 + max((made_at[id(t)] for t in node.input_tensors if id(t) in made_at), default=-1)
-        for t in node.input_tensors:
-            last_read[id(t)] = max(last_read.get(id(t), level), level)
-        for t in node.outputs:
-            made_at[id(t)], sizes[id(t)] = level, tensor_bytes(t, name)
-        layer = node.operation
-        if getattr(layer, "layers", None) and node.input_tensors:
-            nested[level] = nested.get(level, 0) + peak_activation_bytes(layer, name)
-    end = 1 + max(made_at.values(), default=0)
-    for t in graph.outputs:
-        last_read[id(t)] = end
-    return max((sum(size for key, size in sizes.items() if made_at[key] <= level <= last_read.get(key, made_at[key])) + nested.get(level, 0)
-                for level in range(end + 1)), default=0)
+    liveness = Liveness(name)
+    liveness.walk(model)
+    return liveness.peak(list((getattr(model, "_functional", None) or model).outputs))
 
 
 def one_shape(shape: Any, side: str, name: str) -> Shape:
@@ -237,7 +311,7 @@ def check_model_memory(config: dict[str, Any], name: str, max_gib: float = DEFAU
     try:
         size = model_size(config, name)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise CheckpointError(f"{name}: its layer sizes cannot be read from config.json ({type(exc).__name__})") from None
+        raise CheckpointError(f"{name}: its layer sizes cannot be read from config.json ({type(exc).__name__}: {first_line(exc)})") from None
     if size.bytes > max_gib * GIB:
         raise CheckpointError(
             f"{name} would take about {size.bytes / GIB:.1f} GiB to score ({size.weights:,} weights and a batch of {SCORING_BATCH} "
