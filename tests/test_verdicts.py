@@ -13,7 +13,7 @@ import pytest
 from genreport.pipeline.scoring.replicates import design_verdict
 from genreport.pipeline.scoring.stats import paired_comparison, with_holm_correction
 from genreport.pipeline.scoring.verdicts import SEED_SPREAD, extreme_classes, model_comparison_verdict, published_verdict
-from genreport.report.context import RETRAIN_CLAUSE, comparison_sentence, published_words
+from genreport.report.wording import RETRAIN_CLAUSE, comparison_sentence, published_words
 from genreport.report.render import render_report
 
 REPO = Path(__file__).resolve().parent.parent
