@@ -80,11 +80,13 @@ def test_a_chief_and_two_workers_complete_a_search(tmp_path: Path, real_data_dir
     with open(tmp_path / "chief" / "results" / "trials.csv", newline="") as handle:
         trials = list(csv.DictReader(handle))
     assert len(trials) == 4
-    assert {t["worker"] for t in trials} == {"tuner-w1", "tuner-w2"}
+    # Every trial ran on a worker, none on the chief. Which worker runs how many is a race: one that
+    # starts late (TensorFlow's import on a loaded machine) may find every trial taken; CI saw it once.
+    assert trials and {t["worker"] for t in trials} <= {"tuner-w1", "tuner-w2"}
     html = (tmp_path / "chief" / "report.html").read_text()
     assert html.count("tuner-w1") + html.count("tuner-w2") == 4
     for name in ("w1", "w2"):
-        assert "the chief ended the search" in logs[name]
+        assert f"worker {name}: connected to" in logs[name] and "the chief ended the search" in logs[name]
 
 
 # --- issue 12, section 2: where the chief listens and what it tells workers --------------------
