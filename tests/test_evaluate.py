@@ -13,7 +13,7 @@ from genreport.pipeline.scoring.metrics import (
     mse_per_image,
     per_class_summary,
     psnr_from_mse,
-    reconstruct,
+    reconstruct_images,
     ssim_per_image,
     summarise,
 )
@@ -116,6 +116,6 @@ def test_reconstructions_are_clipped_to_the_unit_range(real_data_dir) -> None:
     conv = keras.layers.Conv2D(1, 1, activation="linear", dtype="float32")
     model = keras.Model(inputs, conv(inputs))
     conv.set_weights([np.full((1, 1, 1, 1), 3.0, np.float32), np.array([-1.0], np.float32)])  # 3x - 1 spans [-1, 2]
-    out = reconstruct(model, images)
+    out = reconstruct_images(model, images).images
     assert out.min() == 0.0 and out.max() == 1.0
     assert np.allclose(out, np.clip(3 * images - 1, 0, 1), atol=1e-6)

@@ -332,7 +332,7 @@ def test_an_archive_that_expands_past_the_cap_is_refused(tmp_path: Path, monkeyp
 @pytest.mark.parametrize("weight, kind", [(np.nan, "NaN"), (3e38, "infinity")])
 def test_a_model_reconstructing_nan_or_infinity_is_refused_naming_the_checkpoint(tmp_path: Path, weight: float, kind: str) -> None:
     from genreport.pipeline.models.checkpoints import load_model_safely
-    from genreport.pipeline.scoring.metrics import reconstruct
+    from genreport.pipeline.scoring.metrics import reconstruct_images
 
     path = save_functional(tmp_path, "modified.keras", lambda x: x, activation="linear")
     model = load_model_safely(path)
@@ -343,10 +343,10 @@ def test_a_model_reconstructing_nan_or_infinity_is_refused_naming_the_checkpoint
     model = load_model_safely(path)
     images = np.ones((3, 28, 28, 1), np.float32)
     with pytest.raises(CheckpointError) as error:
-        reconstruct(model, images)
+        reconstruct_images(model, images)
     assert_one_line(error.value, "model 'probe'", kind, "of 3 images")
     with pytest.raises(CheckpointError) as error:
-        reconstruct(model, images, source=path.name)
+        reconstruct_images(model, images, source=path.name)
     assert_one_line(error.value, "modified.keras", kind)
 
 

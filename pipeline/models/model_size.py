@@ -133,13 +133,12 @@ def tensor_bytes(tensor: Any, name: str) -> int:
     return math.prod(int(d) for d in shape[1:]) * dtype_bytes(tensor.dtype)
 
 
-SEPARABLE = frozenset({"SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D"})
-
-
 def inner_bytes(layer: Any, node: Any) -> int:
     """Bytes per image a layer call holds inside it besides its inputs and outputs: a separable convolution's depthwise
     result (its output's positions x input channels x depth multiplier)."""
-    if type(layer).__name__ not in SEPARABLE or not node.outputs or not node.input_tensors:
+    from genreport.pipeline.training.budget import SEPARABLE_CLASSES
+
+    if type(layer).__name__ not in SEPARABLE_CLASSES or not node.outputs or not node.input_tensors:
         return 0
     out, given = tuple(node.outputs[0].shape), tuple(node.input_tensors[0].shape)
     first = getattr(layer, "data_format", "channels_last") == "channels_first"

@@ -238,12 +238,3 @@ def reconstruct_images(model: Any, images: np.ndarray, pixel_range: tuple[float,
     if (low, high) != (0.0, 1.0):
         out = np.clip((out - np.float32(low)) / np.float32(high - low), 0.0, 1.0).astype(np.float32)
     return Reconstruction(out.reshape((len(images), 28, 28, 1)), clipped, taken, given, (low, high))
-
-
-def reconstruct(model: Any, images: np.ndarray, batch_size: int = 512, source: str | None = None) -> np.ndarray:
-    """The model's float32 reconstructions of ``images``, clipped to [0, 1].
-
-    Raises a CheckpointError naming ``source`` (the checkpoint; else the model's name) if any
-    value is NaN or infinite, before clipping could hide it.
-    """
-    return reconstruct_images(model, images, batch_size=batch_size, source=source).images

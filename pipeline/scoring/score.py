@@ -22,7 +22,6 @@ from genreport.pipeline.scoring.stats import bootstrap_mean_ci, paired_compariso
 from genreport.pipeline.scoring.verdicts import MODELS_CLAIM, MODELS_COVER, extreme_classes, published_verdict
 
 
-
 @dataclass(frozen=True)
 class Scored:
     """Every model's scores, the sample images a report shows, and how each model's images went in and out."""

@@ -30,21 +30,10 @@ BUDGET_KINDS: tuple[str, ...] = ("compute", "epochs")
 BACKWARD_FACTOR = 3  # one training step = forward + backward (twice the forward's products)
 
 
-def conv2d_flops(out_h: int, out_w: int, kernel: tuple[int, int], c_in: int, c_out: int) -> int:
-    """FLOPs of one Conv2D on one image: two per multiply-add."""
-    return 2 * out_h * out_w * kernel[0] * kernel[1] * c_in * c_out
-
-
-def conv2d_transpose_flops(in_h: int, in_w: int, kernel: tuple[int, int], c_in: int, c_out: int) -> int:
-    """FLOPs of one Conv2DTranspose on one image: every input pixel scatters a kernel."""
-    return 2 * in_h * in_w * kernel[0] * kernel[1] * c_in * c_out
-
-
-CONV_CLASSES = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3, "Convolution1D": 1, "Convolution2D": 2, "Convolution3D": 3}
-CONV_TRANSPOSE_CLASSES = {"Conv1DTranspose": 1, "Conv2DTranspose": 2, "Conv3DTranspose": 3,
-                          "Convolution1DTranspose": 1, "Convolution2DTranspose": 2, "Convolution3DTranspose": 3}
-DEPTHWISE_CLASSES = {"DepthwiseConv1D": 1, "DepthwiseConv2D": 2}
-SEPARABLE_CLASSES = {"SeparableConv1D": 1, "SeparableConv2D": 2, "SeparableConvolution1D": 1, "SeparableConvolution2D": 2}
+CONV_CLASSES = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"})
+CONV_TRANSPOSE_CLASSES = frozenset({"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose"})
+DEPTHWISE_CLASSES = frozenset({"DepthwiseConv1D", "DepthwiseConv2D"})
+SEPARABLE_CLASSES = frozenset({"SeparableConv1D", "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D"})
 COUNTED_CLASSES = frozenset({"Dense", *CONV_CLASSES, *CONV_TRANSPOSE_CLASSES, *DEPTHWISE_CLASSES, *SEPARABLE_CLASSES})
 
 
