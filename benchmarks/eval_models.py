@@ -136,7 +136,7 @@ def main() -> None:
         runs.append({"models": count, "exit_code": code, "seconds": round(seconds, 1), "seconds_per_model": round(seconds / count, 1),
                      "peak_rss_gib": round(peak / (1 << 30), 2), "stages": stages})
         print(json.dumps(runs[-1]), flush=True)
-    mean_ssim = {name: v["ssim"]["mean"] for name, v in json.loads((args.output / "eval-8" / "results" / "metrics.json").read_text())["variants"].items()}
+    mean_ssim = {name: v["ssim"]["mean"] for name, v in json.loads((args.output / "eval-8" / "results" / "metrics.json").read_text())["models"].items()}
     from genreport.pipeline.core.environment import machine_facts
 
     record = {"machine": machine_facts(), "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(),

@@ -71,9 +71,9 @@ def measure_precision(preset: str, precision: str, seed: int, out_root: Path) ->
         "stages": {s["name"]: s["seconds"] for s in run["stages"]},
         "throughput": {v: m.get("training", {}).get("images_per_second") for v, m in run["models"].items()},
         "epochs": {v: m.get("training", {}).get("epochs_run") for v, m in run["models"].items()},
-        "mean_ssim": {v: round(m["ssim"]["mean"], 4) for v, m in metrics["variants"].items()},
+        "mean_ssim": {v: round(m["ssim"]["mean"], 4) for v, m in metrics["models"].items()},
         "test_images": metrics["test_images"],
-        "eval_only_full_test_set": dict(evaluated, mean_ssim={v: round(m["ssim"]["mean"], 4) for v, m in eval_metrics["variants"].items()}),
+        "eval_only_full_test_set": dict(evaluated, mean_ssim={v: round(m["ssim"]["mean"], 4) for v, m in eval_metrics["models"].items()}),
         "render": rendered,
         "tuned_hyperparameters": run["tuning"]["best"] if run.get("tuning") else None,
     }
@@ -182,13 +182,13 @@ def measure_replicates(preset: str, seeds: list[int], out_root: Path) -> dict:
     variants = {v: {"per_seed": {s: round(m, 4) for s, m in f["ssim"]["per_seed"].items()}, "mean": round(f["ssim"]["mean"], 4),
                     "std": round(f["ssim"]["std"], 4), "ci95": [round(x, 4) for x in f["ssim"]["ci95"]],
                     "gaussian_mean": round(f["ssim_gaussian"]["mean"], 4), "gaussian_std": round(f["ssim_gaussian"]["std"], 4)}
-                for v, f in block["variants"].items()}
+                for v, f in block["models"].items()}
     comparisons = [{"comparison": f"{c['second']} - {c['first']}", "mean_difference": round(c["mean_difference"], 4),
                     "ci95": [round(c["ci_low"], 4), round(c["ci_high"], 4)], "same_order": f"{c['seeds_same_order']} of {c['seeds']}",
                     "held_in_every_seed": c["seeds_same_order"] == c["seeds"], "verdict": c["verdict"]} for c in block["comparisons"]]
     return {"mode": "replicates", "preset": preset, "seeds": seeds, "full": full, "variants": variants, "comparisons": comparisons,
             "tuning": block.get("tuning"), "merge_and_render": merged,
-            "render_merge_equals_run": again["variants"] == block["variants"]}
+            "render_merge_equals_run": again["models"] == block["models"]}
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import click
 
@@ -23,6 +23,9 @@ from genreport.pipeline.core.errors import ConfigError, GenreportError
 from genreport.pipeline.core.interrupts import Stopped, stopped_by_signals
 from genreport.pipeline.models.model_size import DEFAULT_MAX_MODEL_GIB, PIXEL_RANGES
 from genreport.pipeline.core.progress import Lines, Progress, Stage, event_sink
+
+if TYPE_CHECKING:
+    from genreport.pipeline.scoring.replicates import Merged
 
 
 def echo(message: str) -> None:
@@ -421,18 +424,18 @@ def runs_read_then_written(sources: list[Path], target: Path) -> Iterator[Callab
         yield lambda: stack.enter_context(output_lock(target))
 
 
-def merge_replicates(folders: list[Path]) -> dict[str, Any]:
+def merge_replicates(folders: list[Path]) -> Merged:
     """Check and merge replicate results folders (nothing written)."""
     from genreport.pipeline.scoring.replicates import merge_results
 
     return merge_results(folders, search="as each run did it")
 
 
-def save_merged(merged: dict[str, Any], output: Path, progress: Callable[[str], None] = echo) -> Path:
+def save_merged(merged: Merged, output: Path, progress: Callable[[str], None] = echo) -> Path:
     """Write merged replicates to ``output/results``; its path."""
     from genreport.pipeline.scoring.replicates import save_merged_results
 
-    progress(f"merged seeds {', '.join(str(s) for s in merged['seeds'])} from {len(merged['seeds'])} results folders")
+    progress(f"merged seeds {', '.join(str(s) for s in merged.seeds)} from {len(merged.seeds)} results folders")
     return save_merged_results(merged, output)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from genreport.pipeline.results.schema import ClassExtremes, Comparison, ReplicatedComparison, SeedFigures
 from genreport.pipeline.scoring.verdicts import model_comparison_verdict, published_verdict, seed_spread_note
 
 
@@ -20,9 +21,8 @@ def published_words(uniform: tuple[float, Any], gaussian: tuple[float, Any], ref
     return "; ".join(f"{name}: {VERDICT_WORDS[v]}" for name, v in verdicts.items())
 
 
-def retrain_note(run: dict[str, Any], variants: list[str]) -> str:
+def retrain_note(preset: str, variants: list[str]) -> str:
     """How far a retrain may move a one-seed report's figures: the seed spread measured at its preset, or that it is unknown."""
-    preset = run.get("config", {}).get("preset")
     notes = {v: seed_spread_note(preset, v) for v in variants}
     if not all(notes.values()):
         return ("How far a retrain with another seed would move these figures was not measured at this preset; "
@@ -42,31 +42,32 @@ RETRAIN_CLAUSE = ("One trained model per variant, so this does not say whether t
                   "a retrain could reverse it (add seeds: --seeds 42,7,1).")
 
 
-def single_seed_clause(replicates: dict[str, Any] | None) -> str:
-    """What a single-seed sentence adds about the designs: the retrain clause, or, in a merged report, where the verdicts on them are."""
-    if replicates:
-        return (f"These are seed {replicates['first_seed']}'s models; the verdicts on the designs are the across-seed ones above.")
+def single_seed_clause(first_seed: int | None) -> str:
+    """What a single-seed sentence adds about the designs: the retrain clause, or, in a merged report (``first_seed`` given),
+    where the verdicts on them are."""
+    if first_seed is not None:
+        return f"These are seed {first_seed}'s models; the verdicts on the designs are the across-seed ones above."
     return RETRAIN_CLAUSE
 
 
-def comparison_sentence(c: dict[str, Any], test_images: int, clause: str = RETRAIN_CLAUSE) -> str:
+def comparison_sentence(c: Comparison, test_images: int, clause: str = RETRAIN_CLAUSE) -> str:
     """A plain sentence for one single-seed comparison, from its numbers: about these trained models, never the designs."""
-    judged = model_comparison_verdict(c)
+    judged = model_comparison_verdict(c.to_json())
     verdict = judged["verdict"]
-    adjusted = c.get("wilcoxon_p_holm", c["wilcoxon_p"])
+    adjusted = c.wilcoxon_p_holm if c.wilcoxon_p_holm is not None else c.wilcoxon_p
     p = "p < 0.001" if adjusted < 0.001 else f"p = {adjusted:.3f}"
-    first, second = c["first"], c["second"]
-    interval = f"95% CI [{signed(c['ci_low'])}, {signed(c['ci_high'])}]"
+    first, second = c.first, c.second
+    interval = f"95% CI [{signed(c.ci_low)}, {signed(c.ci_high)}]"
     ranks = (f"the rank test favours {second if judged['rank_direction'] > 0 else first} (Wilcoxon, Holm-adjusted {p}; "
-             f"{second} higher on {100 * c['second_wins']:.1f}% of images)")
+             f"{second} higher on {100 * c.second_wins:.1f}% of images)")
     if verdict in ("higher", "lower"):  # said with the model that scores higher first, so the interval is positive
         winner, loser = (second, first) if verdict == "higher" else (first, second)
-        low, high = (c["ci_low"], c["ci_high"]) if verdict == "higher" else (-c["ci_high"], -c["ci_low"])
-        text = (f"On these {test_images:,} test images, {winner} scores higher than {loser} by {abs(c['mean_difference']):.4f} SSIM, "
+        low, high = (c.ci_low, c.ci_high) if verdict == "higher" else (-c.ci_high, -c.ci_low)
+        text = (f"On these {test_images:,} test images, {winner} scores higher than {loser} by {abs(c.mean_difference):.4f} SSIM, "
                 f"95% CI [{signed(low)}, {signed(high)}]; {ranks}.")
     else:
-        mean = (f"the mean favours {second if c['mean_difference'] > 0 else first} ({signed(c['mean_difference'])}, {interval})"
-                if judged["interval_direction"] else f"the mean difference's interval includes zero ({signed(c['mean_difference'])}, {interval})")
+        mean = (f"the mean favours {second if c.mean_difference > 0 else first} ({signed(c.mean_difference)}, {interval})"
+                if judged["interval_direction"] else f"the mean difference's interval includes zero ({signed(c.mean_difference)}, {interval})")
         reason = {"skewed": f"{ranks}, but {mean}: the differences are skewed",
                   "interval only": f"{mean}, but the rank test does not confirm it (Holm-adjusted {p})",
                   "rank test only": f"{ranks}, but {mean}",
@@ -75,25 +76,25 @@ def comparison_sentence(c: dict[str, Any], test_images: int, clause: str = RETRA
     return f"{text} {clause}"
 
 
-def comparison_words(c: dict[str, Any]) -> str:
+def comparison_words(c: Comparison) -> str:
     """The single-seed verdict in a table cell's few words."""
-    verdict = model_comparison_verdict(c)["verdict"]
-    return {"higher": f"{c['second']} scores higher", "lower": f"{c['first']} scores higher",
+    verdict = model_comparison_verdict(c.to_json())["verdict"]
+    return {"higher": f"{c.second} scores higher", "lower": f"{c.first} scores higher",
             "skewed": "no winner: skewed differences", "interval only": "no winner: the rank test disagrees",
             "rank test only": "no winner: the interval includes zero"}.get(verdict, "no winner: no clear difference")
 
 
-def extremes_sentence(extremes: dict[str, Any] | None, over: str = "test images") -> str:
+def extremes_sentence(extremes: ClassExtremes | None, over: str = "test images") -> str:
     """The hardest and easiest class where an interval separates it from the next, else which classes tie."""
     if not extremes:
         return "These results carry no per-class intervals (written by an older genreport), so no class is named hardest or easiest."
     parts = []
-    for end in ("hardest", "easiest"):
-        if extremes[end]:
-            parts.append(f"{end}: {extremes[end]} (mean SSIM over variants {extremes[end + '_mean']:.4f}, its 95% interval over "
+    for end, name, mean, ties in (("hardest", extremes.hardest, extremes.hardest_mean, extremes.hardest_ties),
+                                  ("easiest", extremes.easiest, extremes.easiest_mean, extremes.easiest_ties)):
+        if name:
+            parts.append(f"{end}: {name} (mean SSIM over variants {mean:.4f}, its 95% interval over "
                          f"{over} apart from every other class's)")
-        elif extremes.get(end + "_ties"):
-            ties = extremes[end + "_ties"]
+        elif ties:
             parts.append(f"no single {end} class: the 95% intervals over {over} of {', '.join(ties[1:])} overlap that of {ties[0]}")
     if not parts:
         return "With one class there is no hardest or easiest class."
@@ -101,24 +102,25 @@ def extremes_sentence(extremes: dict[str, Any] | None, over: str = "test images"
     return text[0].upper() + text[1:] + "."
 
 
-def replicated_published_verdict(uniform: dict[str, Any], gaussian: dict[str, Any], reference: float | None) -> str:
+def replicated_published_verdict(uniform: SeedFigures, gaussian: SeedFigures, reference: float | None) -> str:
     """The across-seed verdict against the published figure, per definition, judged on the across-seed interval."""
     if reference is None:
         return "–"
-    return published_words((uniform["mean"], uniform["ci95"]), (gaussian["mean"], gaussian["ci95"]), reference)
+    return published_words((uniform.mean, uniform.ci95), (gaussian.mean, gaussian.ci95), reference)
 
 
-def replicate_sentence(c: dict[str, Any]) -> str:
+def replicate_sentence(c: ReplicatedComparison) -> str:
     """A plain sentence for one across-seed comparison: a verdict on the designs, with its family-wide interval."""
-    low, high = c.get("family_ci_low", c["ci_low"]), c.get("family_ci_high", c["ci_high"])
-    level = c.get("family_level", 0.95)
-    direction = "scores higher" if c["mean_difference"] > 0 else "scores lower"
-    verdict = {"better": f"the {c['second']} design is better.", "worse": f"the {c['second']} design is worse."}.get(
-        c["verdict"], "no clear difference between the designs: the interval includes zero.")
-    text = (f"{c['second']} vs {c['first']}: {signed(c['mean_difference'])} SSIM across {c['seeds']} seeds, "
+    low = c.family_ci_low if c.family_ci_low is not None else c.ci_low
+    high = c.family_ci_high if c.family_ci_high is not None else c.ci_high
+    level = c.family_level if c.family_level is not None else 0.95
+    direction = "scores higher" if c.mean_difference > 0 else "scores lower"
+    verdict = {"better": f"the {c.second} design is better.", "worse": f"the {c.second} design is worse."}.get(
+        c.verdict, "no clear difference between the designs: the interval includes zero.")
+    text = (f"{c.second} vs {c.first}: {signed(c.mean_difference)} SSIM across {c.seeds} seeds, "
             f"{100 * level:.1f}% interval [{signed(low)}, {signed(high)}] over seeds and test images "
-            f"(widened for {c.get('family_size', 1)} comparisons); {c['second']} {direction} in {c['seeds_same_order']} of {c['seeds']} seeds; {verdict}")
-    if c.get("bimodal_seeds"):
+            f"(widened for {c.family_size or 1} comparisons); {c.second} {direction} in {c.seeds_same_order} of {c.seeds} seeds; {verdict}")
+    if c.bimodal_seeds:
         text += " The per-seed differences fall into two groups, so the interval, which assumes normal seed effects, may be too narrow."
     return text
 

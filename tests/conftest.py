@@ -163,6 +163,8 @@ def computed_results(folder: Path, data_dir: Path, command_line: str, seed: int,
     from genreport.pipeline.scoring.metrics import score_reconstructions
     from genreport.pipeline.scoring.baselines import score_baselines
     from genreport.pipeline.models.catalogue import published_for
+    from genreport.pipeline.results.schema import (Choice, GridCell, LayerRow, ModelRecord, SearchRecord, SearchSettings, StepPlan,
+                                                    TrainingRecord, TrialRow)
     from genreport.pipeline.scoring.score import ResultsInput, sample_arrays, write_results
 
     config = resolve_config(preset, {"output": folder, "command_line": command_line, "seed": seed, "test_limit": test_limit})
@@ -170,35 +172,34 @@ def computed_results(folder: Path, data_dir: Path, command_line: str, seed: int,
     sigmas = sigmas or {"base": 1.0, "modified": 0.7, "tuned": 0.5}
     recon = {v: gaussian_filter(data.x_test, sigma=(0, s, s, 0)).astype("float32") for v, s in sigmas.items()}
     scores = {v: score_reconstructions(v, data.x_test, r) for v, r in recon.items()}
-    layers = [{"name": "image", "type": "InputLayer", "output_shape": "28x28x1", "params": 0},
-              {"name": "reconstruction", "type": "Conv2D", "output_shape": "28x28x1", "params": 10}]
-    entries = {
-        v: {"variant": v, "params": 10, "layers": layers, "hyperparameters": {"activation": "relu"},
-            "training": {"history": {"loss": [0.02, 0.01], "val_loss": [0.021, 0.012]}, "epochs_run": 2, "fractional_epochs": 1.5,
-                         "best_epoch": 2, "seconds": 3.0, "stopped_by": "compute budget", "images_per_second": 100.0, "steps_run": 6,
-                         "flops": 6e11, "gflops_per_second": 200.0,
-                         "budget": {"kind": "compute", "budget_flops": 6e11, "step_flops": 1e11, "planned_steps": 6, "steps_per_epoch": 4, "planned_epochs": 1.5}}}
-        for v in sigmas
-    }
-    trials = [
-        {"rank": 1, "trial_id": "1", "rung": 0, "activation": "leakyrelu", "units": 32, "optimizer": "rmsprop", "val_loss": 0.01, "steps": 20,
-         "epochs": 2.0, "flops": 4e11, "budget_flops": 4e11, "gflops_per_second": 80.0, "seconds": 5.0, "worker": "tuner0", "status": "COMPLETED"},
-        {"rank": 2, "trial_id": "0", "rung": 0, "activation": "tanh", "units": 64, "optimizer": "sgd", "val_loss": 0.03, "steps": 5,
-         "epochs": 0.5, "flops": 4e11, "budget_flops": 4e11, "gflops_per_second": 90.0, "seconds": 6.0, "worker": "tuner0", "status": "COMPLETED"},
-    ]
+    layers = (LayerRow(name="image", type="InputLayer", output_shape="28x28x1", params=0),
+              LayerRow(name="reconstruction", type="Conv2D", output_shape="28x28x1", params=10))
+    training = TrainingRecord(history={"loss": (0.02, 0.01), "val_loss": (0.021, 0.012)}, epochs_run=2, fractional_epochs=1.5, best_epoch=2,
+                              seconds=3.0, stopped_by="compute budget", images_per_second=100.0, steps_run=6, flops=6e11, gflops_per_second=200.0,
+                              budget=StepPlan(kind="compute", budget_flops=6e11, step_flops=1e11, planned_steps=6, steps_per_epoch=4, planned_epochs=1.5))
+    entries = {v: ModelRecord(variant=v, params=10, layers=layers, hyperparameters={"activation": "relu"}, training=training).to_json()
+               for v in sigmas}
+    trials = (
+        TrialRow(rank=1, trial_id="1", rung=0, activation="leakyrelu", units=32, optimizer="rmsprop", val_loss=0.01, steps=20, epochs=2.0,
+                 flops=4e11, budget_flops=4e11, gflops_per_second=80.0, seconds=5.0, worker="tuner0", status="COMPLETED"),
+        TrialRow(rank=2, trial_id="0", rung=0, activation="tanh", units=64, optimizer="sgd", val_loss=0.03, steps=5, epochs=0.5,
+                 flops=4e11, budget_flops=4e11, gflops_per_second=90.0, seconds=6.0, worker="tuner0", status="COMPLETED"),
+    )
     from genreport.pipeline.search.oracles import GRID
     from genreport.pipeline.search.tuner import grid_table
 
-    tuning = {"best": {"activation": "leakyrelu", "units": 32, "optimizer": "rmsprop"}, "trials": trials, "combinations": len(GRID), "tried": 2,
-              "seconds": 11.0, "space": {"activation": ["relu", "leakyrelu", "tanh"], "units": [32, 64, 128, 256], "optimizer": ["adam", "sgd", "rmsprop"]},
-              "settings": {"algorithm": "grid + successive halving", "rungs": 1, "rate": 3, "rung_sizes": [36], "budget": "compute",
-                           "first_rung_flops": 4e11, "first_rung_steps": None, "objective": "val_loss", "trial_images": 100,
-                           "validation_images": 50, "batch_size": 64, "seed": 42, "max_trials": 2},
-              "grid": grid_table(trials), "mean_image_val_loss": 0.087, "last_rung_fraction": 0.05}
+    settings = SearchSettings(algorithm="grid + successive halving", rungs=1, rate=3, rung_sizes=(36,), budget="compute", first_rung_flops=4e11,
+                              objective="val_loss", trial_images=100, validation_images=50, batch_size=64, seed=42, max_trials=2)
+    tuning = SearchRecord(best=Choice(activation="leakyrelu", units=32, optimizer="rmsprop"), trials=trials, combinations=len(GRID), tried=2,
+                          seconds=11.0, space={"activation": ("relu", "leakyrelu", "tanh"), "units": (32, 64, 128, 256),
+                                               "optimizer": ("adam", "sgd", "rmsprop")}, settings=settings,
+                          grid=tuple(GridCell.from_json(g) for g in grid_table([t.to_json() for t in trials])),
+                          mean_image_val_loss=0.087, last_rung_fraction=0.05).to_json()
     stages = [{"name": "score", "seconds": 1.5}]
     baselines = score_baselines(data, components=(16,))
-    return write_results(ResultsInput(config, data, scores, baselines, sample_arrays(data, scores, recon), entries, tuning, stages,
-                                      "float32", "2026-01-01T00:00:00+00:00", "full", published=published_for(list(scores))))
+    return write_results(ResultsInput(config=config, data=data, scores=scores, baselines=baselines, samples=sample_arrays(data, scores, recon),
+                                      entries=entries, tuning=tuning, stages=stages, policy="float32", started_at="2026-01-01T00:00:00+00:00",
+                                      mode="full", published=published_for(list(scores))))
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def test_metrics_agree_with_ssim_recomputed_from_the_checkpoints(smoke_run: tupl
         model = keras.saving.load_model(out / "checkpoints" / f"{variant}.keras", compile=False, safe_mode=True)
         recon = np.clip(model.predict(x_test, batch_size=512, verbose=0), 0, 1)
         ssim = ssim_per_image(x_test, recon)
-        assert metrics["variants"][variant]["ssim"]["mean"] == pytest.approx(ssim.mean(), abs=1e-6)
+        assert metrics["models"][variant]["ssim"]["mean"] == pytest.approx(ssim.mean(), abs=1e-6)
         saved = np.array([float(r[f"ssim_{variant}"]) for r in rows])
         assert np.allclose(saved, ssim, atol=1e-5)
 
@@ -89,8 +89,8 @@ def test_eval_only_reproduces_the_full_figures(smoke_run: tuple[Path, str], tmp_
     full = json.loads((out / "results" / "metrics.json").read_text())
     again = json.loads((tmp_path / "eval" / "results" / "metrics.json").read_text())
     for variant in VARIANTS:
-        assert again["variants"][variant]["ssim"]["mean"] == full["variants"][variant]["ssim"]["mean"]
-        assert again["variants"][variant]["per_class"] == full["variants"][variant]["per_class"]
+        assert again["models"][variant]["ssim"]["mean"] == full["models"][variant]["ssim"]["mean"]
+        assert again["models"][variant]["per_class"] == full["models"][variant]["per_class"]
     assert (tmp_path / "eval" / "results" / "per_image.csv").read_text() == (out / "results" / "per_image.csv").read_text()
 
 
@@ -175,7 +175,7 @@ def test_eval_only_ignores_a_manifest_entry_whose_file_was_swapped(smoke_run: tu
     assert "training" not in run["models"]["base"] and run["models"]["modified"]["training"]
     assert run["models"]["base"]["params"] == run["models"]["modified"]["params"]
     metrics = json.loads((tmp_path / "e" / "results" / "metrics.json").read_text())
-    assert [row["variant"] for row in metrics["published"]] == ["modified", "tuned"]  # the swapped file is nobody's base any more
+    assert [row["model"] for row in metrics["published"]] == ["modified", "tuned"]  # the swapped file is nobody's base any more
     assert [(c["first"], c["second"]) for c in metrics["comparisons"]] == [("base", "modified"), ("base", "tuned")]
     html = (tmp_path / "e" / "report.html").read_text()
     assert "Scored as given: base:" in html and "<h3>base — " in html and "<h3>Modified — " in html

@@ -81,11 +81,11 @@ def metrics_of(out: Path) -> dict:
 
 
 def test_every_model_in_the_folder_is_scored_under_its_file_name(user_run: Path) -> None:
-    assert list(metrics_of(user_run)["variants"]) == list(USER_MODELS)
+    assert list(metrics_of(user_run)["models"]) == list(USER_MODELS)
 
 
 def test_each_model_is_fed_the_shape_and_pixel_range_it_declares(user_run: Path) -> None:
-    scoring = {name: v["scoring"] for name, v in metrics_of(user_run)["variants"].items()}
+    scoring = {name: v["scoring"] for name, v in metrics_of(user_run)["models"].items()}
     assert scoring["flat_784"]["input_shape"] == [784] and scoring["flat_784"]["output_shape"] == [784]
     assert scoring["dense_28x28"]["input_shape"] == [28, 28] and scoring["dense_28x28"]["output_shape"] == [28, 28]
     assert scoring["denoise_conv"]["input_shape"] == [28, 28, 1]
@@ -108,7 +108,7 @@ def test_a_model_on_minus_one_to_one_gets_scaled_images_and_is_scored_on_its_out
     recorded = np.loadtxt(user_run / "results" / "per_image.csv", delimiter=",", skiprows=1, dtype=str)
     header = (user_run / "results" / "per_image.csv").read_text().splitlines()[0].split(",")
     assert np.allclose(recorded[:, header.index("ssim_tanh_pm1")].astype(float), expected, atol=2e-6)
-    clipped = metrics_of(user_run)["variants"]["tanh_pm1"]["scoring"]["clipped_share"]
+    clipped = metrics_of(user_run)["models"]["tanh_pm1"]["scoring"]["clipped_share"]
     assert clipped == pytest.approx(float(np.mean((raw < -1.0) | (raw > 1.0))))
 
 
@@ -116,7 +116,7 @@ def test_outputs_outside_the_pixel_range_are_counted_as_clipped(user_folder: Pat
     result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(user_folder / "tanh_pm1.keras"), "--preset", "smoke",
                                        "--test-limit", "60", "--output", str(tmp_path / "o"), "--format", "html"])
     assert result.exit_code == 0, result.output
-    scoring = metrics_of(tmp_path / "o")["variants"]["tanh_pm1"]["scoring"]
+    scoring = metrics_of(tmp_path / "o")["models"]["tanh_pm1"]["scoring"]
     assert scoring["pixel_range"] == [0.0, 1.0] and scoring["clipped_share"] > 0.05  # tanh's background below 0
     assert f"{100 * scoring['clipped_share']:.2f}%" in (tmp_path / "o" / "report.html").read_text()
 
@@ -129,7 +129,7 @@ def test_a_users_file_called_base_keras_is_a_model_called_base_without_the_publi
                                        "--output", str(tmp_path / "o"), "--format", "html"])
     assert result.exit_code == 0, result.output
     metrics = metrics_of(tmp_path / "o")
-    assert list(metrics["variants"]) == ["base"] and metrics["published"] == [] and metrics["variants"]["base"]["reference_ssim"] is None
+    assert list(metrics["models"]) == ["base"] and metrics["published"] == [] and metrics["models"]["base"]["reference_ssim"] is None
     html = (tmp_path / "o" / "report.html").read_text()
     assert "0.9250" not in html and "<h3>base — " in html and "Models scored as given" in html
 
@@ -170,7 +170,7 @@ def test_reference_and_names_can_be_chosen(user_folder: Path, tmp_path: Path) ->
                                        "--preset", "smoke", "--test-limit", "20", "--output", str(tmp_path / "o"), "--format", "html"])
     assert result.exit_code == 0, result.output
     metrics = metrics_of(tmp_path / "o")
-    assert list(metrics["variants"]) == ["flat_784", "mine"]
+    assert list(metrics["models"]) == ["flat_784", "mine"]
     assert [(c["first"], c["second"]) for c in metrics["comparisons"]] == [("mine", "flat_784")]
 
 
@@ -250,7 +250,7 @@ def test_render_merges_eval_only_results_of_the_same_models_trained_with_two_see
                                        "--output", str(merged), "--format", "html"])
     assert result.exit_code == 0, result.output
     block = metrics_of(merged)["replicates"]
-    assert block["seeds"] == [1, 2] and list(block["variants"]) == ["narrow", "wide"]
+    assert block["seeds"] == [1, 2] and list(block["models"]) == ["narrow", "wide"]
     assert [(c["first"], c["second"]) for c in block["comparisons"]] == [("narrow", "wide")]
-    first_seed = metrics_of(outs[0])["variants"]["wide"]["ssim"]["mean"]
-    assert block["variants"]["wide"]["ssim"]["per_seed"]["1"] == pytest.approx(first_seed)
+    first_seed = metrics_of(outs[0])["models"]["wide"]["ssim"]["mean"]
+    assert block["models"]["wide"]["ssim"]["per_seed"]["1"] == pytest.approx(first_seed)

@@ -363,9 +363,10 @@ def test_reconstructions_without_a_source_name_the_model() -> None:
 # --- malformed results given to `genreport render` -----------------------------------------------
 
 
-METRICS = {"test_images": 1, "variants": {}, "comparisons": [], "ssim_method": {}, "gaussian_ssim_method": {}, "reference_ssim": {},
-           "schema_version": 2}
-RUN = {"mode": "full", "config": {}, "class_names": ["T-shirt/top"], "data": {}, "machine": {}, "started": "t0", "finished": "t1", "stages": []}
+METRICS = {"test_images": 1, "models": {}, "comparisons": [], "ssim_method": {}, "gaussian_ssim_method": {}, "reference_ssim": {},
+           "schema_version": 3}
+RUN = {"mode": "full", "config": {}, "class_names": ["T-shirt/top"], "data": {"source_dir": None, "digests": {}, "sizes": {}}, "machine": {},
+       "started": "t0", "finished": "t1", "stages": []}
 
 
 def write_results(folder: Path, metrics: Any = None, run: Any = None) -> Path:
@@ -386,7 +387,7 @@ def test_minimal_well_typed_results_load(tmp_path: Path) -> None:
     from genreport.pipeline.results.store import load_results
 
     loaded = load_results(write_results(tmp_path / "results"))
-    assert loaded["metrics"] == METRICS and loaded["run"] == RUN
+    assert loaded.metrics.to_json() == METRICS and loaded.run.mode == "full" and loaded.run.class_names == ("T-shirt/top",)
 
 
 @pytest.mark.parametrize("file, key", [("metrics.json", k) for k in METRICS if k != "schema_version"] + [("run.json", k) for k in RUN])
@@ -404,7 +405,7 @@ def test_a_missing_field_is_a_results_error_naming_file_and_field(tmp_path: Path
 
 
 @pytest.mark.parametrize("file, key, value", [
-    ("metrics.json", "test_images", "120"), ("metrics.json", "test_images", True), ("metrics.json", "variants", []),
+    ("metrics.json", "test_images", "120"), ("metrics.json", "test_images", True), ("metrics.json", "models", []),
     ("metrics.json", "comparisons", {}), ("metrics.json", "ssim_method", "uniform"), ("metrics.json", "reference_ssim", None),
     ("run.json", "mode", 3), ("run.json", "config", []), ("run.json", "class_names", "T-shirt"), ("run.json", "stages", {}),
     ("run.json", "started", None),

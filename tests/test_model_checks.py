@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 from keras import layers
 
@@ -244,18 +243,25 @@ def test_sixteen_models_get_sixteen_different_colours() -> None:
     assert len({s["color"] for s in styles.values()}) == 16
 
 
-def test_results_scored_at_different_pixel_ranges_or_with_other_comparisons_do_not_merge() -> None:
+def test_results_scored_at_different_pixel_ranges_or_with_other_comparisons_do_not_merge(results_dir: Path) -> None:
+    from dataclasses import replace
+
+    from genreport.pipeline.results.schema import ScoringFacts
+    from genreport.pipeline.results.store import load_results
     from genreport.pipeline.scoring.replicates import first_difference, replicate_settings
 
-    def results(pixel_range: list[float], comparisons: list[tuple[str, str]]) -> dict:
-        variants = {name: {"scoring": {"input_shape": [784], "output_shape": [784], "pixel_range": pixel_range}} for name in ("a", "b")}
-        return {"run": {"mode": "eval-only", "config": {}}, "per_image": {"test_index": np.arange(3)},
-                "metrics": {"variants": variants, "comparisons": [{"first": f, "second": s} for f, s in comparisons]}}
+    loaded = load_results(results_dir)
 
-    base = replicate_settings(results([0.0, 1.0], [("a", "b")]))
-    assert first_difference(base, replicate_settings(results([0.0, 1.0], [("a", "b")]))) is None
-    assert "how each model was fed" in first_difference(base, replicate_settings(results([-1.0, 1.0], [("a", "b")])))
-    assert "comparisons" in first_difference(base, replicate_settings(results([0.0, 1.0], [("b", "a")])))
+    def results(pixel_range: tuple[float, float], swapped: bool = False):
+        facts = ScoringFacts(input_shape=(784,), output_shape=(784,), pixel_range=pixel_range, clipped_share=0.0)
+        models = {name: replace(figures, scoring=facts) for name, figures in loaded.metrics.models.items()}
+        comparisons = tuple(replace(c, first=c.second, second=c.first) if swapped else c for c in loaded.metrics.comparisons)
+        return replace(loaded, metrics=replace(loaded.metrics, models=models, comparisons=comparisons))
+
+    base = replicate_settings(results((0.0, 1.0)))
+    assert first_difference(base, replicate_settings(results((0.0, 1.0)))) is None
+    assert "how each model was fed" in first_difference(base, replicate_settings(results((-1.0, 1.0))))
+    assert "comparisons" in first_difference(base, replicate_settings(results((0.0, 1.0), swapped=True)))
 
 
 def test_the_bound_counts_every_variable_at_its_dtype(tmp_path: Path) -> None:

@@ -28,36 +28,36 @@ def two_seeds(tmp_path: Path, real_data_dir: Path) -> list[Path]:
 def test_merged_figures_are_each_seeds_mean_and_their_spread(two_seeds: list[Path]) -> None:
     merged = merge_results(two_seeds)
     singles = [json.loads((f / "metrics.json").read_text()) for f in two_seeds]
-    block = merged["metrics"]["replicates"]
-    assert block["seeds"] == [1, 2]
+    block = merged.metrics.replicates
+    assert block.seeds == (1, 2)
     for variant in ("base", "modified", "tuned"):
-        means = [m["variants"][variant]["ssim"]["mean"] for m in singles]
-        figures = block["variants"][variant]["ssim"]
-        assert figures["per_seed"] == {"1": pytest.approx(means[0]), "2": pytest.approx(means[1])}
-        assert figures["mean"] == pytest.approx(np.mean(means))
-        assert figures["std"] == pytest.approx(np.std(means, ddof=1))
-        low, high = figures["ci95"]
-        assert low < figures["mean"] < high
+        means = [m["models"][variant]["ssim"]["mean"] for m in singles]
+        figures = block.models[variant].ssim
+        assert figures.per_seed == {"1": pytest.approx(means[0]), "2": pytest.approx(means[1])}
+        assert figures.mean == pytest.approx(np.mean(means))
+        assert figures.std == pytest.approx(np.std(means, ddof=1))
+        low, high = figures.ci95
+        assert low < figures.mean < high
 
 
 def test_a_comparison_counts_the_seeds_that_agree_and_calls_a_consistent_gap_better(two_seeds: list[Path], tmp_path: Path, real_data_dir: Path) -> None:
     third = write_results_fixture(tmp_path / "c", real_data_dir, seed=3, sigmas={"base": 1.05, "modified": 0.7, "tuned": 0.52})
-    comparisons = {(c["first"], c["second"]): c for c in merge_results([*two_seeds, third])["metrics"]["replicates"]["comparisons"]}
+    comparisons = {(c.first, c.second): c for c in merge_results([*two_seeds, third]).metrics.replicates.comparisons}
     sharper = comparisons[("base", "modified")]  # clearly less blur in every seed
-    assert sharper["seeds_same_order"] == 3 and sharper["verdict"] == "better" and sharper["ci_low"] > 0
-    assert all("wilcoxon_p_holm" in cell and cell["family_size"] == 9 for c in comparisons.values() for cell in c["per_seed"])
+    assert sharper.seeds_same_order == 3 and sharper.verdict == "better" and sharper.ci_low > 0
+    assert all(cell.wilcoxon_p_holm is not None and cell.family_size == 9 for c in comparisons.values() for cell in c.per_seed)
 
 
 def test_two_seeds_that_disagree_in_size_give_no_verdict(two_seeds: list[Path]) -> None:
     # With two seeds the interval has one degree of freedom at the seed level: a gap that
     # changes from seed to seed is not called better, however small its per-image p-values.
-    comparison = next(c for c in merge_results(two_seeds)["metrics"]["replicates"]["comparisons"] if c["second"] == "tuned" and c["first"] == "modified")
-    assert comparison["seeds_same_order"] == 2
-    assert comparison["verdict"] == "no clear difference" and comparison["ci_low"] < 0 < comparison["ci_high"]
+    comparison = next(c for c in merge_results(two_seeds).metrics.replicates.comparisons if c.second == "tuned" and c.first == "modified")
+    assert comparison.seeds_same_order == 2
+    assert comparison.verdict == "no clear difference" and comparison.ci_low < 0 < comparison.ci_high
 
 
 def test_the_merged_per_image_table_has_a_seed_column_and_every_seed_s_rows(two_seeds: list[Path]) -> None:
-    text = merge_results(two_seeds)["per_image"]
+    text = merge_results(two_seeds).per_image
     lines = text.splitlines()
     assert lines[0].startswith("seed,index,test_index,label,class_name,ssim_base")
     assert len(lines) == 1 + 2 * 120
@@ -133,7 +133,7 @@ def test_seeds_1_2_equal_two_separate_runs_merged_by_render(tmp_path: Path, real
                                        str(tmp_path / "alone-2" / "results"), "--output", str(tmp_path / "merged"), "--format", "html"])
     assert merged.exit_code == 0, merged.output
     again = json.loads((tmp_path / "merged" / "results" / "metrics.json").read_text())["replicates"]
-    assert again["variants"] == metrics["replicates"]["variants"]
+    assert again["models"] == metrics["replicates"]["models"]
     assert again["comparisons"] == metrics["replicates"]["comparisons"]
 
 
@@ -141,8 +141,8 @@ def test_a_folder_of_merged_replicates_cannot_be_merged_again(two_seeds: list[Pa
     from genreport.pipeline.results.store import save_results
 
     merged = merge_results(two_seeds)
-    folder = save_results(tmp_path / "m" / "results", metrics=merged["metrics"], run=merged["run"], per_image=merged["per_image"],
-                          trials=merged["trials"], samples=merged["samples"])
+    folder = save_results(tmp_path / "m" / "results", metrics=merged.metrics, run=merged.run, per_image=merged.per_image,
+                          trials=merged.trials, samples=merged.samples.to_arrays())
     third = write_results_fixture(tmp_path / "c", real_data_dir, seed=3, sigmas=SOFT)
     with pytest.raises(ResultsError, match="holds merged replicates already"):
         merge_results([folder, third])
@@ -180,24 +180,24 @@ def test_a_per_image_column_with_a_non_finite_value_is_refused_naming_it(two_see
 def test_a_seed_that_orders_the_variants_the_other_way_is_not_counted_as_agreeing(two_seeds: list[Path], tmp_path: Path, real_data_dir: Path) -> None:
     # Seeds 1 and 2 blur tuned less than modified; seed 3 blurs it a little more.
     third = write_results_fixture(tmp_path / "c", real_data_dir, seed=3, sigmas={"base": 1.0, "modified": 0.5, "tuned": 0.52})
-    comparison = next(c for c in merge_results([*two_seeds, third])["metrics"]["replicates"]["comparisons"]
-                      if (c["first"], c["second"]) == ("modified", "tuned"))
-    signs = [np.sign(cell["mean_difference"]) for cell in comparison["per_seed"]]
-    assert signs == [1, 1, -1] and comparison["mean_difference"] > 0
-    assert comparison["seeds_same_order"] == 2 and comparison["seeds"] == 3
+    comparison = next(c for c in merge_results([*two_seeds, third]).metrics.replicates.comparisons
+                      if (c.first, c.second) == ("modified", "tuned"))
+    signs = [np.sign(cell.mean_difference) for cell in comparison.per_seed]
+    assert signs == [1, 1, -1] and comparison.mean_difference > 0
+    assert comparison.seeds_same_order == 2 and comparison.seeds == 3
 
 
 def test_the_per_seed_p_values_are_holm_adjusted_over_every_pair_and_seed(two_seeds: list[Path]) -> None:
-    cells = [cell for c in merge_results(two_seeds)["metrics"]["replicates"]["comparisons"] for cell in c["per_seed"]]
-    assert len(cells) == 6 and all(cell["family_size"] == 6 for cell in cells)
-    assert [cell["wilcoxon_p_holm"] for cell in cells] == pytest.approx(holm_adjusted([cell["wilcoxon_p"] for cell in cells]), rel=1e-9)
-    assert any(cell["wilcoxon_p_holm"] > cell["wilcoxon_p"] for cell in cells)
+    cells = [cell for c in merge_results(two_seeds).metrics.replicates.comparisons for cell in c.per_seed]
+    assert len(cells) == 6 and all(cell.family_size == 6 for cell in cells)
+    assert [cell.wilcoxon_p_holm for cell in cells] == pytest.approx(holm_adjusted([cell.wilcoxon_p for cell in cells]), rel=1e-9)
+    assert any(cell.wilcoxon_p_holm > cell.wilcoxon_p for cell in cells)
 
 
 def test_merged_per_class_figures_are_the_mean_and_spread_of_each_seed_s_class_means(two_seeds: list[Path]) -> None:
     singles = [json.loads((f / "metrics.json").read_text()) for f in two_seeds]
-    rows = merge_results(two_seeds)["metrics"]["replicates"]["per_class"]["modified"]
+    rows = merge_results(two_seeds).metrics.replicates.per_class["modified"]
     assert len(rows) == 10
     for row in rows:
-        means = [next(r["mean"] for r in m["variants"]["modified"]["per_class"] if r["class_name"] == row["class_name"]) for m in singles]
-        assert row["mean"] == pytest.approx(np.mean(means)) and row["std"] == pytest.approx(np.std(means, ddof=1))
+        means = [next(r["mean"] for r in m["models"]["modified"]["per_class"] if r["class_name"] == row.class_name) for m in singles]
+        assert row.mean == pytest.approx(np.mean(means)) and row.std == pytest.approx(np.std(means, ddof=1))

@@ -94,10 +94,10 @@ def test_rows_shuffled_and_renumbered_are_caught_by_the_ssim_of_the_images_they_
 
 def test_per_class_figures_that_contradict_the_per_image_table_are_refused(results_dir: Path) -> None:
     metrics = json.loads((results_dir / "metrics.json").read_text())
-    metrics["variants"]["base"]["per_class"][3]["mean"] += 0.01
+    metrics["models"]["base"]["per_class"][3]["mean"] += 0.01
     (results_dir / "metrics.json").write_text(json.dumps(metrics))
     message = refusal(results_dir)
-    assert "variants.base.per_class" in message and "Dress" in message
+    assert "models.base.per_class" in message and "Dress" in message
 
 
 def test_a_merge_refuses_a_copy_of_one_run_relabelled_as_another_seed(tmp_path: Path, real_data_dir: Path) -> None:
@@ -106,7 +106,7 @@ def test_a_merge_refuses_a_copy_of_one_run_relabelled_as_another_seed(tmp_path: 
     run = json.loads((copy / "run.json").read_text())
     run["config"]["seed"] = run["training_seed"] = 2  # relabelled: the same scores claimed as a second seed
     (copy / "run.json").write_text(json.dumps(run))
-    assert training_seed(load_results(copy)["run"]) == 2
+    assert training_seed(load_results(copy).run) == 2
     result = CliRunner().invoke(main, ["render", "--results", str(first), "--results", str(copy), "--output", str(tmp_path / "m"),
                                        "--format", "html"])
     assert result.exit_code == 1

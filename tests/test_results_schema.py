@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from conftest import error_lines
-from genreport.pipeline.results.store import SCHEMA_VERSION
+from genreport.pipeline.results.schema import SCHEMA_VERSION
 from genreport.report.cli import main
 
 
@@ -28,7 +28,7 @@ def test_render_refuses_results_of_an_unknown_schema_in_one_line(results_dir: Pa
     result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--output", str(tmp_path / "r")])
     assert result.exit_code != 0
     lines = error_lines(result.stderr)
-    assert len(lines) == 1 and "schema 99" in lines[0] and f"reads schema {SCHEMA_VERSION}" in lines[0]
+    assert len(lines) == 1 and "schema 99" in lines[0] and f"reads schemas 2 to {SCHEMA_VERSION}" in lines[0]
     assert not (tmp_path / "r" / "report.html").exists()
 
 

@@ -272,15 +272,19 @@ def test_the_interrupted_run_ends_with_the_uninterrupted_runs_figures_on_every_i
 
 
 def test_results_are_swapped_in_as_one_set_and_a_failed_write_keeps_the_old_set(results_dir: Path, real_data_dir: Path) -> None:
+    from dataclasses import replace
+
     from genreport.pipeline.results.store import load_results, save_results
 
     before = {p.name: p.read_bytes() for p in results_dir.iterdir()}
-    samples = load_results(results_dir)["samples"]
+    loaded = load_results(results_dir)
+    samples = loaded.samples.to_arrays()
     with pytest.raises(TypeError):  # an unserialisable value: the write fails midway
-        save_results(results_dir, metrics={"test_images": 1, "bad": object()}, run={}, per_image="a\n", trials=[], samples=samples)
+        save_results(results_dir, metrics=replace(loaded.metrics, extras={"bad": object()}), run=loaded.run, per_image="a\n", trials=[],
+                     samples=samples)
     assert {p.name: p.read_bytes() for p in results_dir.iterdir()} == before
     assert not [p for p in results_dir.parent.iterdir() if p.name.startswith(".results.")]
-    save_results(results_dir, metrics={"test_images": 2}, run={"mode": "x"}, per_image="a\n1\n", trials=[], samples=samples)
+    save_results(results_dir, metrics=replace(loaded.metrics, test_images=2), run=loaded.run, per_image="a\n1\n", trials=[], samples=samples)
     assert json.loads((results_dir / "metrics.json").read_text())["test_images"] == 2
     assert (results_dir / "per_image.csv").read_text() == "a\n1\n"  # the tables of the same set, not the old ones
 

@@ -13,6 +13,7 @@ import pytest
 from genreport.pipeline.scoring.replicates import design_verdict
 from genreport.pipeline.scoring.stats import paired_comparison, with_holm_correction
 from genreport.pipeline.scoring.verdicts import SEED_SPREAD, extreme_classes, model_comparison_verdict, published_verdict
+from genreport.pipeline.results.schema import Comparison
 from genreport.report.wording import RETRAIN_CLAUSE, comparison_sentence, published_words
 from genreport.report.render import render_report
 
@@ -34,7 +35,7 @@ def test_under_a_null_with_seed_effects_no_single_seed_sentence_claims_more_than
         first = images + rng.normal(0, 0.004) + rng.normal(0, 0.002, 2000)
         second = images + rng.normal(0, 0.004) + rng.normal(0, 0.002, 2000)
         c = with_holm_correction([dict(first="a", second="b", **paired_comparison(first, second, rng))])[0]
-        sentence = comparison_sentence(c, 2000)
+        sentence = comparison_sentence(Comparison.from_json(c), 2000)
         called += c["verdict"] in ("higher", "lower")
         assert RETRAIN_CLAUSE in sentence and "significant" not in sentence and "better design" not in sentence
         assert c["claim"] == "these trained models" and "test images only" in c["interval_covers"]
@@ -73,7 +74,7 @@ def test_a_skewed_difference_calls_no_winner_and_says_why() -> None:
     c = skewed_comparison()
     assert c["mean_difference"] < 0 and c["second_wins"] > 0.85
     assert c["verdict"] == "skewed"
-    sentence = comparison_sentence(c, 1000)
+    sentence = comparison_sentence(Comparison.from_json(c), 1000)
     assert "the rank test favours tuned" in sentence and "the mean favours modified" in sentence
     assert "no winner is called" in sentence and "the differences are skewed" in sentence
     assert "scores higher than" not in sentence and "scores lower than" not in sentence
@@ -81,9 +82,9 @@ def test_a_skewed_difference_calls_no_winner_and_says_why() -> None:
 
 def test_an_interval_that_holds_zero_calls_no_winner_even_with_a_tiny_p_value() -> None:
     c = {"first": "modified", "second": "tuned", "mean_difference": 0.0013, "ci_low": -0.0011, "ci_high": 0.0036,
-         "wilcoxon_p": 1e-5, "wilcoxon_p_holm": 3e-5, "rank_direction": 1, "second_wins": 0.69, "first_wins": 0.31}
+         "wilcoxon_p": 1e-5, "wilcoxon_p_holm": 3e-5, "rank_direction": 1, "second_wins": 0.69, "first_wins": 0.31, "ties": 0.0}
     assert model_comparison_verdict(c)["verdict"] == "rank test only"
-    sentence = comparison_sentence(c, 500)
+    sentence = comparison_sentence(Comparison.from_json(c), 500)
     assert "no winner is called" in sentence and "the mean difference's interval includes zero" in sentence
 
 
@@ -117,8 +118,8 @@ def test_the_seed_spread_cited_in_one_seed_reports_is_the_recorded_one() -> None
 
 def test_a_lower_verdict_is_said_with_the_model_that_scores_higher_first_and_a_positive_interval() -> None:
     c = {"first": "base", "second": "modified", "mean_difference": -0.0070, "ci_low": -0.0071, "ci_high": -0.0069, "wilcoxon_p": 1e-9,
-         "wilcoxon_p_holm": 3e-9, "rank_direction": -1, "second_wins": 0.1, "first_wins": 0.9}
-    assert "base scores higher than modified by 0.0070 SSIM, 95% CI [+0.0069, +0.0071]" in comparison_sentence(c, 100)
+         "wilcoxon_p_holm": 3e-9, "rank_direction": -1, "second_wins": 0.1, "first_wins": 0.9, "ties": 0.0}
+    assert "base scores higher than modified by 0.0070 SSIM, 95% CI [+0.0069, +0.0071]" in comparison_sentence(Comparison.from_json(c), 100)
 
 
 def test_results_from_before_rank_directions_get_theirs_from_the_per_image_table(results_dir: Path, tmp_path: Path) -> None:
@@ -160,13 +161,13 @@ def test_a_merge_judges_each_design_verdict_on_the_interval_widened_for_the_fami
 
     folders = [write_results_fixture(tmp_path / f"s{seed}", real_data_dir, seed=seed, sigmas={"base": 1.0 + 0.05 * seed, "modified": 0.7, "tuned": 0.5 + 0.02 * seed})
                for seed in (1, 2, 3)]
-    block = merge_results(folders)["metrics"]["replicates"]
-    for c in block["comparisons"]:
-        assert c["family_size"] == 3 and c["family_level"] == pytest.approx(1 - 0.05 / 3)
-        assert c["family_ci_low"] < c["ci_low"] and c["family_ci_high"] > c["ci_high"]
-        assert c["claim"] == "these designs"
-        expected = "better" if c["family_ci_low"] > 0 else "worse" if c["family_ci_high"] < 0 else "no clear difference"
-        assert c["verdict"] == expected
+    block = merge_results(folders).metrics.replicates
+    for c in block.comparisons:
+        assert c.family_size == 3 and c.family_level == pytest.approx(1 - 0.05 / 3)
+        assert c.family_ci_low < c.ci_low and c.family_ci_high > c.ci_high
+        assert c.claim == "these designs"
+        expected = "better" if c.family_ci_low > 0 else "worse" if c.family_ci_high < 0 else "no clear difference"
+        assert c.verdict == expected
 
 
 def test_the_bimodal_warning_fires_on_two_separated_groups_of_seeds_and_not_on_an_even_spread() -> None:

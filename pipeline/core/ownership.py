@@ -186,7 +186,9 @@ def recognised_legacy(folder: Path, kind: str) -> bool:
     entries = list(Path(folder).iterdir())
     names = {p.name for p in entries}
     if kind == "results":
-        return not foreign_names(folder, kind) and "metrics.json" in names and _json_object_with(Path(folder) / "metrics.json", "variants")
+        metrics = Path(folder) / "metrics.json"
+        return not foreign_names(folder, kind) and "metrics.json" in names and (
+            _json_object_with(metrics, "variants") or _json_object_with(metrics, "models"))  # schema 2, or 3
     if kind == "checkpoints":
         return (not foreign_names(folder, kind)
                 and ("manifest.json" not in names or _json_object_with(Path(folder) / "manifest.json", "variants")))

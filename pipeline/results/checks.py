@@ -19,6 +19,8 @@ from numpy.lib import format as npy_format
 
 from genreport.pipeline.data.fashion_mnist import CLASS_NAMES
 from genreport.pipeline.core.errors import ResultsError
+from genreport.pipeline.results.loaded import PerImageTable, Samples
+from genreport.pipeline.results.schema import Metrics
 
 MAX_TEST_IMAGES = 10_000  # Fashion-MNIST's test set
 MAX_CLASSES = len(CLASS_NAMES)
@@ -74,11 +76,11 @@ def check_class_names(names: Any, path: Path) -> list[str]:
 
 
 # -- per_image.csv ----------------------------------------------------------------------------
-def first_seed_rows(columns: dict[str, Any], path: Path) -> dict[str, Any]:
+def first_seed_rows(table: PerImageTable, path: Path) -> PerImageTable:
     """The table of one run: the whole table, or for merged replicates the first seed's block (checked like one)."""
-    if "seed" not in columns:
-        return columns
-    seeds = columns["seed"]
+    seeds = table.seeds
+    if seeds is None:
+        return table
     first = seeds == seeds[0]
     blocks = np.flatnonzero(np.diff(seeds)) + 1
     sizes = np.diff(np.concatenate([[0], blocks, [len(seeds)]]))
@@ -86,58 +88,52 @@ def first_seed_rows(columns: dict[str, Any], path: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: column 'seed' does not hold one block of rows per seed, each of the same length")
     for start in np.concatenate([[0], blocks]):
         block = slice(int(start), int(start) + int(sizes[0]))
-        if not np.array_equal(columns["test_index"][block], columns["test_index"][first]):
+        if not np.array_equal(table.test_index[block], table.test_index[first]):
             raise ResultsError(f"{path}: the seeds' rows are not the same test images in the same order")
-    return {name: (values[first] if isinstance(values, np.ndarray) else [v for v, keep in zip(values, first) if keep])
-            for name, values in columns.items()}
+    return table.rows_where(first)
 
 
-def check_per_image(columns: dict[str, Any], metrics: dict[str, Any], class_names: list[str], variants: list[str], path: Path) -> None:
-    """The table holds each test image once, in order, with its label's class and every variant's SSIM."""
-    for name in ("index", "test_index", "label", "class_name", *(f"ssim_{v}" for v in variants)):
-        if name not in columns:
+def check_per_image(table: PerImageTable, metrics: Metrics, class_names: list[str], path: Path) -> None:
+    """The table holds each test image once, in order, with its label's class and every model's SSIM."""
+    for name in ("index", "test_index", "label", "class_name", *(f"ssim_{m}" for m in metrics.models)):
+        if name not in table.columns:
             raise ResultsError(f"{path} lacks the column {name!r}")
-    rows = len(columns["index"])
-    if rows != metrics["test_images"] or rows > MAX_TEST_IMAGES:
-        raise ResultsError(f"{path} has {rows:,} rows; metrics.json scored {metrics['test_images']:,} test images")
-    if not np.array_equal(columns["index"], np.arange(rows)):
+    rows = table.rows
+    if rows != metrics.test_images or rows > MAX_TEST_IMAGES:
+        raise ResultsError(f"{path} has {rows:,} rows; metrics.json scored {metrics.test_images:,} test images")
+    if not np.array_equal(table.index, np.arange(rows)):
         raise ResultsError(f"{path}: column 'index' is not 0, 1, 2, ... (rows reordered, missing or duplicated)")
-    test_index = columns["test_index"]
+    test_index = table.test_index
     if (test_index != np.round(test_index)).any() or test_index.min() < 0 or test_index.max() >= MAX_TEST_IMAGES:
         raise ResultsError(f"{path}: column 'test_index' holds a value that is not a test image's index")
     if len(np.unique(test_index)) != rows:
         raise ResultsError(f"{path}: column 'test_index' names a test image twice")
-    labels = columns["label"]
+    labels = table.labels
     if (labels != np.round(labels)).any() or labels.min() < 0 or labels.max() >= len(class_names):
         raise ResultsError(f"{path}: column 'label' holds a value that is not a class of run.json")
-    if any(name != class_names[int(label)] for name, label in zip(columns["class_name"], labels)):
+    if any(name != class_names[int(label)] for name, label in zip(table.class_names, labels)):
         raise ResultsError(f"{path}: column 'class_name' disagrees with the row's label")
 
 
-def check_per_class(columns: dict[str, Any], metrics: dict[str, Any], variants: list[str], path: Path) -> None:
-    """Each variant's per-class mean SSIM in metrics.json is the mean of its class's rows in per_image.csv."""
-    labels = columns["label"].astype(int)
-    for variant in variants:
-        ssim = columns[f"ssim_{variant}"]
-        figures = metrics["variants"][variant]
-        rows = figures.get("per_class", []) if isinstance(figures, dict) else None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise ResultsError(f"{path}: field variants.{variant}.per_class is not a list of objects")
-        for row in rows:
-            members = ssim[labels == row.get("label")]
-            if not isinstance(row.get("mean"), (int, float)) or len(members) != row.get("count") or (
-                    len(members) and abs(float(members.mean()) - row["mean"]) > SSIM_TOLERANCE):
-                raise ResultsError(f"{path}: variants.{variant}.per_class for {row.get('class_name')!r} disagrees with per_image.csv")
+def check_per_class(table: PerImageTable, metrics: Metrics, path: Path) -> None:
+    """Each model's per-class mean SSIM in metrics.json is the mean of its class's rows in per_image.csv."""
+    labels = table.labels.astype(int)
+    for model, figures in metrics.models.items():
+        ssim = table.ssim(model)
+        for row in figures.per_class:
+            members = ssim[labels == row.label]
+            if len(members) != row.count or (len(members) and abs(float(members.mean()) - row.mean) > SSIM_TOLERANCE):
+                raise ResultsError(f"{path}: models.{model}.per_class for {row.class_name!r} disagrees with per_image.csv")
 
 
 # -- samples.npz ------------------------------------------------------------------------------
-def expected_samples(variants: list[str], classes: int) -> dict[str, tuple[str, int]]:
+def expected_samples(models: list[str], classes: int) -> dict[str, tuple[str, int]]:
     """Each member the report reads: its kind ('index' or 'images') and the most entries it may hold."""
-    shown = GRID_PER_CLASS * classes + 2 * EXTREMES * len(variants)
+    shown = GRID_PER_CLASS * classes + 2 * EXTREMES * len(models)
     members = {"grid": ("index", GRID_PER_CLASS * classes), "shown": ("index", shown), "originals": ("images", shown)}
-    for variant in variants:
-        members.update({f"worst_{variant}": ("index", EXTREMES), f"best_{variant}": ("index", EXTREMES),
-                        f"recon_{variant}": ("images", shown)})
+    for model in models:
+        members.update({f"worst_{model}": ("index", EXTREMES), f"best_{model}": ("index", EXTREMES),
+                        f"recon_{model}": ("images", shown)})
     return members
 
 
@@ -150,9 +146,9 @@ def member_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...],
     return tuple(shape), dtype
 
 
-def read_samples(path: Path, variants: list[str], classes: int, rows: int) -> dict[str, np.ndarray]:
+def read_samples(path: Path, models: list[str], classes: int, rows: int) -> dict[str, np.ndarray]:
     """The members of ``samples.npz`` the report uses, each checked by its header before it is read; others never read."""
-    expected = expected_samples(variants, classes)
+    expected = expected_samples(models, classes)
     try:
         with zipfile.ZipFile(path) as archive:
             if len(archive.infolist()) > MAX_NPZ_MEMBERS:
@@ -173,33 +169,32 @@ def read_samples(path: Path, variants: list[str], classes: int, rows: int) -> di
             samples = {name: npz[name] for name in expected}
     except (OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
         raise ResultsError(f"{path} is unreadable ({type(exc).__name__})") from None
-    check_sample_indices(samples, variants, rows, path)
+    check_sample_indices(samples, models, rows, path)
     return samples
 
 
-def check_sample_indices(samples: dict[str, np.ndarray], variants: list[str], rows: int, path: Path) -> None:
+def check_sample_indices(samples: dict[str, np.ndarray], models: list[str], rows: int, path: Path) -> None:
     """Indices name rows of the table; every image shown is in ``shown`` once, and each variant has an image per row of ``shown``."""
     shown = samples["shown"]
     if len(np.unique(shown)) != len(shown) or (len(shown) and (shown.min() < 0 or shown.max() >= rows)):
         raise ResultsError(f"{path}: array 'shown' names rows that per_image.csv does not have, or one twice")
     listed = set(shown.tolist())
-    for name in ("grid", *(f"{k}_{v}" for v in variants for k in ("worst", "best"))):
+    for name in ("grid", *(f"{k}_{v}" for v in models for k in ("worst", "best"))):
         if not set(samples[name].tolist()) <= listed:
             raise ResultsError(f"{path}: array {name!r} names an image that 'shown' does not hold")
-    for name in ("originals", *(f"recon_{v}" for v in variants)):
+    for name in ("originals", *(f"recon_{v}" for v in models)):
         if len(samples[name]) != len(shown):
             raise ResultsError(f"{path}: array {name!r} holds {len(samples[name])} images for {len(shown)} shown")
 
 
-def check_samples_match_rows(samples: dict[str, np.ndarray], columns: dict[str, Any], variants: list[str], path: Path) -> None:
+def check_samples_match_rows(samples: Samples, table: PerImageTable, path: Path) -> None:
     """The SSIM of each shown image, recomputed, is its row's: so no caption sits under another image."""
     from skimage.metrics import structural_similarity
 
-    for variant in variants:
-        recorded = columns[f"ssim_{variant}"]
-        for i, row in enumerate(samples["shown"]):
-            value = structural_similarity(samples["originals"][i].astype(np.float64), samples[f"recon_{variant}"][i].astype(np.float64),
-                                          data_range=1.0)
+    for model, reconstructions in samples.reconstructions.items():
+        recorded = table.ssim(model)
+        for i, row in enumerate(samples.shown):
+            value = structural_similarity(samples.originals[i].astype(np.float64), reconstructions[i].astype(np.float64), data_range=1.0)
             if abs(value - recorded[int(row)]) > SSIM_TOLERANCE:
-                raise ResultsError(f"{path}: row {int(row)} does not hold the SSIM of its image for {variant} "
+                raise ResultsError(f"{path}: row {int(row)} does not hold the SSIM of its image for {model} "
                                    "(rows reordered, or the samples are from another run)")

@@ -1,6 +1,8 @@
-"""The results folder: everything a report needs, saved as JSON, CSV and NPZ.
+"""The results folder: everything a report needs, saved as JSON, CSV and NPZ, and read back typed.
 
-``report`` reads only these files, so a report can be rendered again without TensorFlow.
+``report`` reads only these files, so a report can be rendered again without TensorFlow. The
+two JSON files are the records of ``pipeline.results.schema``; ``load_results`` gives a
+``pipeline.results.loaded.Results``.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from dataclasses import replace
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from genreport.pipeline.core import ownership
-from genreport.pipeline.results import checks
+from genreport.pipeline.results import checks, migrate
+from genreport.pipeline.results.loaded import PerImageTable, Results, Samples
+from genreport.pipeline.results.records import json_name
+from genreport.pipeline.results.schema import SCHEMA_VERSION, Metrics, RunRecord
 from genreport.pipeline.core.errors import ResultsError
 from genreport.pipeline.core.fsutil import current_umask, write_atomically, write_json_atomically, write_text_atomically
 
@@ -26,15 +32,6 @@ PER_IMAGE = "per_image.csv"
 TRIALS = "trials.csv"
 SAMPLES = "samples.npz"
 REQUIRED = (METRICS, RUN, PER_IMAGE, SAMPLES)
-# Version 2: budgets in work, the halving search, baselines, replicates (version 1 had no field).
-SCHEMA_VERSION = 2
-
-# The top-level fields a report reads, and the JSON type each must have.
-METRICS_FIELDS = {"test_images": "integer", "variants": "object", "comparisons": "array", "ssim_method": "object",
-                  "gaussian_ssim_method": "object", "reference_ssim": "object"}
-RUN_FIELDS = {"mode": "string", "config": "object", "class_names": "array", "data": "object", "machine": "object",
-              "started": "string", "finished": "string", "stages": "array"}
-JSON_TYPES: dict[str, tuple[type, ...]] = {"object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float)}
 
 TRIAL_COLUMNS = ("rank", "trial_id", "rung", "activation", "units", "optimizer", "val_loss", "steps", "epochs", "flops", "val_flops", "budget_flops", "stopped_by", "gflops_per_second", "seconds", "worker", "status")
 
@@ -66,16 +63,17 @@ def trials_csv(trials: list[dict[str, Any]]) -> str:
 def save_results(
     folder: Path,
     *,
-    metrics: dict[str, Any],
-    run: dict[str, Any],
+    metrics: Metrics,
+    run: RunRecord,
     per_image: str,
     trials: list[dict[str, Any]],
     samples: dict[str, np.ndarray],
 ) -> Path:
     """Write the results as one set: into a staging folder beside ``folder``, then swapped in.
 
-    A crash at any moment leaves the previous set or the new one, never a new ``metrics.json``
-    beside older tables (at worst, between the two renames of the swap, no folder at all).
+    Both records are stamped with this schema's version and this genreport. A crash at any
+    moment leaves the previous set or the new one, never a new ``metrics.json`` beside older
+    tables (at worst, between the two renames of the swap, no folder at all).
     """
     from genreport.pipeline.core.environment import genreport_record
 
@@ -88,8 +86,8 @@ def save_results(
         os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it 0700; results get the umask's mode like any folder
         ownership.mark(staging, "results")
         stamp = {"schema_version": SCHEMA_VERSION, "genreport": genreport_record()}
-        write_json_atomically(staging / METRICS, {**metrics, **stamp})
-        write_json_atomically(staging / RUN, {**run, **stamp})
+        write_json_atomically(staging / METRICS, replace(metrics, **stamp).to_json())
+        write_json_atomically(staging / RUN, replace(run, **stamp).to_json())
         write_text_atomically(staging / PER_IMAGE, per_image)
         write_text_atomically(staging / TRIALS, trials_csv(trials))
         write_atomically(staging / SAMPLES, lambda tmp: _save_npz(tmp, samples))
@@ -172,8 +170,8 @@ def read_trials(path: Path) -> list[dict[str, str]]:
     return [dict(zip(header, row)) for row in rows]
 
 
-def load_results(folder: Path) -> dict[str, Any]:
-    """Everything under a results folder, as plain Python and NumPy values."""
+def load_results(folder: Path) -> Results:
+    """Everything under a results folder, checked and typed (schema 2 migrated to this schema)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ResultsError(f"results folder {folder} does not exist")
@@ -190,31 +188,31 @@ def load_results(folder: Path) -> dict[str, Any]:
                         (TRIALS, checks.MAX_TABLE_BYTES), (SAMPLES, checks.MAX_SAMPLES_BYTES)):
         if (folder / name).is_file():
             checks.check_file_size(folder / name, limit)
-    metrics, run = read_json(folder / METRICS), read_json(folder / RUN)
-    check_fields(metrics, METRICS_FIELDS, folder / METRICS)
-    check_fields(run, RUN_FIELDS, folder / RUN)
-    check_schema(metrics, folder / METRICS)
-    for record, name in ((metrics, METRICS), (run, RUN)):
-        checks.check_json_bounds(record, folder / name)
-    class_names = checks.check_class_names(run["class_names"], folder / RUN)
-    variants = list(metrics["variants"])
-    per_image = read_per_image(folder / PER_IMAGE)
+    metrics, run = read_record(folder / METRICS, Metrics, migrate.migrated_metrics), read_record(folder / RUN, RunRecord, migrate.migrated_run)
+    class_names = checks.check_class_names(list(run.class_names), folder / RUN)
+    models = list(metrics.models)
+    per_image = PerImageTable(read_per_image(folder / PER_IMAGE))
     one_run = checks.first_seed_rows(per_image, folder / PER_IMAGE)
-    checks.check_per_image(one_run, metrics, class_names, variants, folder / PER_IMAGE)
-    checks.check_per_class(one_run, metrics, variants, folder / METRICS)
-    samples = checks.read_samples(folder / SAMPLES, variants, len(class_names), len(one_run["index"]))
-    checks.check_samples_match_rows(samples, one_run, variants, folder / PER_IMAGE)
+    checks.check_per_image(one_run, metrics, class_names, folder / PER_IMAGE)
+    checks.check_per_class(one_run, metrics, folder / METRICS)
+    samples = Samples.from_arrays(checks.read_samples(folder / SAMPLES, models, len(class_names), one_run.rows), models)
+    checks.check_samples_match_rows(samples, one_run, folder / PER_IMAGE)
     trials = read_trials(folder / TRIALS)
     if len(trials) > checks.MAX_LIST:
         raise ResultsError(f"{folder / TRIALS} has {len(trials):,} rows (at most {checks.MAX_LIST:,})")
-    return {
-        "metrics": metrics,
-        "run": run,
-        "per_image": per_image,
-        "trials": trials,
-        "samples": samples,
-        "folder": str(folder),
-    }
+    return Results(metrics=metrics, run=run, per_image=per_image, samples=samples, folder=str(folder), trials=trials)
+
+
+R = TypeVar("R", Metrics, RunRecord)
+
+
+def read_record(path: Path, kind: type[R], migrated: Callable[[dict[str, Any], Path], dict[str, Any]]) -> R:
+    """A results JSON file as its record: parsed, bounded, migrated to this schema, then checked field by field."""
+    value = read_json(path)
+    if not isinstance(value, dict):
+        raise ResultsError(f"{path} holds {json_name(value)}, not an object")
+    checks.check_json_bounds(value, path)
+    return kind.from_json(migrated(value, path), path)
 
 
 class NotFinite(ValueError):
@@ -237,36 +235,3 @@ def read_json(path: Path) -> Any:
         raise ResultsError(f"{path} is not UTF-8 text") from None
     except OSError as exc:
         raise ResultsError(f"{path} cannot be read: {exc.strerror or type(exc).__name__}") from None
-
-
-def check_schema(record: dict[str, Any], path: Path) -> None:
-    """Refuse results written under a results schema this genreport does not read."""
-    version = record.get("schema_version", 1)
-    if version != SCHEMA_VERSION:
-        raise ResultsError(f"{path} has results schema {version!r}; this genreport reads schema {SCHEMA_VERSION} "
-                           "(run the same genreport version that wrote it, or run again)")
-
-
-def json_type(value: Any) -> str:
-    """The JSON name of a parsed value's type ('object', 'array', 'string', ...)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    for name, kinds in JSON_TYPES.items():
-        if isinstance(value, kinds):
-            return name
-    return type(value).__name__
-
-
-def check_fields(record: Any, fields: dict[str, str], path: Path) -> dict[str, Any]:
-    """``record`` when it is a JSON object holding each of ``fields`` with its JSON type; else a ResultsError."""
-    if not isinstance(record, dict):
-        raise ResultsError(f"{path} holds a JSON {json_type(record)}, not an object")
-    for name, expected in fields.items():
-        if name not in record:
-            raise ResultsError(f"{path} lacks the field {name!r}; was it written by this version of genreport?")
-        value = record[name]
-        if isinstance(value, bool) or not isinstance(value, JSON_TYPES[expected]):
-            raise ResultsError(f"{path}: field {name!r} is a JSON {json_type(value)}, not {'an' if expected[0] in 'aeiou' else 'a'} {expected}")
-    return record

@@ -75,7 +75,8 @@ def _run_eval_only_locked(config: RunConfig, models: list[ModelSource], progress
     policy = (vouched[0].entry.get("policy") if all_vouched else None) or "as saved"
     with clock.stage("write results"):
         results_dir = write_results(ResultsInput(
-            config, data, scored.scores, baselines, scored.samples, entries, tuning, clock.stages, policy, started_at, "eval-only", None,
-            training_seed if training_seed is not None else recorded_seed, fingerprint,
+            config=config, data=data, scores=scored.scores, baselines=baselines, samples=scored.samples, entries=entries, tuning=tuning,
+            stages=clock.stages, policy=policy, started_at=started_at, mode="eval-only",
+            training_seed=training_seed if training_seed is not None else recorded_seed, fingerprint=fingerprint,
             published={m.name: PUBLISHED_SSIM[m.variant] for m in vouched}, pairs=pairs, facts=scored.facts))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scored.scores.items()}, time.monotonic() - started)

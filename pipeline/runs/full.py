@@ -184,9 +184,10 @@ def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int =
         scored = score_checkpoints(checkpoints.find_checkpoints(ctx.checkpoints_dir), data, progress)
         baselines = score_baselines(data)
     with clock.stage("write results"):
-        results_dir = write_results(ResultsInput(config, data, scored.scores, baselines, scored.samples, entries, tuning, clock.stages,
-                                                 policy, started_at, "full", threads, config.seed, fingerprint,
-                                                 published=published_for(list(scored.scores)), facts=scored.facts))
+        results_dir = write_results(ResultsInput(
+            config=config, data=data, scores=scored.scores, baselines=baselines, samples=scored.samples, entries=entries, tuning=tuning,
+            stages=clock.stages, policy=policy, started_at=started_at, mode="full", threads=threads, training_seed=config.seed,
+            fingerprint=fingerprint, published=published_for(list(scored.scores)), facts=scored.facts))
     return RunOutcome(config.output, results_dir, {v: float(s.ssim.mean()) for v, s in scored.scores.items()}, time.monotonic() - started)
 
 

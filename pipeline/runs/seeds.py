@@ -35,8 +35,8 @@ def _run_replicates_locked(config: RunConfig, progress: Progress, keras_verbose:
     progress(Stage(f"merge {len(folders)} seeds"))
     merged = merge_results(folders, search="once per seed")
     results_dir = save_merged_results(merged, config.output)
-    across = merged["metrics"]["replicates"]["variants"]
-    return RunOutcome(config.output, results_dir, {v: f["ssim"]["mean"] for v, f in across.items()}, time.monotonic() - started)
+    across = merged.metrics.replicates.models if merged.metrics.replicates else {}
+    return RunOutcome(config.output, results_dir, {m: f.ssim.mean for m, f in across.items()}, time.monotonic() - started)
 
 
 def run_seed_in_child(config: RunConfig, progress: Progress, keras_verbose: int) -> None:

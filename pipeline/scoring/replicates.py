@@ -15,6 +15,7 @@ over the whole family. Free of TensorFlow, so ``genreport render`` merges withou
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ import numpy as np
 
 from genreport.pipeline.core.config import FREE_SETTINGS
 from genreport.pipeline.core.errors import ResultsError
+from genreport.pipeline.results.loaded import Results, Samples
+from genreport.pipeline.results.schema import Metrics, RunRecord, ScoringFacts
 from genreport.pipeline.scoring.stats import holm_adjusted, seeds_and_images_ci, wilcoxon_p
 from genreport.pipeline.scoring.verdicts import ALPHA, DESIGNS_CLAIM, DESIGNS_COVER, bimodal_warning
 
@@ -29,31 +32,35 @@ from genreport.pipeline.scoring.verdicts import ALPHA, DESIGNS_CLAIM, DESIGNS_CO
 METRICS = ("ssim", "ssim_gaussian")
 
 
-def training_seed(run: dict[str, Any]) -> int | None:
+def training_seed(run: RunRecord) -> int | None:
     """The seed a results folder's models were trained with (eval-only: the manifest's), else None."""
-    seed = run.get("training_seed")
-    if seed is None and run.get("mode") == "full":
-        seed = run.get("config", {}).get("seed")
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    seed = run.training_seed
+    if seed is None and run.mode == "full":
+        seed = run.config.seed
+    return seed
 
 
-def replicate_settings(results: dict[str, Any]) -> dict[str, Any]:
+def replicate_settings(results: Results) -> dict[str, Any]:
     """What must agree between replicates: settings but the seed, data digests, test images, mode."""
-    run = results["run"]
-    config = {k: v for k, v in run.get("config", {}).items() if k not in FREE_SETTINGS}
+    run = results.run
+    config = {k: v for k, v in run.config.to_dict().items() if k not in FREE_SETTINGS}
     ordered = sorted(config, key=lambda k: (k != "preset", k))  # the preset first: it explains most differences
     return {
-        "mode": run.get("mode"),
+        "mode": run.mode,
         **{f"setting {k}": config[k] for k in ordered},
-        "policy": run.get("policy"),
-        "training settings": {k: v for k, v in (run.get("fingerprint") or {}).items() if k not in ("seed", "data_digests")},
-        "data set": run.get("data", {}).get("digests"),
-        "test images": [int(i) for i in results["per_image"]["test_index"]],
-        "variants": sorted(results["metrics"].get("variants", {})),
-        "comparisons": [(c.get("first"), c.get("second")) for c in results["metrics"].get("comparisons", [])],
-        "how each model was fed": {v: {k: (figures.get("scoring") or {}).get(k) for k in ("input_shape", "output_shape", "pixel_range")}
-                                   for v, figures in results["metrics"].get("variants", {}).items()},
+        "policy": run.policy,
+        "training settings": {k: v for k, v in (run.fingerprint or {}).items() if k not in ("seed", "data_digests")},
+        "data set": run.data.digests,
+        "test images": [int(i) for i in results.per_image.test_index],
+        "variants": sorted(results.metrics.models),
+        "comparisons": [(c.first, c.second) for c in results.metrics.comparisons],
+        "how each model was fed": {m: fed(figures.scoring) for m, figures in results.metrics.models.items()},
     }
+
+
+def fed(facts: ScoringFacts | None) -> dict[str, list[float] | None]:
+    """A model's image shapes in and out and its pixel range (None each, for results from before they were recorded)."""
+    return {k: list(getattr(facts, k)) if facts else None for k in ("input_shape", "output_shape", "pixel_range")}
 
 
 def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
@@ -67,62 +74,57 @@ def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     return f"{extra[0]} differs" if extra else None
 
 
-def check_mergeable(runs: list[dict[str, Any]]) -> list[int]:
+def check_mergeable(runs: list[Results]) -> list[int]:
     """The runs' seeds, in order, once every run agrees with the first but for its seed."""
     seeds: list[int] = []
     for results in runs:
         check_single_run(results)
     reference = replicate_settings(runs[0])
     for results in runs:
-        seed = training_seed(results["run"])
+        seed = training_seed(results.run)
         if seed is None:
-            raise ResultsError(f"{results['folder']} carries no training seed, so it cannot be merged as a replicate")
+            raise ResultsError(f"{results.folder} carries no training seed, so it cannot be merged as a replicate")
         if seed in seeds:
-            raise ResultsError(f"{results['folder']} has seed {seed}, like another folder given: each replicate needs its own seed")
+            raise ResultsError(f"{results.folder} has seed {seed}, like another folder given: each replicate needs its own seed")
         difference = first_difference(reference, replicate_settings(results))
         if difference:
-            raise ResultsError(f"cannot merge {results['folder']} with {runs[0]['folder']}: {difference}")
+            raise ResultsError(f"cannot merge {results.folder} with {runs[0].folder}: {difference}")
         for earlier, earlier_seed in zip(runs, seeds):
             if same_scores(earlier, results):
-                raise ResultsError(f"{results['folder']} (seed {seed}) and {earlier['folder']} (seed {earlier_seed}) hold identical "
+                raise ResultsError(f"{results.folder} (seed {seed}) and {earlier.folder} (seed {earlier_seed}) hold identical "
                                    "per-image scores: one is a copy of the other, not a replicate")
         seeds.append(seed)
     return seeds
 
 
-def same_scores(first: dict[str, Any], second: dict[str, Any]) -> bool:
-    """Whether two runs scored every test image of every variant identically (two trainings never do)."""
-    variants = first["metrics"].get("variants", {})
-    return all(np.array_equal(first["per_image"].get(f"ssim_{v}"), second["per_image"].get(f"ssim_{v}")) for v in variants)
+def same_scores(first: Results, second: Results) -> bool:
+    """Whether two runs scored every test image of every model identically (two trainings never do)."""
+    return all(np.array_equal(first.per_image.ssim(m), second.per_image.ssim(m)) for m in first.models)
 
 
-def check_single_run(results: dict[str, Any]) -> None:
+def check_single_run(results: Results) -> None:
     """Refuse a folder that is itself a merge, or lacks a finite per-image column a merge needs."""
-    folder = results["folder"]
-    if "seed" in results["per_image"] or "replicates" in results["metrics"] or "seeds" in results["run"]:
+    folder = results.folder
+    if results.per_image.seeds is not None or results.metrics.replicates or results.run.seeds:
         raise ResultsError(f"{folder} holds merged replicates already: merge the single-seed results folders it came from instead")
-    for variant in results["metrics"].get("variants", {}):
+    for model in results.models:
         for metric in METRICS:
-            column = f"{metric}_{variant}"
-            values = results["per_image"].get(column)
-            if values is None:
-                raise ResultsError(f"{folder}/per_image.csv lacks the column {column!r}")
-            if not np.all(np.isfinite(np.asarray(values, dtype=np.float64))):
-                raise ResultsError(f"{folder}/per_image.csv: column {column!r} holds a value that is not finite")
-        if not isinstance(results["metrics"]["variants"][variant].get("per_class"), list):
-            raise ResultsError(f"{folder}/metrics.json lacks the per-class figures of {variant!r}")
+            if not results.per_image.has(metric, model):
+                raise ResultsError(f"{folder}/per_image.csv lacks the column {metric + '_' + model!r}")
+            if not np.all(np.isfinite(np.asarray(results.per_image.metric(metric, model), dtype=np.float64))):
+                raise ResultsError(f"{folder}/per_image.csv: column {metric + '_' + model!r} holds a value that is not finite")
 
 
-def seed_matrix(runs: list[dict[str, Any]], column: str) -> np.ndarray:
-    """Seeds × test images of one per-image column."""
-    return np.stack([np.asarray(r["per_image"][column], dtype=np.float64) for r in runs])
+def seed_matrix(runs: list[Results], metric: str, model: str) -> np.ndarray:
+    """Seeds × test images of one model's per-image ``metric``."""
+    return np.stack([np.asarray(r.per_image.metric(metric, model), dtype=np.float64) for r in runs])
 
 
-def variant_figures(runs: list[dict[str, Any]], seeds: list[int], variant: str) -> dict[str, Any]:
-    """One variant's per-seed means and across-seed figures under both SSIM definitions."""
+def variant_figures(runs: list[Results], seeds: list[int], model: str) -> dict[str, Any]:
+    """One model's per-seed means and across-seed figures under both SSIM definitions."""
     figures: dict[str, Any] = {}
     for metric in METRICS:
-        matrix = seed_matrix(runs, f"{metric}_{variant}")
+        matrix = seed_matrix(runs, metric, model)
         per_seed = matrix.mean(axis=1)
         figures[metric] = {
             "per_seed": {str(s): float(m) for s, m in zip(seeds, per_seed)},
@@ -140,9 +142,9 @@ def design_verdict(diff: np.ndarray, family_size: int) -> tuple[str, float, floa
     return ("better" if low > 0 else "worse" if high < 0 else "no clear difference"), low, high
 
 
-def comparison_figures(runs: list[dict[str, Any]], seeds: list[int], first: str, second: str, family_size: int = 1) -> dict[str, Any]:
+def comparison_figures(runs: list[Results], seeds: list[int], first: str, second: str, family_size: int = 1) -> dict[str, Any]:
     """``second - first`` across seeds: mean, two-level interval (95%, and widened for the family), seeds agreeing, per-seed Wilcoxon."""
-    diff = seed_matrix(runs, f"ssim_{second}") - seed_matrix(runs, f"ssim_{first}")
+    diff = seed_matrix(runs, "ssim", second) - seed_matrix(runs, "ssim", first)
     per_seed = diff.mean(axis=1)
     low, high = seeds_and_images_ci(diff)
     mean = float(per_seed.mean())
@@ -173,67 +175,67 @@ def t_quantile(q: float, df: int) -> float:
     return float(t.ppf(q, df))
 
 
-def per_class_figures(runs: list[dict[str, Any]], variant: str) -> list[dict[str, Any]]:
+def per_class_figures(runs: list[Results], model: str) -> list[dict[str, Any]]:
     """Per class: the across-seed mean of the class's mean SSIM, and its spread across seeds."""
     rows = []
-    per_run = [{row["class_name"]: row for row in r["metrics"]["variants"][variant]["per_class"]} for r in runs]
+    per_run = [{row.class_name: row for row in r.metrics.models[model].per_class} for r in runs]
     for name in per_run[0]:
-        means = np.array([classes[name]["mean"] for classes in per_run if name in classes])
+        means = np.array([classes[name].mean for classes in per_run if name in classes])
         std = float(means.std(ddof=1)) if len(means) > 1 else 0.0
         half = float(t_quantile(0.975, len(means) - 1)) * std / np.sqrt(len(means)) if len(means) > 1 else 0.0
         rows.append({"class_name": name, "mean": float(means.mean()), "std": std, "ci95": [float(means.mean()) - half, float(means.mean()) + half],
-                     "count": per_run[0][name]["count"]})
+                     "count": per_run[0][name].count})
     return rows
 
 
-def replicated_class_extremes(runs: list[dict[str, Any]], variants: list[str]) -> dict[str, Any]:
-    """Per class, the mean over variants of each seed's class mean with its t-interval across seeds; the clear extremes."""
+def replicated_class_extremes(runs: list[Results], models: list[str]) -> dict[str, Any]:
+    """Per class, the mean over models of each seed's class mean with its t-interval across seeds; the clear extremes."""
     from genreport.pipeline.scoring.verdicts import extreme_classes
 
-    per_run = [{v: {row["class_name"]: row["mean"] for row in r["metrics"]["variants"][v]["per_class"]} for v in variants} for r in runs]
+    per_run = [{m: {row.class_name: row.mean for row in r.metrics.models[m].per_class} for m in models} for r in runs]
     rows = []
-    for name in per_run[0][variants[0]]:
-        per_seed = np.array([np.mean([classes[v][name] for v in variants]) for classes in per_run])
+    for name in per_run[0][models[0]]:
+        per_seed = np.array([np.mean([classes[m][name] for m in models]) for classes in per_run])
         half = t_quantile(0.975, len(per_seed) - 1) * float(per_seed.std(ddof=1)) / np.sqrt(len(per_seed))
         rows.append({"class_name": name, "mean": float(per_seed.mean()), "ci95": [float(per_seed.mean() - half), float(per_seed.mean() + half)]})
     return {"classes": rows, **extreme_classes(rows)}
 
 
-def replicated_metrics(runs: list[dict[str, Any]], seeds: list[int], search: str) -> dict[str, Any]:
+def replicated_metrics(runs: list[Results], seeds: list[int], search: str) -> dict[str, Any]:
     """The across-seed block of a merged ``metrics.json``."""
-    variants = list(runs[0]["metrics"]["variants"])
-    reference = runs[0]["metrics"].get("reference_ssim", {})
-    pairs = [(c["first"], c["second"]) for c in runs[0]["metrics"]["comparisons"]]  # the comparisons each run made
+    models = runs[0].models
+    reference = runs[0].metrics.reference_ssim
+    pairs = [(c.first, c.second) for c in runs[0].metrics.comparisons]  # the comparisons each run made
     comparisons = [comparison_figures(runs, seeds, a, b, family_size=len(pairs)) for a, b in pairs]
     with_family_holm(comparisons)
-    tuning = [{"seed": s, **((r["run"].get("tuning") or {}).get("best") or {})} for s, r in zip(seeds, runs)]
+    tuning = [{"seed": s, **r.run.tuning.best.to_json()} for s, r in zip(seeds, runs) if r.run.tuning]
     return {
         "seeds": seeds,
         "first_seed": seeds[0],
         "search": search,
-        "variants": {v: {**variant_figures(runs, seeds, v), "reference_ssim": reference.get(v)} for v in variants},
+        "models": {m: {**variant_figures(runs, seeds, m), "reference_ssim": reference.get(m)} for m in models},
         "comparisons": comparisons,
-        "per_class": {v: per_class_figures(runs, v) for v in variants},
-        "class_extremes": replicated_class_extremes(runs, variants),
-        "tuning": [t for t in tuning if len(t) > 1],
-        "searches_differ": len({tuple(sorted((k, str(v)) for k, v in t.items() if k != "seed")) for t in tuning if len(t) > 1}) > 1,
+        "per_class": {m: per_class_figures(runs, m) for m in models},
+        "class_extremes": replicated_class_extremes(runs, models),
+        "tuning": tuning,
+        "searches_differ": len({(t["activation"], t["units"], t["optimizer"]) for t in tuning}) > 1,
         "multiple_comparisons": f"Bonferroni: each verdict's interval at level 1 - 0.05 / {len(pairs)} over the family of {len(pairs)} comparisons",
         "interval": "a t-interval with (seeds - 1) degrees of freedom over the per-seed means, widened by the test images' variance",
     }
 
 
-def merged_per_image(runs: list[dict[str, Any]], seeds: list[int]) -> str:
+def merged_per_image(runs: list[Results], seeds: list[int]) -> str:
     """``per_image.csv`` in long form: one row per seed and test image, with a ``seed`` column."""
     import csv
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    columns = list(runs[0]["per_image"])
+    columns = list(runs[0].per_image.columns)
     writer.writerow(["seed", *columns])
     for seed, results in zip(seeds, runs):
-        table = results["per_image"]
-        for i in range(len(table["index"])):
+        table = results.per_image.columns
+        for i in range(results.per_image.rows):
             writer.writerow([seed, *(_cell(c, table[c][i]) for c in columns)])
     return buffer.getvalue()
 
@@ -247,7 +249,19 @@ def _cell(column: str, value: Any) -> str:
     return str(int(value)) if column in INTEGER_COLUMNS else f"{float(value):.6f}"
 
 
-def merge_results(folders: list[Path], search: str = "per seed") -> dict[str, Any]:
+@dataclass(frozen=True)
+class Merged:
+    """Merged replicates, ready to save: the records, the long per-image table, the first seed's samples and trials."""
+
+    metrics: Metrics
+    run: RunRecord
+    per_image: str
+    samples: Samples
+    trials: list[dict[str, str]]
+    seeds: list[int]
+
+
+def merge_results(folders: list[Path], search: str = "per seed") -> Merged:
     """Load and check several results folders; the merged metrics, run record, per-image CSV and samples.
 
     The first folder's seed is the one the grids and best/worst images come from.
@@ -259,18 +273,19 @@ def merge_results(folders: list[Path], search: str = "per seed") -> dict[str, An
     runs = [load_results(Path(f)) for f in folders]
     seeds = check_mergeable(runs)
     first = runs[0]
-    metrics = dict(first["metrics"], replicates=replicated_metrics(runs, seeds, search), seeds=seeds)
-    run = dict(first["run"], seeds=seeds, replicate_folders=[str(f) for f in folders],
-               replicate_runs=[{"seed": s, "started": r["run"].get("started"), "finished": r["run"].get("finished"),
-                                "stages": r["run"].get("stages"), "tuning_best": (r["run"].get("tuning") or {}).get("best")}
+    metrics = dict(first.metrics.to_json(), replicates=replicated_metrics(runs, seeds, search), seeds=seeds)
+    run = dict(first.run.to_json(), seeds=seeds, replicate_folders=[str(f) for f in folders],
+               replicate_runs=[{"seed": s, "started": r.run.started, "finished": r.run.finished,
+                                "stages": [stage.to_json() for stage in r.run.stages],
+                                "tuning_best": r.run.tuning.best.to_json() if r.run.tuning else None}
                                for s, r in zip(seeds, runs)])
-    return {"metrics": metrics, "run": run, "per_image": merged_per_image(runs, seeds), "samples": first["samples"],
-            "trials": first["trials"], "seeds": seeds}
+    return Merged(metrics=Metrics.from_json(metrics, "merged metrics.json"), run=RunRecord.from_json(run, "merged run.json"),
+                  per_image=merged_per_image(runs, seeds), samples=first.samples, trials=first.trials, seeds=seeds)
 
 
-def save_merged_results(merged: dict[str, Any], output: Path) -> Path:
+def save_merged_results(merged: Merged, output: Path) -> Path:
     """Write a ``merge_results`` value to ``output/results`` as one set; that folder."""
     from genreport.pipeline.results.store import save_results
 
-    return save_results(Path(output) / "results", metrics=merged["metrics"], run=merged["run"], per_image=merged["per_image"],
-                        trials=merged["trials"], samples=merged["samples"])
+    return save_results(Path(output) / "results", metrics=merged.metrics, run=merged.run, per_image=merged.per_image,
+                        trials=merged.trials, samples=merged.samples.to_arrays())

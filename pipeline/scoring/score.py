@@ -10,6 +10,7 @@ import numpy as np
 
 from genreport.pipeline.models import checkpoints
 from genreport.pipeline.results import store as results
+from genreport.pipeline.results.schema import Metrics, RunRecord
 from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.data.fashion_mnist import CLASS_NAMES, Dataset
 from genreport.pipeline.core.environment import machine_facts, now_iso, package_versions
@@ -106,7 +107,7 @@ def published_comparison(variants: dict[str, Any], published: dict[str, float]) 
         reference = published.get(variant)
         if reference is None:
             continue
-        row: dict[str, Any] = {"variant": variant, "published": reference, "claim": MODELS_CLAIM, "interval_covers": MODELS_COVER}
+        row: dict[str, Any] = {"model": variant, "published": reference, "claim": MODELS_CLAIM, "interval_covers": MODELS_COVER}
         for name, metric in (("uniform", "ssim"), ("gaussian", "ssim_gaussian")):
             mean, interval = summary[metric]["mean"], summary[metric].get("ci95")
             verdict = published_verdict(mean, interval, reference)
@@ -159,7 +160,7 @@ def metrics_payload(scores: dict[str, VariantScores], labels: np.ndarray, seed: 
     extremes = class_extremes(scores, labels, more) if scores else None
     return {
         "test_images": int(len(labels)),
-        "variants": variants,
+        "models": variants,
         "baselines": baselines_payload(baselines or {}, labels, rng),
         "comparisons": with_holm_correction(comparisons),
         "multiple_comparisons": "Holm-Bonferroni over the family of paired comparisons",
@@ -177,12 +178,12 @@ def with_quality_cost(metrics: dict[str, Any], entries: dict[str, dict[str, Any]
     """``metrics`` with the quality-against-cost points and Pareto fronts (``pipeline.scoring.quality_cost``)."""
     from genreport.pipeline.scoring.quality_cost import quality_cost
 
-    return {**metrics, "quality_cost": quality_cost(metrics["variants"], metrics.get("baselines") or {}, entries)}
+    return {**metrics, "quality_cost": quality_cost(metrics["models"], metrics.get("baselines") or {}, entries)}
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ResultsInput:
-    """Everything ``write_results`` saves, as one value."""
+    """Everything ``write_results`` saves, as one value (built by keyword)."""
 
     config: RunConfig
     data: Dataset
@@ -226,11 +227,12 @@ def write_results(r: ResultsInput) -> Path:
         "models": r.entries,
         "tuning": r.tuning,
     }
+    metrics = with_quality_cost(metrics_payload(r.scores, r.data.y_test, r.config.seed, r.baselines, r.published, r.pairs, r.facts),
+                                r.entries)
     return results.save_results(
         r.config.output / "results",
-        metrics=with_quality_cost(metrics_payload(r.scores, r.data.y_test, r.config.seed, r.baselines, r.published, r.pairs, r.facts),
-                                  r.entries),
-        run=run,
+        metrics=Metrics.from_json(metrics, "metrics.json (being written)"),
+        run=RunRecord.from_json(run, "run.json (being written)"),
         per_image=results.per_image_csv(r.data.test_index, r.data.y_test, CLASS_NAMES, columns),
         trials=(r.tuning or {}).get("trials", []),
         samples=r.samples,
