@@ -4,6 +4,9 @@ For a refactor's "behaviour unchanged" check: run the same command (say ``genrep
 smoke``) at the commit before and after, then compare the two ``OUT/results`` folders. Fields that
 only say which genreport wrote them (``schema_version``, ``genreport``) are ignored, and fields the
 newer folder adds are listed, not counted as differences; every figure both hold must be equal.
+Both files are first brought to the newest schema by genreport's own migration
+(``pipeline.results.migrate``: schema 2's ``variants`` is schema 3's ``models``), so a folder
+written before a schema change compares field for field with one written after.
 
     python benchmarks/compare_results.py OLD/results NEW/results [--output FILE.json]
 """
@@ -34,11 +37,18 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path, value
 
 
+def migrated_metrics(path: Path) -> dict[str, Any]:
+    """A ``metrics.json`` as the newest schema writes it."""
+    from genreport.pipeline.results.migrate import migrated_metrics as migrate
+
+    return migrate(json.loads(path.read_text()), path)
+
+
 def compare(old: Path, new: Path) -> dict[str, Any]:
     """The comparison as plain values: digests of both tables, differing and added metrics fields."""
     digests = {side: hashlib.sha256((folder / "per_image.csv").read_bytes()).hexdigest() for side, folder in (("old", old), ("new", new))}
-    before = dict(leaves(json.loads((old / "metrics.json").read_text())))
-    after = dict(leaves(json.loads((new / "metrics.json").read_text())))
+    before = dict(leaves(migrated_metrics(old / "metrics.json")))
+    after = dict(leaves(migrated_metrics(new / "metrics.json")))
     differing = {k: [before[k], after[k]] for k in before if k in after and before[k] != after[k]}
     return {"per_image_identical": digests["old"] == digests["new"], "per_image_sha256": digests,
             "metrics_fields_compared": len([k for k in before if k in after]), "metrics_fields_differing": differing,
