@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from genreport.pipeline.core.fsutil import replaced_together
-from genreport.pipeline.core.ownership import record_report_file
+from genreport.pipeline.core.journal import record_report_file
 from genreport.pipeline.results.store import load_results
 from genreport.report.context import build_context
 from genreport.report.jinja_env import make_environment

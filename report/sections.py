@@ -57,7 +57,8 @@ def summary_rows(metrics: Metrics, models: dict[str, ModelRecord]) -> list[dict[
                 **figure_row(model_label(name, models), figures_),
                 "variant": name,
                 "params": record.params,
-                "epochs": (training.fractional_epochs if training.fractional_epochs is not None else training.epochs_run) if training else None,
+                "epochs": (training.fractional_epochs if training.fractional_epochs is not None or "fractional_epochs" in (training.json_keys or ())
+                           else training.epochs_run) if training else None,
                 "tflop": training.flops / 1e12 if training and training.flops else None,
                 "train_seconds": training.seconds if training else None,
                 "stopped_by": training.stopped_by if training else None,
@@ -89,13 +90,14 @@ def published_rows(metrics: Metrics) -> list[dict[str, Any]]:
 def budget_section(run: RunRecord) -> dict[str, Any]:
     """The budget rule the models were matched on, and any training the clock cut short."""
     config = run.config
-    if config.budget == "compute":
+    kind = config.budget or "epochs"  # results from before budgets in work trained for epochs
+    if kind == "compute":
         rule = (f"equal training compute: {config.train_tflop:g} TFLOP (10^12 floating-point operations) per variant, "
                 "each running as many optimizer steps as that buys")
     else:
         rule = f"equal epochs: {config.epochs} passes over the training split per variant"
     cut = [name for name, record in run.models.items() if record.training and "wall-clock" in str(record.training.stopped_by or "")]
-    return {"kind": config.budget, "rule": rule, "cut_by_clock": cut, "max_minutes": config.max_minutes}
+    return {"kind": kind, "rule": rule, "cut_by_clock": cut, "max_minutes": config.max_minutes}
 
 
 def with_rank_directions(comparisons: tuple[Comparison, ...], per_image: PerImageTable) -> list[Comparison]:

@@ -186,7 +186,7 @@ def computed_results(folder: Path, data_dir: Path, command_line: str, seed: int,
                  flops=4e11, budget_flops=4e11, gflops_per_second=90.0, seconds=6.0, worker="tuner0", status="COMPLETED"),
     )
     from genreport.pipeline.search.oracles import GRID
-    from genreport.pipeline.search.tuner import grid_table
+    from genreport.pipeline.search.trials import grid_table
 
     settings = SearchSettings(algorithm="grid + successive halving", rungs=1, rate=3, rung_sizes=(36,), budget="compute", first_rung_flops=4e11,
                               objective="val_loss", trial_images=100, validation_images=50, batch_size=64, seed=42, max_trials=2)

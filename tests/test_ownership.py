@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import error_lines, genreport_process, write_results_fixture
-from genreport.pipeline.core import ownership
+from genreport.pipeline.core import claims, journal, ownership
 from genreport.report.cli import main
 from genreport.report.render import render_report
 
@@ -247,7 +247,7 @@ def test_a_legacy_folder_keeps_its_old_style_leftovers_and_is_still_claimed(resu
     leftover = out / "checkpoints" / ".base.keras.k3j4l5m6.keras"  # a temporary of the genreport before tokens
     leftover.write_bytes(b"x")
     (out / "tuner" / "modified_search" / "trial_00").mkdir(parents=True)  # killed before its first trial ended: no oracle.json
-    ownership.claim_run_folder(out, ("checkpoints", "tuner", "results", "logs"), ("report.html", "report.pdf"))
+    claims.claim_run_folder(out, ("checkpoints", "tuner", "results", "logs"), ("report.html", "report.pdf"))
     from genreport.pipeline.runs.resume import sweep_temporary_files
 
     sweep_temporary_files(out, progress=lambda _: None)
@@ -297,7 +297,7 @@ def test_fresh_refuses_a_users_report_and_a_users_file_in_a_set_aside_tuner(resu
         move_previous_run_aside(out, progress=lambda _: None)
     (out / "tuner.unreadable-1" / "thesis.tex").unlink()
     (out / "report.pdf").write_bytes(b"%PDF-1.4 notes")  # no longer the PDF genreport wrote beside its HTML? still a PDF
-    ownership.append_journal(out, "file", "report.html", ownership.file_sha256(out / "report.html"))
+    journal.append_journal(out, "file", "report.html", journal.file_sha256(out / "report.html"))
     with pytest.raises(ownership.ConfigError, match="report.pdf"):
         move_previous_run_aside(out, progress=lambda _: None)
     assert (out / "report.pdf").read_bytes() == b"%PDF-1.4 notes"

@@ -139,7 +139,8 @@ def test_a_terminal_printer_crosses_to_a_seed_process_without_its_bars() -> None
 @pytest.mark.e2e
 def test_the_search_tells_each_trial_to_an_event_sink(tmp_path: Path, real_data_dir: Path) -> None:
     from genreport.pipeline.data.fashion_mnist import load_dataset
-    from genreport.pipeline.search.tuner import TrialBudget, run_search
+    from genreport.pipeline.search.runner import run_search
+    from genreport.pipeline.search.tuner import TrialBudget
 
     class Recorder(list):
         takes_events = True

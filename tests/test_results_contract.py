@@ -89,3 +89,59 @@ def test_schema2_results_render_and_merge_into_schema3(schema2_results: Path, tm
     assert "tuned vs modified" in html and "across 2 seeds" in html
     again = json.loads((schema2_results / "metrics.json").read_text())
     assert again["schema_version"] == 2  # rendering never rewrites results
+
+
+def test_a_setting_the_run_did_not_record_stays_unrecorded_in_the_report_and_the_merge(results_dir: Path, tmp_path: Path) -> None:
+    from genreport.pipeline.scoring.replicates import first_difference, replicate_settings
+    from genreport.report.render import render_report
+
+    recorded = load_results(results_dir)
+    run = json.loads((results_dir / "run.json").read_text())
+    del run["config"]["schedule"]  # as a genreport from before --schedule wrote it
+    (results_dir / "run.json").write_text(json.dumps(run))
+    older = load_results(results_dir)
+    assert "schedule" not in older.run.config.as_written()
+    assert "schedule" in first_difference(replicate_settings(recorded), replicate_settings(older))
+    html = render_report(results_dir, tmp_path / "report", formats=("html",)).paths["html"].read_text()
+    assert "<th>schedule</th>" not in html and "halved" in html
+
+
+@pytest.mark.parametrize("damage", ["a seed's figure", "a model", "the first seed"])
+def test_a_replicates_block_that_disagrees_with_the_results_is_refused(schema2_results: Path, damage: str) -> None:
+    metrics = json.loads((schema2_results / "metrics.json").read_text())
+    block = metrics["replicates"]
+    if damage == "a seed's figure":
+        del block["variants"]["tuned"]["ssim"]["per_seed"]["7"]
+    elif damage == "a model":
+        del block["per_class"]["base"]
+    else:
+        block["first_seed"] = 99
+    (schema2_results / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ResultsError, match=r"metrics\.json: field 'replicates\."):
+        load_results(schema2_results)
+
+
+def test_a_comparison_without_a_holm_adjusted_p_value_falls_back_to_its_own(results_dir: Path, tmp_path: Path) -> None:
+    from genreport.report.render import render_report
+
+    metrics = json.loads((results_dir / "metrics.json").read_text())
+    metrics["comparisons"][0]["wilcoxon_p_holm"] = None
+    (results_dir / "metrics.json").write_text(json.dumps(metrics))
+    assert "Wilcoxon" in render_report(results_dir, tmp_path / "report", formats=("html",)).paths["html"].read_text()
+
+
+@pytest.mark.parametrize("text, words", [('{"a": 1e400}', "NaN or infinity"), ('{"a": ' + "9" * 5000 + "}", "a number"),
+                                         ("[" * 100_000, "nested deeper"), ('{"' + "k" * 10_000 + '": 1}', "a key of 10,000 characters")])
+def test_json_a_run_never_writes_is_refused_in_one_short_line(results_dir: Path, text: str, words: str) -> None:
+    (results_dir / "metrics.json").write_text(text)
+    with pytest.raises(ResultsError) as refused:
+        load_results(results_dir)
+    assert words in str(refused.value) and len(str(refused.value)) < 300
+
+
+def test_a_schema_version_that_is_not_an_integer_is_refused(results_dir: Path) -> None:
+    metrics = json.loads((results_dir / "metrics.json").read_text())
+    metrics["schema_version"] = 3.0
+    (results_dir / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ResultsError, match="results schema 3.0"):
+        load_results(results_dir)

@@ -18,7 +18,8 @@ from conftest import TINY_RUN, error_lines, genreport_process
 from genreport.pipeline.models.checkpoints import file_sha256
 from genreport.pipeline.core.lock import LOCK_NAME, output_lock
 from genreport.pipeline.core.errors import ConfigError
-from genreport.pipeline.core.ownership import append_journal, make_folder
+from genreport.pipeline.core.ownership import make_folder
+from genreport.pipeline.core.journal import append_journal
 from genreport.pipeline.runs.resume import move_previous_run_aside, sweep_temporary_files
 from genreport.report.cli import main
 

@@ -23,7 +23,9 @@ from keras_tuner.src.distribute.oracle_chief import exit_chief
 from genreport.pipeline.search.distributed import serve_oracle
 from genreport.pipeline.core.ownership import is_run_entry
 from genreport.pipeline.search.oracles import GridHalvingOracle, RecordingRandomSearchOracle, RefusedReport
-from genreport.pipeline.search.tuner import PROJECT, TrialBudget, make_tuner, trial_records
+from genreport.pipeline.search.trials import trial_records
+from genreport.pipeline.search.runner import make_tuner
+from genreport.pipeline.search.tuner import PROJECT, TrialBudget
 
 Status = keras_tuner.engine.trial.TrialStatus
 Trial = keras_tuner.engine.trial.Trial

@@ -10,7 +10,8 @@ import pytest
 
 from genreport.pipeline.models.builders import build_modified
 from genreport.pipeline.search.oracles import GRID, GridHalvingOracle, combination, rung_sizes
-from genreport.pipeline.search.tuner import TrialBudget, best_choice, mean_image_loss
+from genreport.pipeline.search.trials import best_choice, mean_image_loss
+from genreport.pipeline.search.tuner import TrialBudget
 
 Status = keras_tuner.engine.trial.TrialStatus
 
@@ -139,7 +140,7 @@ class ArithmeticTrials:
 
 
 def arithmetic_search(folder: Path, rungs: int = 2):
-    from genreport.pipeline.search.tuner import run_search
+    from genreport.pipeline.search.runner import run_search
 
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
     x = np.zeros((4, 28, 28, 1), "float32")
@@ -229,7 +230,7 @@ def test_every_trial_carries_the_chiefs_settings_and_only_those_end_it(tmp_path:
 def test_a_worker_with_other_settings_stops_before_training(tmp_path: Path) -> None:
     import keras_tuner
 
-    from genreport.pipeline.search.tuner import make_tuner
+    from genreport.pipeline.search.runner import make_tuner
 
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
     settings = {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1}
@@ -248,8 +249,10 @@ def test_a_worker_waits_before_asking_again_after_an_answer_without_a_trial(tmp_
 
     monkeypatch.setattr(tuning, "IDLE_WAIT", 0.3)
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
-    tuner = tuning.make_tuner(tmp_path / "tuner", {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1},
-                              budget, seed=1, progress=lambda _: None)
+    from genreport.pipeline.search.runner import make_tuner
+
+    tuner = make_tuner(tmp_path / "tuner", {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1},
+                       budget, seed=1, progress=lambda _: None)
     tuner.pre_create_trial()
     started = time.monotonic()
     tuner.pre_create_trial()  # the previous ask got no trial (IDLE): wait
@@ -257,7 +260,7 @@ def test_a_worker_waits_before_asking_again_after_an_answer_without_a_trial(tmp_
 
 
 def resumable_tuner(directory: Path, progress):
-    from genreport.pipeline.search.tuner import make_tuner
+    from genreport.pipeline.search.runner import make_tuner
 
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=16, patience=1)
     return make_tuner(directory, {"algorithm": "grid + successive halving", "rungs": 1, "max_trials": 1}, budget, seed=1, progress=progress)

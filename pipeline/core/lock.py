@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from genreport.pipeline.core import ownership
+from genreport.pipeline.core import journal, ownership
 from genreport.pipeline.core.errors import GenreportError
 
 LOCK_NAME = ".genreport.lock"
@@ -18,8 +18,8 @@ OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLO
 
 def open_lock_file(path: Path, flags: int = OPEN_FLAGS) -> int:
     """A descriptor on ``path`` (created if absent, with the default ``flags``); refuses a symlink, anything but a
-    regular file, and another file's hard link (``ownership.open_plain_file``)."""
-    return ownership.open_plain_file(path, flags, f"lock file {path}")
+    regular file, and another file's hard link (``journal.open_plain_file``)."""
+    return journal.open_plain_file(path, flags, f"lock file {path}")
 
 
 def _read_holder(fd: int) -> str:
@@ -62,7 +62,7 @@ def output_lock(folder: Path) -> Iterator[Path]:
         except BlockingIOError:
             raise GenreportError(f"another genreport process is using {folder} (a run, pid {_read_holder(fd)}, or a render reading it); wait for it or choose another --output") from None
         _write_pid(fd)
-        ownership.record_token(folder)
+        journal.record_token(folder)
         yield path
     finally:
         os.close(fd)

@@ -17,7 +17,7 @@ from genreport.pipeline.models.archive import check_archive, shown
 from genreport.pipeline.models.catalogue import VARIANTS
 from genreport.pipeline.core.errors import CheckpointError
 from genreport.pipeline.core.fsutil import write_atomically, write_json_atomically
-from genreport.pipeline.core.ownership import file_sha256
+from genreport.pipeline.core.journal import file_sha256
 from genreport.pipeline.models.model_size import (DEFAULT_MAX_MODEL_GIB, ModelSize, check_image_shapes, check_model_memory, check_weights_file,
                                                   one_shape)
 

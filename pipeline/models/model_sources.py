@@ -18,7 +18,7 @@ from genreport.pipeline.models import checkpoints
 from genreport.pipeline.models.archive import shown
 from genreport.pipeline.models.catalogue import MAX_MODELS, TUNED, VARIANTS, canonical_order, check_model_name
 from genreport.pipeline.core.errors import CheckpointError, ConfigError
-from genreport.pipeline.core.ownership import file_sha256
+from genreport.pipeline.core.journal import file_sha256
 
 METRIC_COLUMNS = ("ssim_{}", "ssim_gaussian_{}", "psnr_{}", "mse_{}")
 

@@ -20,7 +20,7 @@ from numpy.lib import format as npy_format
 from genreport.pipeline.data.fashion_mnist import CLASS_NAMES
 from genreport.pipeline.core.errors import ResultsError
 from genreport.pipeline.results.loaded import PerImageTable, Samples
-from genreport.pipeline.results.schema import Metrics
+from genreport.pipeline.results.schema import Metrics, RunRecord
 
 MAX_TEST_IMAGES = 10_000  # Fashion-MNIST's test set
 MAX_CLASSES = len(CLASS_NAMES)
@@ -33,6 +33,9 @@ MAX_NPZ_MEMBERS = 256
 MAX_STRING = 4096  # a path, a command line; nothing a run writes is longer
 MAX_LIST = 20_000  # test images, trials, epochs
 MAX_DEPTH = 24
+MAX_KEY = 200  # an object's key: a model name, a setting, a metric
+MAX_INTEGER = 1 << 62  # FLOPs counts and digests aside, nothing a run writes comes near
+MAX_RUNGS = 8  # the halving search keeps a third of 36 combinations a rung: four rungs leave one
 GRID_PER_CLASS = 2  # the grid shows this many test images of each class
 EXTREMES = 8  # and each variant's this many worst and best
 IMAGE_SHAPE = (28, 28)
@@ -50,6 +53,8 @@ def check_json_bounds(value: Any, path: Path, where: str = "", depth: int = 0) -
     """Refuse a JSON value with a string, list or nesting beyond what genreport writes, naming the field."""
     if depth > MAX_DEPTH:
         raise ResultsError(f"{path}: field {where or 'top'} is nested deeper than genreport writes")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INTEGER:
+        raise ResultsError(f"{path}: field {where or 'top'} is an integer larger than any genreport writes")
     if isinstance(value, str):
         if len(value) > MAX_STRING:
             raise ResultsError(f"{path}: field {where or 'top'} is a string of {len(value):,} characters (at most {MAX_STRING:,})")
@@ -62,7 +67,9 @@ def check_json_bounds(value: Any, path: Path, where: str = "", depth: int = 0) -
         if len(value) > MAX_LIST:
             raise ResultsError(f"{path}: field {where or 'top'} has {len(value):,} keys (at most {MAX_LIST:,})")
         for key, item in value.items():
-            check_json_bounds(item, path, f"{where}.{key}" if where else str(key)[:40], depth + 1)
+            if len(key) > MAX_KEY:
+                raise ResultsError(f"{path}: field {where or 'top'} has a key of {len(key):,} characters (at most {MAX_KEY})")
+            check_json_bounds(item, path, f"{where}.{key}" if where else key[:40], depth + 1)
 
 
 def check_class_names(names: Any, path: Path) -> list[str]:
@@ -124,6 +131,39 @@ def check_per_class(table: PerImageTable, metrics: Metrics, path: Path) -> None:
             members = ssim[labels == row.label]
             if len(members) != row.count or (len(members) and abs(float(members.mean()) - row.mean) > SSIM_TOLERANCE):
                 raise ResultsError(f"{path}: models.{model}.per_class for {row.class_name!r} disagrees with per_image.csv")
+
+
+def check_replicates(metrics: Metrics, table: PerImageTable, class_names: list[str], path: Path) -> None:
+    """A merge's block names the same models as the results, a figure for every seed, the seeds of the per-image table."""
+    block = metrics.replicates
+    if block is None:
+        return
+    seeds = [str(s) for s in block.seeds]
+    table_seeds = [] if table.seeds is None else [str(int(s)) for s in dict.fromkeys(table.seeds.tolist())]
+    if table_seeds != seeds or block.first_seed != (block.seeds[0] if block.seeds else None):
+        raise ResultsError(f"{path}: field 'replicates.seeds' disagrees with the seeds of per_image.csv")
+    for name, part in (("models", block.models), ("per_class", block.per_class)):
+        if list(part) != list(metrics.models):
+            raise ResultsError(f"{path}: field 'replicates.{name}' does not name the models of 'models'")
+    for model, figures in block.models.items():
+        for metric in (figures.ssim, figures.ssim_gaussian):
+            if list(metric.per_seed) != seeds:
+                raise ResultsError(f"{path}: field 'replicates.models.{model[:40]}' lacks a figure for a seed, or has one too many")
+    for model, rows in block.per_class.items():
+        if any(row.class_name not in class_names for row in rows) or [r.class_name for r in rows] != [r.class_name for r in block.per_class[metrics_first(metrics)]]:
+            raise ResultsError(f"{path}: field 'replicates.per_class.{model[:40]}' names classes the run does not have")
+
+
+def metrics_first(metrics: Metrics) -> str:
+    return next(iter(metrics.models))
+
+
+def check_search_settings(run: RunRecord, path: Path) -> None:
+    """The search's rungs and rate are what a search can have (the report lists each rung's work)."""
+    settings = run.tuning.settings if run.tuning else None
+    if settings and not (1 <= settings.rungs <= MAX_RUNGS and 2 <= settings.rate <= 36):
+        raise ResultsError(f"{path}: field 'tuning.settings' holds {settings.rungs} rungs at rate {settings.rate}, "
+                           f"not a search genreport runs (1 to {MAX_RUNGS} rungs, rate 2 to 36)")
 
 
 # -- samples.npz ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ READABLE = (2, SCHEMA_VERSION)
 def schema_of(record: dict[str, Any], path: Path) -> int:
     """The results schema a parsed ``metrics.json`` or ``run.json`` says it follows, refused unless this genreport reads it."""
     version = record.get("schema_version", 1)
-    if version not in READABLE or isinstance(version, bool):
+    if type(version) is not int or version not in READABLE:
         raise ResultsError(f"{path} has results schema {version!r}; this genreport reads schemas {READABLE[0]} to {SCHEMA_VERSION} "
                            "(run the same genreport version that wrote it, or run again)")
     return version
@@ -50,4 +50,6 @@ def migrated_metrics(metrics: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def migrated_run(run: dict[str, Any], path: Path) -> dict[str, Any]:
     """A parsed ``run.json`` as schema 3: it did not change, so only its version is (the results' schema is metrics.json's)."""
+    if "schema_version" in run:  # older run.json files carried none: the results' schema is metrics.json's
+        schema_of(run, path)
     return {**run, "schema_version": SCHEMA_VERSION} if run.get("schema_version") == 2 else run

@@ -33,10 +33,11 @@ class Record:
     """Base of every results record: ``from_json`` and ``to_json`` driven by the fields' type hints."""
 
     extras: dict[str, JSON] = dataclasses.field(default_factory=dict, repr=False, compare=False)
-    json_keys: tuple[str, ...] = dataclasses.field(default=(), repr=False, compare=False)  # the order read, kept on writing
+    json_keys: tuple[str, ...] | None = dataclasses.field(default=None, repr=False, compare=False)  # the keys read, in order; None: built in code
 
     EXTRAS: ClassVar[str] = "extras"
     HIDDEN: ClassVar[frozenset[str]] = frozenset({"extras", "json_keys"})
+    OPEN: ClassVar[bool] = False  # True: a record that declares only some of its keys, keeping the rest in extras by design
 
     @classmethod
     def from_json(cls: type[R], value: Any, path: Path | str = "results", where: str = "") -> R:
@@ -58,7 +59,8 @@ class Where:
     def at(self, name: str | int) -> Where:
         if isinstance(name, int):
             return Where(self.path, f"{self.field}[{name}]")
-        return Where(self.path, f"{self.field}.{name}" if self.field else str(name)[:40])
+        name = str(name)[:40]  # a key's text is bounded in the message too
+        return Where(self.path, f"{self.field}.{name}" if self.field else name)
 
     def error(self, problem: str) -> ResultsError:
         return ResultsError(f"{self.path}: field {self.field or 'top'!r} {problem}")
@@ -167,14 +169,14 @@ def write_record(record: Record) -> dict[str, JSON]:
     leaving out those that are None by default."""
     declared = {f.name: f for f in dataclasses.fields(record) if f.name not in Record.HIDDEN}
     out: dict[str, JSON] = {}
-    for key in record.json_keys:
+    for key in record.json_keys or ():
         if key in declared:
             out[key] = write_value(getattr(record, key))
         elif key in record.extras:
             out[key] = record.extras[key]
     for name, f in declared.items():
         item = getattr(record, name)
-        if name in out or (item is None and f.default is None) or (record.json_keys and item == default_of(f)):
+        if name in out or (item is None and f.default is None) or (record.json_keys is not None and item == default_of(f)):
             continue  # written already, unset, or (read from a file without it) still its default
         out[name] = write_value(item)
     out.update({k: v for k, v in record.extras.items() if k not in out})
@@ -191,7 +193,7 @@ def default_of(f: dataclasses.Field) -> Any:
 def extras_anywhere(record: Any, where: str = "") -> list[str]:
     """The dotted paths of every key a record (or any record inside it) holds unread in ``extras``."""
     found: list[str] = []
-    if isinstance(record, Record):
+    if isinstance(record, Record) and not record.OPEN:
         found += [f"{where}.{k}" if where else k for k in record.extras]
     if dataclasses.is_dataclass(record) and not isinstance(record, type):
         for f in dataclasses.fields(record):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.models.catalogue import Design
 from genreport.pipeline.results.records import JSON, Record, record
 
@@ -105,7 +104,7 @@ class ModelRecord(Record):
 
     def variant_of(self, name: str) -> str | None:
         """Which of genreport's variants this model (scored as ``name``) is, or None for a model it did not train."""
-        if self.genreport_variant is not None:
+        if self.genreport_variant is not None or "genreport_variant" in (self.json_keys or ()):  # an explicit null: not genreport's
             return self.genreport_variant
         return name if self.training is not None else None
 
@@ -199,11 +198,33 @@ class ReplicateRun(Record):
 
 
 @record
+class RecordedSettings(Record):
+    """The run's settings (``RunConfig.to_dict()``) as written: the few the report reads typed, every one kept in order.
+
+    A setting an older genreport did not have stays absent (it is never filled with today's
+    default), so the report and a merge see what the run recorded.
+    """
+
+    OPEN = True  # every other setting is kept, in its place, in extras
+
+    preset: str | None = None
+    budget: str | None = None
+    schedule: str | None = None
+    train_tflop: float | None = None
+    epochs: int | None = None
+    max_minutes: float | None = None
+    seed: int | None = None
+
+    def as_written(self) -> dict[str, JSON]:
+        return self.to_json()
+
+
+@record
 class RunRecord(Record):
     """``run.json``: how the results were made (settings, data, machine, stages) and every model's record."""
 
     mode: str
-    config: RunConfig
+    config: RecordedSettings
     class_names: tuple[str, ...]
     data: DataRecord
     machine: dict[str, JSON]

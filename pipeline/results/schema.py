@@ -15,7 +15,7 @@ from genreport.pipeline.results.metrics_record import (MetricSummary, ClassFigur
     ClassMean, ClassExtremes, PublishedComparison, CostPoint, QualityCost, SeedFigures, ReplicatedModel, SeedDifference,
     ReplicatedComparison, ReplicatedClass, Replicates, Metrics)
 from genreport.pipeline.results.run_record import (Choice, Stage, DataRecord, LayerRow, StepPlan, TrainingRecord, FlopsCount,
-    ModelRecord, TrialRow, GridCell, SearchSettings, SearchRecord, ReplicateRun, RunRecord)
+    ModelRecord, TrialRow, GridCell, SearchSettings, SearchRecord, ReplicateRun, RecordedSettings, RunRecord)
 
 SCHEMA_VERSION = 3
 
@@ -24,5 +24,5 @@ __all__ = [
     "ClassExtremes", "PublishedComparison", "CostPoint", "QualityCost", "SeedFigures", "ReplicatedModel", "SeedDifference",
     "ReplicatedComparison", "ReplicatedClass", "Replicates", "Metrics", "Choice", "Stage", "DataRecord", "LayerRow", "StepPlan",
     "TrainingRecord", "FlopsCount", "ModelRecord", "TrialRow", "GridCell", "SearchSettings", "SearchRecord", "ReplicateRun",
-    "RunRecord"
+    "RecordedSettings", "RunRecord"
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from genreport.pipeline.core import ownership
+from genreport.pipeline.core import claims, ownership
 from genreport.pipeline.results import checks, migrate
 from genreport.pipeline.results.loaded import PerImageTable, Results, Samples
 from genreport.pipeline.results.records import json_name
@@ -94,7 +95,7 @@ def save_results(
         swap_in(staging, folder)
     except BaseException:
         if ownership.is_real_folder(staging):
-            ownership.remove_results_folder(staging)
+            claims.remove_results_folder(staging)
         raise
     return folder
 
@@ -112,7 +113,7 @@ def swap_in(staging: Path, folder: Path) -> None:
         folder.rename(previous)
     staging.rename(folder)
     if previous is not None:
-        ownership.remove_results_folder(previous)
+        claims.remove_results_folder(previous)
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -195,6 +196,8 @@ def load_results(folder: Path) -> Results:
     one_run = checks.first_seed_rows(per_image, folder / PER_IMAGE)
     checks.check_per_image(one_run, metrics, class_names, folder / PER_IMAGE)
     checks.check_per_class(one_run, metrics, folder / METRICS)
+    checks.check_replicates(metrics, per_image, class_names, folder / METRICS)
+    checks.check_search_settings(run, folder / RUN)
     samples = Samples.from_arrays(checks.read_samples(folder / SAMPLES, models, len(class_names), one_run.rows), models)
     checks.check_samples_match_rows(samples, one_run, folder / PER_IMAGE)
     trials = read_trials(folder / TRIALS)
@@ -223,15 +226,26 @@ def _refuse_constant(name: str) -> Any:
     raise NotFinite(name)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to infinity
+        raise NotFinite(text)
+    return value
+
+
 def read_json(path: Path) -> Any:
     """A results JSON file, parsed; a one-line ResultsError naming the file (never its text) when it cannot be."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant)
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
     except NotFinite:
         raise ResultsError(f"{path} holds NaN or infinity, which a run never writes") from None
+    except RecursionError:
+        raise ResultsError(f"{path} is nested deeper than genreport writes") from None
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
     except UnicodeDecodeError:
         raise ResultsError(f"{path} is not UTF-8 text") from None
+    except ValueError:  # an integer of thousands of digits, say
+        raise ResultsError(f"{path} holds a number genreport never writes") from None
     except OSError as exc:
         raise ResultsError(f"{path} cannot be read: {exc.strerror or type(exc).__name__}") from None

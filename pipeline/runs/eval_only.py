@@ -10,7 +10,7 @@ from genreport.pipeline.models.catalogue import PUBLISHED_SSIM, TUNED, compariso
 from genreport.pipeline.models.model_sources import ModelSource
 from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.core.errors import ConfigError
-from genreport.pipeline.core.ownership import claim_run_folder
+from genreport.pipeline.core.claims import claim_run_folder
 from genreport.pipeline.core.environment import now_iso, seed_everything
 from genreport.pipeline.runs.resume import sweep_temporary_files
 from genreport.pipeline.scoring.baselines import score_baselines
@@ -22,7 +22,14 @@ from genreport.pipeline.runs.stages import RunOutcome, StageClock, load_data, re
 def run_eval_only(config: RunConfig, models: list[ModelSource], progress: Progress | Lines = print,
                   then: Callable[[RunOutcome], None] | None = None, pixel_ranges: dict[str, tuple[float, float]] | None = None,
                   reference: str | None = None, training_seed: int | None = None) -> RunOutcome:
-    """Score ``models`` (from ``model_sources.find_models``) on the test set and save results."""
+    """Score ``models`` (from ``model_sources.find_models``) on the test set and save results.
+
+    The four optional parameters are the command's own options, read once: ``then`` (called with
+    the outcome while the folder's lock is still held: the CLI renders the report there),
+    ``pixel_ranges`` (per model name, the range its images go in and come out at; default 0-1),
+    ``reference`` (the model every other is compared with) and ``training_seed`` (recorded so
+    that ``render`` can merge replicates).
+    """
     from genreport.pipeline.core.lock import output_lock
 
     progress = event_sink(progress)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from genreport.pipeline.models import checkpoints
 from genreport.pipeline.models.catalogue import BASE, FIXED_HYPERPARAMETERS, MODIFIED, TUNED, VARIANTS, published_for
 from genreport.pipeline.core.config import RunConfig
-from genreport.pipeline.core.ownership import claim_run_folder
+from genreport.pipeline.core.claims import claim_run_folder
 from genreport.pipeline.core.environment import now_iso, package_versions, seed_everything
 from genreport.pipeline.runs.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
 from genreport.pipeline.scoring.baselines import score_baselines
@@ -39,7 +39,7 @@ def tensorboard_callback(folder: Path) -> Any:
     """
     import keras
 
-    from genreport.pipeline.core.ownership import remove_log_folder
+    from genreport.pipeline.core.claims import remove_log_folder
 
     remove_log_folder(folder)
     return keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0, write_graph=False, update_freq="epoch")

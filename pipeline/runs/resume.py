@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from genreport.pipeline.models import checkpoints
-from genreport.pipeline.core import ownership
+from genreport.pipeline.core import claims, journal, ownership
 from genreport.pipeline.core.errors import ConfigError
 from genreport.pipeline.core.progress import Lines
 
@@ -53,7 +53,7 @@ def move_previous_run_aside(output: Path, progress: Lines) -> Path | None:
     children = list(output.iterdir()) if output.is_dir() else []
     if all(p.name in (LOCK_NAME, ownership.JOURNAL, ownership.MARKER) for p in children):
         return None
-    foreign = ownership.foreign_run_entries(output)
+    foreign = claims.foreign_run_entries(output)
     if foreign:
         raise ConfigError(f"--fresh refuses to move {output}: it holds {ownership.shown(foreign)}, which genreport did not write; "
                           "move them or choose another --output")
@@ -71,8 +71,8 @@ def sweep_temporary_files(output: Path, progress: Lines) -> int:
     Called only while the folder's lock is held, so no live writer owns them. Only names carrying
     the token of a process recorded in OUT's journal are removed, so nothing of anyone else's is.
     """
-    removed = ownership.sweep_leftovers(output)
-    ownership.compact_journal(output)
+    removed = claims.sweep_leftovers(output)
+    journal.compact_journal(output)
     if removed:
         progress(f"removed {removed} temporary file{'s' if removed > 1 else ''} left by an interrupted run")
     return removed

@@ -8,7 +8,7 @@ from typing import Any
 
 from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.core.errors import GenreportError
-from genreport.pipeline.core.ownership import claim_run_folder
+from genreport.pipeline.core.claims import claim_run_folder
 from genreport.pipeline.runs.resume import sweep_temporary_files
 from genreport.pipeline.core.progress import PlainLines, Progress, Stage
 from genreport.pipeline.runs.stages import RUN_FOLDERS, RunOutcome

@@ -43,7 +43,7 @@ def training_seed(run: RunRecord) -> int | None:
 def replicate_settings(results: Results) -> dict[str, Any]:
     """What must agree between replicates: settings but the seed, data digests, test images, mode."""
     run = results.run
-    config = {k: v for k, v in run.config.to_dict().items() if k not in FREE_SETTINGS}
+    config = {k: v for k, v in run.config.as_written().items() if k not in FREE_SETTINGS}
     ordered = sorted(config, key=lambda k: (k != "preset", k))  # the preset first: it explains most differences
     return {
         "mode": run.mode,
@@ -105,7 +105,8 @@ def same_scores(first: Results, second: Results) -> bool:
 def check_single_run(results: Results) -> None:
     """Refuse a folder that is itself a merge, or lacks a finite per-image column a merge needs."""
     folder = results.folder
-    if results.per_image.seeds is not None or results.metrics.replicates or results.run.seeds:
+    if (results.per_image.seeds is not None or results.metrics.replicates is not None
+            or results.run.seeds is not None or "replicates" in (results.metrics.json_keys or ()) or "seeds" in (results.run.json_keys or ())):
         raise ResultsError(f"{folder} holds merged replicates already: merge the single-seed results folders it came from instead")
     for model in results.models:
         for metric in METRICS:

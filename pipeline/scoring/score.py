@@ -136,8 +136,11 @@ def metrics_payload(scores: dict[str, VariantScores], labels: np.ndarray, seed: 
                     pairs: list[tuple[str, str]] | None = None, facts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Overall and per-class figures, bootstrap intervals, Holm-corrected paired comparisons, baselines.
 
-    ``published`` holds the published figures of the models they belong to (genreport's vouched
-    variants; none by default); ``pairs`` the comparisons (by default ``catalogue.comparisons_for``).
+    ``labels`` are the test images' classes and ``seed`` seeds every bootstrap; the optional four:
+    ``baselines`` (scored like the models), ``published`` (the published figures of the models
+    they belong to: genreport's vouched variants, none by default), ``pairs`` (the comparisons,
+    by default ``catalogue.comparisons_for``) and ``facts`` (per model, how its images went in
+    and out).
     """
     from genreport.pipeline.scoring.baselines import baselines_payload
 

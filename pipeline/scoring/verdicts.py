@@ -46,7 +46,8 @@ def model_comparison_verdict(comparison: dict[str, Any]) -> dict[str, Any]:
     """
     mean = sign(comparison["mean_difference"])
     interval = 1 if comparison["ci_low"] > 0 else -1 if comparison["ci_high"] < 0 else 0
-    p = comparison.get("wilcoxon_p_holm", comparison["wilcoxon_p"])
+    p = comparison.get("wilcoxon_p_holm")
+    p = comparison["wilcoxon_p"] if p is None else p
     ranks = comparison.get("rank_direction")
     if ranks is None:  # results written before the direction was recorded
         ranks = sign(comparison.get("second_wins", 0.0) - comparison.get("first_wins", 0.0))

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
-from genreport.pipeline.core import ownership
+from genreport.pipeline.core import claims, ownership
 from genreport.pipeline.core.errors import ConfigError, GenreportError
 from genreport.pipeline.core.fsutil import write_atomically, write_text_atomically
 
@@ -41,7 +41,7 @@ def discard_backup(checkpoints_dir: Path, variant: str) -> None:
     """Remove a variant's backup once its checkpoint and manifest entry are both saved (never a symlink's target)."""
     folder = backup_folder(checkpoints_dir, variant)
     if ownership.owned(folder, "backup"):
-        ownership.remove_own_folder(folder, "backup", lambda name: bool(ownership.BACKUP_FILE.fullmatch(name)))
+        claims.remove_own_folder(folder, "backup", lambda name: bool(ownership.BACKUP_FILE.fullmatch(name)))
 
 
 def _plain(value: Any) -> float | None:

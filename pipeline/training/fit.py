@@ -314,8 +314,16 @@ def fit_autoencoder(
 ) -> TrainOutcome:
     """Train ``model`` to reproduce its input for the steps ``plan`` allows; plain-float history.
 
-    With ``backup``, every finished epoch is saved there, and a training found in it is resumed
-    from its last finished epoch with the steps, callbacks' state and history it had.
+    Thirteen parameters because the full run's training and a search trial each set a different
+    few of them; all but the data are keyword-only, each read once: ``plan`` (the steps and
+    epochs the budget buys), ``batch_size``, ``patience`` (epochs without a better validation
+    loss before early stopping), ``max_seconds`` (a wall-clock cap, or None), ``verbose`` (Keras'
+    own progress: 0 or 2), ``extra_callbacks`` (TensorBoard, progress), ``schedule`` ('cosine'
+    or 'plateau'), ``shuffle_seed`` (each epoch's shuffle is drawn from it), ``backup`` (below)
+    and ``restore_best`` (end on the best epoch's weights; a trial, whose weights are dropped,
+    skips the copies). With ``backup``, every finished epoch is saved there, and a training
+    found in it is resumed from its last finished epoch with the steps, callbacks' state and
+    history it had.
     """
     callbacks = standard_callbacks(patience, plan.steps, max_seconds, schedule, restore_best)
     early, _, budget, cap = callbacks
