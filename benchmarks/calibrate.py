@@ -60,7 +60,8 @@ def main() -> None:
     from genreport.pipeline.training.budget import plan_steps
     from genreport.pipeline.data.fashion_mnist import load_dataset
     from genreport.pipeline.core.environment import pin_threads, reseed
-    from genreport.pipeline.training.fit import CosineDecay, apply_policy, choose_policy, fit_autoencoder
+    from genreport.pipeline.training.fit import CosineDecay, fit_autoencoder
+    from genreport.pipeline.training.precision import apply_policy, choose_policy
 
     threads = pin_threads()
     policy = choose_policy("auto")

@@ -79,7 +79,8 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
     from genreport.pipeline.training.budget import forward_flops
     from genreport.pipeline.core.environment import release_free_memory, reseed
     from genreport.pipeline.models.builders import layer_table
-    from genreport.pipeline.training.fit import FinishEstimate, apply_policy, distribution_strategy, fit_autoencoder
+    from genreport.pipeline.training.fit import FinishEstimate, fit_autoencoder
+    from genreport.pipeline.training.precision import apply_policy, distribution_strategy
 
     config, data = ctx.config, ctx.data
     reseed(config.seed)  # the same start whether or not earlier variants were trained in this process
@@ -150,7 +151,7 @@ def run_full(config: RunConfig, progress: Progress | Lines = print, fresh: bool 
 def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int = 2) -> RunOutcome:
     from genreport.pipeline.core.environment import pin_threads, release_free_memory
     from genreport.pipeline.models.builders import build_base, build_modified
-    from genreport.pipeline.training.fit import apply_policy, choose_policy
+    from genreport.pipeline.training.precision import apply_policy, choose_policy
 
     started, started_at = time.monotonic(), now_iso()
     clock = StageClock(progress)

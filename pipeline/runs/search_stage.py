@@ -64,7 +64,7 @@ def trial_budget(config: RunConfig) -> Any:
 def configured_search(config: RunConfig, data: Dataset, progress: Progress, worker_timeout: float | None = None) -> Any:
     """The search with the run's settings, on its tuning subset, in ``OUT/tuner`` (a chief passes ``worker_timeout``)."""
     from genreport.pipeline.core.environment import reseed
-    from genreport.pipeline.training.fit import apply_policy, choose_policy, distribution_strategy
+    from genreport.pipeline.training.precision import apply_policy, choose_policy, distribution_strategy
     from genreport.pipeline.search.runner import run_search
 
     x_tune, x_tune_val = tuning_subset(data, config)

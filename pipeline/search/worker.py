@@ -19,7 +19,7 @@ def run_tune_worker(config: RunConfig, oracle: str, worker_id: str, progress: Pr
     from genreport.pipeline.search.distributed import check_worker_id, grpc_target, parse_oracle_address, tuner_role, wait_for_chief
     from genreport.pipeline.core.lock import output_lock
     from genreport.pipeline.core.claims import claim_run_folder
-    from genreport.pipeline.training.fit import apply_policy, choose_policy
+    from genreport.pipeline.training.precision import apply_policy, choose_policy
 
     host, port = parse_oracle_address(oracle)
     check_worker_id(worker_id)
