@@ -100,7 +100,7 @@ def test_a_setting_the_run_did_not_record_stays_unrecorded_in_the_report_and_the
     del run["config"]["schedule"]  # as a genreport from before --schedule wrote it
     (results_dir / "run.json").write_text(json.dumps(run))
     older = load_results(results_dir)
-    assert "schedule" not in older.run.config.as_written()
+    assert "schedule" not in older.run.config.to_json()
     assert "schedule" in first_difference(replicate_settings(recorded), replicate_settings(older))
     html = render_report(results_dir, tmp_path / "report", formats=("html",)).paths["html"].read_text()
     assert "<th>schedule</th>" not in html and "halved" in html

@@ -149,13 +149,10 @@ def check_replicates(metrics: Metrics, table: PerImageTable, class_names: list[s
         for metric in (figures.ssim, figures.ssim_gaussian):
             if list(metric.per_seed) != seeds:
                 raise ResultsError(f"{path}: field 'replicates.models.{model[:40]}' lacks a figure for a seed, or has one too many")
+    first_classes = [row.class_name for row in next(iter(block.per_class.values()), ())]
     for model, rows in block.per_class.items():
-        if any(row.class_name not in class_names for row in rows) or [r.class_name for r in rows] != [r.class_name for r in block.per_class[metrics_first(metrics)]]:
+        if any(row.class_name not in class_names for row in rows) or [row.class_name for row in rows] != first_classes:
             raise ResultsError(f"{path}: field 'replicates.per_class.{model[:40]}' names classes the run does not have")
-
-
-def metrics_first(metrics: Metrics) -> str:
-    return next(iter(metrics.models))
 
 
 def check_search_settings(run: RunRecord, path: Path) -> None:

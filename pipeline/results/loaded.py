@@ -13,9 +13,6 @@ import numpy as np
 
 from genreport.pipeline.results.schema import Metrics, RunRecord
 
-METRIC_COLUMNS = ("ssim", "ssim_gaussian", "psnr", "mse")
-
-
 @dataclass(frozen=True)
 class PerImageTable:
     """``per_image.csv``: one row per test image (per seed, when merged), numbers as arrays, class names as a list."""
@@ -51,7 +48,7 @@ class PerImageTable:
         return f"{metric}_{model}" in self.columns
 
     def metric(self, metric: str, model: str) -> np.ndarray:
-        """One model's per-image values of ``metric`` (one of ``METRIC_COLUMNS``)."""
+        """One model's per-image values of ``metric`` ('ssim', 'ssim_gaussian', 'psnr' or 'mse')."""
         return self.columns[f"{metric}_{model}"]
 
     def ssim(self, model: str) -> np.ndarray:

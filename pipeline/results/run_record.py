@@ -215,9 +215,6 @@ class RecordedSettings(Record):
     max_minutes: float | None = None
     seed: int | None = None
 
-    def as_written(self) -> dict[str, JSON]:
-        return self.to_json()
-
 
 @record
 class RunRecord(Record):

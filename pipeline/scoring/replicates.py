@@ -43,7 +43,7 @@ def training_seed(run: RunRecord) -> int | None:
 def replicate_settings(results: Results) -> dict[str, Any]:
     """What must agree between replicates: settings but the seed, data digests, test images, mode."""
     run = results.run
-    config = {k: v for k, v in run.config.as_written().items() if k not in FREE_SETTINGS}
+    config = {k: v for k, v in run.config.to_json().items() if k not in FREE_SETTINGS}
     ordered = sorted(config, key=lambda k: (k != "preset", k))  # the preset first: it explains most differences
     return {
         "mode": run.mode,
