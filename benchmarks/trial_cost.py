@@ -9,7 +9,7 @@ wall seconds against its work by least squares:
 with one ``rate`` per width (a 32-unit design runs at a lower FLOP rate than a 256-unit one).
 ``fixed`` is the trial's fixed cost (build, compile, tracing, KerasTuner's files, callbacks). Where
 no width ran trials of two sizes (the smoke preset: one step each) the fit cannot separate the two,
-and the median seconds of the trials with the least work (18 GFLOP in the smoke preset)
+and the median seconds of the trials with the least work (the 32-unit ones in the smoke preset)
 bound the fixed cost from above. Validation FLOPs are ``validation images x forward FLOPs``
 per validation (one per epoch run), from the design's layer shapes when the file has no column
 for them. With ``--reference`` it also compares each trial's validation loss with another
@@ -17,7 +17,7 @@ for them. With ``--reference`` it also compares each trial's validation loss wit
 chosen configuration are the same.
 
     python benchmarks/trial_cost.py --preset smoke --output benchmarks/out/trial-cost-smoke
-    python benchmarks/trial_cost.py --trials OLD/trials.csv --preset smoke --output DIR
+    python benchmarks/trial_cost.py --trials OLD/trials.csv --preset smoke --output DIR [--validation-images 100]
     python benchmarks/trial_cost.py --preset full --reference OLD/trials.csv --output DIR
 """
 
@@ -64,7 +64,17 @@ def run_search_stage(preset: str, output: Path) -> tuple[Path, dict]:
                   "validation_images": result.settings["validation_images"]}
 
 
-def validation_images(preset: str) -> int:
+def validation_images(trials_csv: Path, preset: str, given: int | None) -> int:
+    """Validation images of each trial, for files without a ``val_flops`` column: as given, else
+    from the ``run.json`` beside the file, else the preset's current value (smoke used 100 before
+    2026-12-02: pass ``--validation-images 100`` for its older records)."""
+    if given is not None:
+        return given
+    run = trials_csv.with_name("run.json")
+    if run.is_file():
+        settings = json.loads(run.read_text()).get("tuning", {}).get("settings", {})
+        if "validation_images" in settings:
+            return int(settings["validation_images"])
     from genreport.pipeline.core.config import PRESETS
 
     return PRESETS[preset].tune_val_limit
@@ -131,6 +141,7 @@ def main() -> None:
     parser.add_argument("--preset", default="smoke", choices=("smoke", "quick", "full"))
     parser.add_argument("--trials", type=Path, help="analyse this trials.csv instead of running the search")
     parser.add_argument("--reference", type=Path, help="a trials.csv of the same preset and seed to compare losses with")
+    parser.add_argument("--validation-images", type=int, help="validation images of each trial, for a trials.csv without val_flops")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)
@@ -147,11 +158,11 @@ def main() -> None:
     else:
         path, stage = run_search_stage(args.preset, args.output)
         record.update(stage)
-    trials = read_trials(path, validation_images(args.preset))
+    trials = read_trials(path, validation_images(path, args.preset, args.validation_images))
     record["fit"] = fixed_cost(trials)
     if args.reference:
         record["reference"] = str(args.reference)
-        record["comparison"] = compare(trials, read_trials(args.reference, validation_images(args.preset)))
+        record["comparison"] = compare(trials, read_trials(args.reference, validation_images(args.reference, args.preset, args.validation_images)))
     (args.output / "trial_cost.json").write_text(json.dumps(record, indent=2) + "\n")
     json.dump(record, sys.stdout, indent=2)
     print()

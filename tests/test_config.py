@@ -10,9 +10,10 @@ from genreport.pipeline.core.errors import ConfigError
 
 def test_smoke_preset_is_small() -> None:
     config = resolve_config("smoke")
-    assert config.train_limit == 2000 and config.test_limit == 500
+    assert config.train_limit == 400 and config.test_limit == 100
     assert config.budget == "compute" and config.search == "halving" and config.rungs == 1
-    assert config.train_flops == pytest.approx(0.2e12)
+    assert config.train_flops == pytest.approx(0.05e12)
+    assert (config.batch_size, config.tune_train_limit, config.tune_val_limit) == (4, 200, 10)
 
 
 def test_full_preset_uses_all_data() -> None:

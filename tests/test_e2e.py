@@ -19,6 +19,8 @@ from genreport.pipeline.data.fashion_mnist import CLASS_NAMES, load_dataset
 from genreport.pipeline.scoring.metrics import ssim_per_image
 from genreport.report.cli import main
 
+SMOKE = resolve_config("smoke")  # the settings the shared smoke run used
+
 pytestmark = pytest.mark.e2e
 VARIANTS = ("base", "modified", "tuned")
 
@@ -49,7 +51,7 @@ def test_progress_estimates_the_finish_and_counts_scoring_in_tenths(smoke_run: t
     stdout = smoke_run[1]
     assert "base: " in stdout and "the run should end near" in stdout
     scored = [line.strip() for line in stdout.splitlines() if "test images scored" in line]
-    assert scored[:2] == ["base: 500 of 500 test images scored (100%)", "modified: 500 of 500 test images scored (100%)"]
+    assert scored[:2] == ["base: 100 of 100 test images scored (100%)", "modified: 100 of 100 test images scored (100%)"]
 
 
 def test_html_names_the_three_variants_and_ten_classes(smoke_run: tuple[Path, str]) -> None:
@@ -125,18 +127,18 @@ def test_every_smoke_trial_counts_its_validation_work_and_says_why_it_stopped(sm
 
     forward = {units: forward_flops(build_modified(units)) for units in (32, 64, 128, 256)}
     for trial in read_rows(smoke_run[0] / "results" / "trials.csv"):
-        assert float(trial["val_flops"]) == 100 * forward[int(trial["units"])]  # 100 validation images, validated once
+        assert float(trial["val_flops"]) == SMOKE.tune_val_limit * forward[int(trial["units"])]  # validated once
         assert trial["stopped_by"] in ("compute budget", "early stopping")
 
 
 def test_every_variant_got_the_same_compute_budget(smoke_run: tuple[Path, str]) -> None:
     manifest = json.loads((smoke_run[0] / "checkpoints" / "manifest.json").read_text())
     budgets = {v: e["training"]["budget"] for v, e in manifest["variants"].items()}
-    assert {b["budget_flops"] for b in budgets.values()} == {0.2e12}
+    assert {b["budget_flops"] for b in budgets.values()} == {SMOKE.train_flops}
     for variant, entry in manifest["variants"].items():
         training = entry["training"]
         step = budgets[variant]["step_flops"]
-        assert training["steps_run"] == max(1, int(0.2e12 // step)), variant
+        assert training["steps_run"] == max(1, int(SMOKE.train_flops // step)), variant
         assert training["flops"] == training["steps_run"] * step
 
 

@@ -157,8 +157,10 @@ def test_quality_against_cost_has_a_point_per_model_and_baseline_and_a_front(use
     names = [p["name"] for p in block["points"]]
     assert names[:5] == list(USER_MODELS) and "mean image" in names
     for cost in ("params", "flops"):
-        front = [p for p in block["points"] if p["name"] in block["front"][cost]]
+        by_name = {p["name"]: p for p in block["points"]}
+        front = [by_name[name] for name in block["front"][cost]]
         assert front and all(p[cost] for p in front)
+        assert [p[cost] for p in front] == sorted(p[cost] for p in front)
         assert [p["mean"] for p in front] == sorted(p["mean"] for p in front)  # cheapest first, each better than the last
     dense = next(p for p in block["points"] if p["name"] == "dense_28x28")
     assert dense["flops"] == 2 * 784 * 32 + 2 * 32 * 784 and dense["params"] == 784 * 32 + 32 + 32 * 784 + 784

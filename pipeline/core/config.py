@@ -39,9 +39,14 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
+    # The smallest run that still trains, searches all 36 combinations, scores and reports: tests
+    # read it. Its FLOPs are what it costs: a 2-core machine without AVX-512 trains these designs
+    # at about 18 GFLOP/s (benchmarks/results/smoke-redefined-2026-12-02/). Every trial is one
+    # step (0.0005 TFLOP is less than one 32-unit step of 4 images); a 256-unit trial is 4 images
+    # of training and 10 of validation, 0.09 TFLOP.
     "smoke": Preset(
-        train_limit=2000, test_limit=500, train_tflop=0.2, epochs=1, trial_tflop=0.002, trial_steps=1,
-        rungs=1, max_trials=2, tune_train_limit=1000, tune_val_limit=100, batch_size=64, patience=2,
+        train_limit=400, test_limit=100, train_tflop=0.05, epochs=1, trial_tflop=0.0005, trial_steps=1,
+        rungs=1, max_trials=2, tune_train_limit=200, tune_val_limit=10, batch_size=4, patience=2,
     ),
     "quick": Preset(
         train_limit=12_000, test_limit=2000, train_tflop=4.0, epochs=4, trial_tflop=0.05, trial_steps=20,
