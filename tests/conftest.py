@@ -22,7 +22,7 @@ from genreport.pipeline.data.fashion_mnist import DEBIAN_DATA_DIR, FILES, find_d
 # (about 10 s in-process on 2 cores): for process-level tests (signals, kill and resume, seeds and
 # merges, chief and workers, determinism), which need a whole run but not the smoke preset's size.
 TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "1", "--train-limit", "300", "--test-limit", "100",
-            "--train-tflop", "0.05", "--format", "html")
+            "--train-tflop", "0.05", "--batch-size", "16", "--format", "html")
 
 
 # Fixtures that run whole processes once and are read by several tests, and the xdist group each

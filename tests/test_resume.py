@@ -157,7 +157,7 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
 
 # A run whose modified variant trains for three epochs of 57 steps (about a second each), long
 # enough to be killed in the middle of it, and whose search has three trials to be killed between.
-INTERRUPTIBLE = (*TINY_RUN, "--train-limit", "1000", "--train-tflop", "0.5", "--batch-size", "16", "--max-trials", "3")
+INTERRUPTIBLE = (*TINY_RUN, "--train-limit", "1000", "--train-tflop", "0.5", "--max-trials", "3")
 
 
 def start_full(out: Path, *extra: str) -> subprocess.Popen:
