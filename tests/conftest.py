@@ -25,9 +25,9 @@ TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "1", "--t
             "--train-tflop", "0.05", "--batch-size", "16", "--format", "html")
 
 
-# Fixtures that run whole processes once and are read by several tests, and the xdist group each
+# Fixtures made once (most of them whole runs) and read by several tests, and the xdist group each
 # of their readers joins.
-SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted"}
+SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted", "rendered": "rendered"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

@@ -23,10 +23,12 @@ SECTION_HEADINGS = (
 )
 
 
-@pytest.fixture
-def rendered(results_dir: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "report"
-    render_report(results_dir, out)
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> Path:
+    """One HTML and PDF report of a computed results folder (about 10 s of PDF layout), read by the
+    tests that only look at it."""
+    out = tmp_path_factory.mktemp("rendered") / "report"
+    render_report(write_results_fixture(out.parent / "run", real_data_dir), out)
     return out
 
 
