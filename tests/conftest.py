@@ -30,19 +30,6 @@ TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "1", "--t
 SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted", "rendered": "rendered"}
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist with no more workers than CPUs, each worker (and every process it starts)
-    gets a CPU of its own, before TensorFlow starts: a run sizes its thread pools from its CPUs
-    (``pin_threads``), so two workers no longer run two threads each on two shared cores, where
-    the threads wait on each other."""
-    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if worker.startswith("gw") and worker[2:].isdigit() and 1 < count <= len(cpus):
-        per_worker = len(cpus) // count
-        index = int(worker[2:])
-        os.sched_setaffinity(0, cpus[index * per_worker:(index + 1) * per_worker])
-
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`--dist loadgroup`), all the tests that read one shared run go to one

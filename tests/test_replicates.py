@@ -114,10 +114,11 @@ def test_a_single_seed_report_says_training_randomness_is_not_covered(results_di
 
 @pytest.mark.e2e
 def test_seeds_1_2_equal_two_separate_runs_merged_by_render_even_beside_a_busy_process(tmp_path: Path, real_data_dir: Path) -> None:
-    """Three whole runs (about 60 s on 2 cores): --seeds runs each seed in a process of its own, and
-    the separate seed-2 run is a process of its own beside a busy loop, because results must not
-    depend on the load: each process pins its own TensorFlow thread pools, which an in-process run
-    would share with this one."""
+    """Three whole runs (about 60 s alone on 2 cores, 130 s in the suite): --seeds runs each seed in a
+    process of its own, and the separate seed-2 run is a process of its own beside a busy loop,
+    because results must not depend on the load: each process pins its own TensorFlow thread
+    pools (from the CPUs it may use, never from the load), which an in-process run would share
+    with this one."""
     common = list(TINY_RUN)
     both = tmp_path / "both"
     result = CliRunner().invoke(main, ["full", "--seeds", "1,2", *common, "--output", str(both)])
@@ -140,6 +141,8 @@ def test_seeds_1_2_equal_two_separate_runs_merged_by_render_even_beside_a_busy_p
         busy.kill()
         busy.wait()
     assert alone.returncode == 0, stderr[-2000:]
+    threads = [json.loads((folder / "results" / "run.json").read_text())["threads"] for folder in (tmp_path / "alone-2", both / "seed-2")]
+    assert threads[0] == threads[1]  # the same pools, whatever the load
     separate = (tmp_path / "alone-2" / "results" / "per_image.csv").read_text()
     assert separate == (both / "seed-2" / "results" / "per_image.csv").read_text()
     header, *rows = separate.splitlines()
