@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--mode", choices=("fit", "predict"), default="fit")
+    parser.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam")
     args = parser.parse_args()
 
     from genreport.pipeline.core.environment import pin_threads, release_free_memory
@@ -55,7 +56,7 @@ def main() -> None:
         keras.backend.clear_session(free_memory=False)
         release_free_memory()
         apply_policy(choose_policy(os.environ.get("POLICY", "auto")))  # clear_session resets it
-        model = build_modified(units=args.units, activation="relu", optimizer="adam", name="tuned")
+        model = build_modified(units=args.units, activation="relu", optimizer=args.optimizer, name="tuned")
         started = time.monotonic()
         if args.mode == "fit":
             model.fit(x, x, batch_size=16, validation_data=(x_val, x_val), epochs=1, verbose=0)
@@ -71,6 +72,7 @@ def main() -> None:
         print(f"fit {fit + 1}: {time.monotonic() - started:.1f} s, {resident_gib():.3f} GiB resident; "
               f"model alive {model_ref() is not None}, optimizer alive {optimizer_ref() is not None}, "
               f"tf.Variables held by Python {len(variables)}", flush=True)
+        del variables
 
 
 if __name__ == "__main__":

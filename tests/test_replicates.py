@@ -142,7 +142,8 @@ def test_seeds_1_2_equal_two_separate_runs_merged_by_render_even_beside_a_busy_p
         busy.wait()
     assert alone.returncode == 0, stderr[-2000:]
     threads = [json.loads((folder / "results" / "run.json").read_text())["threads"] for folder in (tmp_path / "alone-2", both / "seed-2")]
-    assert threads[0] == threads[1]  # the same pools, whatever the load
+    # Both counts come from the same CPUs; this catches a count taken from the load, not more.
+    assert threads[0] == threads[1]
     separate = (tmp_path / "alone-2" / "results" / "per_image.csv").read_text()
     assert separate == (both / "seed-2" / "results" / "per_image.csv").read_text()
     header, *rows = separate.splitlines()

@@ -62,15 +62,15 @@ def test_a_run_folder_from_before_ownership_markers_is_resumed_and_its_report_re
         marker.unlink()
     (finished_copy / ".genreport.journal").unlink()
     before = {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")}
-    report_before = file_sha256(finished_copy / "report.html")
-    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--test-limit", "20", "--output", str(finished_copy), "--format", "html"])
+    reports_before = {name: file_sha256(finished_copy / name) for name in ("report.html", "report.pdf")}
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--test-limit", "20", "--output", str(finished_copy)])
     assert result.exit_code == 0, result.output
     assert "reusing tuned" in result.stdout and "▶ train" not in result.stdout
     assert {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")} == before
-    # Results and report are replaced: 20 images scored now. A legacy folder with both report.html
-    # and report.pdf is re-rendered in test_ownership.py (no training needed there).
+    # Results and both reports are replaced: 20 images scored now, a new HTML and PDF pair.
     assert len((finished_copy / "results" / "per_image.csv").read_text().splitlines()) == 21
-    assert file_sha256(finished_copy / "report.html") != report_before
+    for name, digest in reports_before.items():
+        assert file_sha256(finished_copy / name) != digest, name
     for name in ("checkpoints", "tuner", "results", "logs"):  # recognised by their files, and marked now
         assert (finished_copy / name / ".genreport-folder").is_file()
 
