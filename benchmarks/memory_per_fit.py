@@ -6,7 +6,7 @@ garbage and calls ``malloc_trim``: what a search trial does between trials. Prin
 resident memory after each fit, whether the model and optimizer are still alive (weak
 references), and the ``tf.Variable`` objects Python still holds.
 
-    python benchmarks/memory_per_fit.py --units 256 --n 3 [--mode fit|predict]
+    python benchmarks/memory_per_fit.py --units 256 --n 3 [--mode fit|predict] [--keep-all-reduce]
     POLICY=float32 TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/memory_per_fit.py ...
 """
 
@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--mode", choices=("fit", "predict"), default="fit")
     parser.add_argument("--optimizer", choices=("adam", "sgd", "rmsprop"), default="adam")
+    parser.add_argument("--keep-all-reduce", action="store_true",
+                        help="train as before the fix: Keras' one-replica gradient all-reduce left in")
     args = parser.parse_args()
 
     from genreport.pipeline.core.environment import pin_threads, release_free_memory
@@ -47,6 +49,7 @@ def main() -> None:
     from tensorflow.python.ops.resource_variable_ops import BaseResourceVariable
 
     from genreport.pipeline.models.builders import build_modified
+    from genreport.pipeline.training.fit import skip_one_replica_all_reduce
     from genreport.pipeline.training.precision import apply_policy, choose_policy
 
     x = np.random.default_rng(0).random((16 * args.steps, 28, 28, 1), dtype=np.float32)
@@ -59,6 +62,8 @@ def main() -> None:
         model = build_modified(units=args.units, activation="relu", optimizer=args.optimizer, name="tuned")
         started = time.monotonic()
         if args.mode == "fit":
+            if not args.keep_all_reduce:
+                skip_one_replica_all_reduce(model)  # what genreport's fit_autoencoder does
             model.fit(x, x, batch_size=16, validation_data=(x_val, x_val), epochs=1, verbose=0)
         else:
             model.predict(x_val, batch_size=16, verbose=0)
