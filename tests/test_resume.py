@@ -71,6 +71,7 @@ def test_a_run_folder_from_before_ownership_markers_is_resumed_and_its_report_re
     assert len((finished_copy / "results" / "per_image.csv").read_text().splitlines()) == 21
     for name, digest in reports_before.items():
         assert file_sha256(finished_copy / name) != digest, name
+    assert "Fashion-MNIST, 20 test images" in (finished_copy / "report.html").read_text()
     for name in ("checkpoints", "tuner", "results", "logs"):  # recognised by their files, and marked now
         assert (finished_copy / name / ".genreport-folder").is_file()
 
