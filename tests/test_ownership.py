@@ -301,3 +301,76 @@ def test_fresh_refuses_a_users_report_and_a_users_file_in_a_set_aside_tuner(resu
     with pytest.raises(ownership.ConfigError, match="report.pdf"):
         move_previous_run_aside(out, progress=lambda _: None)
     assert (out / "report.pdf").read_bytes() == b"%PDF-1.4 notes"
+
+
+def test_full_refuses_a_tuner_folder_it_did_not_write_before_any_work(tmp_path: Path, real_data_dir: Path) -> None:
+    out = tmp_path / "DIR"
+    (out / "tuner").mkdir(parents=True)
+    (out / "tuner" / "my_search.json").write_text('{"mine": true}')
+    before = snapshot(out)
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out), "--data-dir", str(real_data_dir)])
+    assert result.exit_code == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "tuner was not written by genreport" in lines[0]
+    assert {k: v for k, v in snapshot(out).items() if k in before} == before
+    assert "load data" not in result.output
+
+
+def test_render_without_output_writes_its_report_beside_the_results_folder_as_given(
+        tmp_path: Path, real_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_results_fixture(tmp_path / "run", real_data_dir)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["render", "--results", "run/results", "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "report.html").is_file()
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "run" / "results" / "report.html").exists()
+
+
+def merge_inputs(tmp_path: Path, real_data_dir: Path) -> list[str]:
+    """``--results A --results B`` for two seeds' results folders (no training: the results fixture)."""
+    a = write_results_fixture(tmp_path / "a", real_data_dir, seed=1)
+    b = write_results_fixture(tmp_path / "b", real_data_dir, seed=2, sigmas={"base": 1.1, "modified": 0.75, "tuned": 0.45})
+    return ["--results", str(a), "--results", str(b)]
+
+
+def test_a_merge_stopped_while_its_results_are_staged_keeps_the_previous_results_and_no_staging_folder(
+        tmp_path: Path, real_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genreport.pipeline.core.interrupts import Stopped
+
+    inputs, out = merge_inputs(tmp_path, real_data_dir), tmp_path / "merged"
+    assert CliRunner().invoke(main, ["render", *inputs, "--output", str(out), "--format", "html"]).exit_code == 0
+    before = snapshot(out / "results")
+
+    def stopped_before_the_swap(staging: Path, folder: Path) -> None:
+        assert staging.is_dir() and list(staging.glob("*.csv"))  # the new set is staged in full
+        raise Stopped(signal.SIGTERM)  # what a SIGTERM raises at this point
+
+    monkeypatch.setattr("genreport.pipeline.results.store.swap_in", stopped_before_the_swap)
+    result = CliRunner().invoke(main, ["render", *inputs, "--output", str(out), "--format", "html"])
+    assert result.exit_code == 128 + signal.SIGTERM
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1 and "stopped by SIGTERM" in lines[0]
+    assert snapshot(out / "results") == before
+    assert not [p.name for p in out.iterdir() if ownership.TEMPORARY.fullmatch(p.name)]
+
+
+def test_a_sigterm_during_a_merge_s_pdf_layout_keeps_the_previous_report_pair(tmp_path: Path, real_data_dir: Path) -> None:
+    """About 25 s: a merge with its PDF to keep, then a real merge process stopped mid-layout."""
+    inputs, out = merge_inputs(tmp_path, real_data_dir), tmp_path / "merged"
+    first = CliRunner().invoke(main, ["render", *inputs, "--output", str(out)])
+    assert first.exit_code == 0, first.output
+    before = {k: v for k, v in snapshot(out).items() if "/report." in k}
+    assert len(before) == 2
+    process = genreport_process("render", *inputs, "--output", str(out))
+    deadline = time.monotonic() + 60
+    while not list(out.glob(".report.pdf.gr*.pdf")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert process.poll() is None, "the merge ended before its PDF layout began"
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    lines = error_lines(stderr)
+    assert len(lines) == 1 and "stopped by SIGTERM" in lines[0]
+    assert {k: v for k, v in snapshot(out).items() if "/report." in k} == before
+    assert not [p.name for p in out.iterdir() if ownership.TEMPORARY.fullmatch(p.name)]
