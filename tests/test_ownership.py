@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from conftest import error_lines, genreport_process, write_results_fixture
 from genreport.pipeline.core import claims, journal, ownership
+from genreport.pipeline.core.journal import file_sha256
 from genreport.report.cli import main
 from genreport.report.render import render_report
 
@@ -236,8 +237,11 @@ def legacy_run_folder(results_dir: Path) -> Path:
 
 def test_a_legacy_folder_with_both_reports_is_re_rendered(results_dir: Path) -> None:
     out = legacy_run_folder(results_dir)
+    assert not journal.recorded_digests(out)
     result = CliRunner().invoke(main, ["render", "--results", str(results_dir)])
     assert result.exit_code == 0, result.output
+    recorded = journal.recorded_digests(out)  # both replaced, and recorded as genreport's now
+    assert all(file_sha256(out / name) in recorded.get(name, []) for name in ("report.html", "report.pdf"))
 
 
 def test_a_legacy_folder_keeps_its_old_style_leftovers_and_is_still_claimed(results_dir: Path) -> None:
