@@ -125,15 +125,20 @@ def test_a_traced_training_leaves_no_custom_gradient_holding_its_variables(small
     assert custom_gradients_registered() == before
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "mixed_float16"])
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
-def test_skipping_the_one_replica_all_reduce_changes_no_weight_or_optimizer_state(small_data, optimizer) -> None:
+def test_skipping_the_one_replica_all_reduce_changes_no_weight_or_optimizer_state(small_data, optimizer, policy) -> None:
+    """mixed_float16 wraps the optimizer in a LossScaleOptimizer: the skip must reach the inner one too."""
     def trained_state(skip: bool) -> list[bytes]:
         keras.backend.clear_session()
+        keras.mixed_precision.set_dtype_policy(policy)
         keras.utils.set_random_seed(7)
         model = build_modified(units=32, activation="leakyrelu", optimizer=optimizer, name="tuned")
         build_optimizer(model)
         assert not skip or skip_one_replica_all_reduce(model)
+        registered = custom_gradients_registered()
         model.fit(small_data.x_train[:64], small_data.x_train[:64], batch_size=16, epochs=2, shuffle=False, verbose=0)
+        assert not skip or custom_gradients_registered() == registered  # the skip took effect
         return [np.asarray(w).tobytes() for w in model.get_weights()] + [v.numpy().tobytes() for v in model.optimizer.variables]
 
     assert trained_state(skip=True) == trained_state(skip=False)

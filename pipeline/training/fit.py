@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -199,21 +200,27 @@ def build_optimizer(model: keras.Model) -> None:
 
 
 def skip_one_replica_all_reduce(model: keras.Model) -> bool:
-    """Let ``model``'s optimizer skip its gradient all-reduce when one replica trains; True if it will.
+    """Give ``model``'s optimizer an all-reduce that returns the gradients unchanged when one replica trains; whether it did.
 
     Under TensorFlow's default strategy the all-reduce sums over one replica, an identity. Yet
     each trace of it registers a custom gradient in TensorFlow's process-wide gradient registry,
     which is never emptied: the entry keeps the traced graph alive, and through its captures every
     variable the training updated. Each traced training of a 256-unit design with Adam kept
     0.39 GiB that way (``benchmarks/results/memory-per-fit-2026-12-03``); a search trains dozens.
-    Under a MirroredStrategy the all-reduce is needed and is left alone.
+    Under a MirroredStrategy (two or more GPUs) the all-reduce is needed, so it stays, and so does
+    that memory. Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, whose inner
+    optimizer does the updates.
     """
     import tensorflow as tf
 
     with model.distribute_strategy.scope():
         one_replica = not tf.distribute.has_strategy()
-    optimizer = model.optimizer
-    if not one_replica or not hasattr(type(optimizer), "_all_reduce_sum_gradients"):
+    if not one_replica:
+        return False
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    if not hasattr(type(optimizer), "_all_reduce_sum_gradients"):
+        warnings.warn(f"{type(optimizer).__name__} has no _all_reduce_sum_gradients (another Keras?): "
+                      "each traced training will keep its variables in memory", RuntimeWarning, stacklevel=2)
         return False
     optimizer._all_reduce_sum_gradients = list  # the (gradient, variable) pairs, unchanged
     return True
