@@ -301,3 +301,31 @@ def test_a_restarted_worker_reopens_its_own_search_folder(tmp_path: Path) -> Non
         resumable_tuner(tmp_path / "tuner", lines.append).save()
         resumable_tuner(tmp_path / "tuner", lines.append)
     assert lines == []  # the trials are the chief's; the worker has none to count
+
+
+def test_a_large_trial_s_model_is_freed_before_the_next_trial_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keras models hold reference cycles; with Python's collector off, only the tuner's own collection frees one."""
+    import gc
+    import weakref
+
+    from genreport.pipeline.search import tuner as tuning
+    from genreport.pipeline.search.runner import make_tuner
+
+    monkeypatch.setattr(tuning, "COLLECT_AFTER_WEIGHT_BYTES", 0)  # every design counts as large here
+    budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=4, patience=1)
+    settings = {"algorithm": "halving", "rungs": 1, "max_trials": 1}
+    tuner = make_tuner(tmp_path / "tuner", settings, budget, seed=3, progress=lambda _: None)
+    built: list[weakref.ref] = []
+    build = tuner._build_hypermodel
+    monkeypatch.setattr(tuner, "_build_hypermodel", lambda hp: (built.append(weakref.ref(model := build(hp))), model)[1])
+    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    alive_at_second_build: list[bool] = []
+    gc.collect()
+    gc.disable()
+    try:
+        tuner.run_trial(tuner.oracle.create_trial("tuner0"), x, x[:4])
+        monkeypatch.setattr(tuner, "_build_hypermodel", lambda hp: (alive_at_second_build.append(built[0]() is not None), build(hp))[1])
+        tuner.run_trial(tuner.oracle.create_trial("tuner0"), x, x[:4])
+    finally:
+        gc.enable()
+    assert alive_at_second_build == [False]
