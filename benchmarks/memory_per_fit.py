@@ -63,7 +63,7 @@ def main() -> None:
         started = time.monotonic()
         if args.mode == "fit":
             if not args.keep_all_reduce:
-                skip_one_replica_all_reduce(model)  # what genreport's fit_autoencoder does
+                skip_one_replica_all_reduce(model)  # as genreport's fit_autoencoder does (it also builds the optimizer first)
             model.fit(x, x, batch_size=16, validation_data=(x_val, x_val), epochs=1, verbose=0)
         else:
             model.predict(x_val, batch_size=16, verbose=0)

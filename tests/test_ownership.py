@@ -238,10 +238,12 @@ def legacy_run_folder(results_dir: Path) -> Path:
 def test_a_legacy_folder_with_both_reports_is_re_rendered(results_dir: Path) -> None:
     out = legacy_run_folder(results_dir)
     assert not journal.recorded_digests(out)
+    files_before = {name: os.stat(out / name).st_ino for name in ("report.html", "report.pdf")}
     result = CliRunner().invoke(main, ["render", "--results", str(results_dir)])
     assert result.exit_code == 0, result.output
-    recorded = journal.recorded_digests(out)  # both replaced, and recorded as genreport's now
-    assert all(file_sha256(out / name) in recorded.get(name, []) for name in ("report.html", "report.pdf"))
+    recorded = journal.recorded_digests(out)
+    for name, inode in files_before.items():  # each written anew (renamed into place), and recorded as genreport's now
+        assert os.stat(out / name).st_ino != inode and file_sha256(out / name) in recorded.get(name, []), name
 
 
 def test_a_legacy_folder_keeps_its_old_style_leftovers_and_is_still_claimed(results_dir: Path) -> None:
