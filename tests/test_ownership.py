@@ -29,6 +29,12 @@ def snapshot(*roots: Path) -> dict[str, str]:
     return found
 
 
+def report_pair(folder: Path) -> dict[str, tuple[int, str]]:
+    """``report.html`` and ``report.pdf`` in ``folder``: each file's inode and SHA-256 (a re-render of the same
+    results writes the same bytes, so only the inode shows that a file was replaced)."""
+    return {name: (os.stat(folder / name).st_ino, file_sha256(folder / name)) for name in ("report.html", "report.pdf")}
+
+
 def users_folder(tmp_path: Path, with_results: bool = True) -> tuple[Path, Path]:
     """The attack review's folder: user files named like genreport's leftovers, and checkpoints/tuner symlinked elsewhere."""
     out, elsewhere = tmp_path / "DIR", tmp_path / "elsewhere"
@@ -187,7 +193,7 @@ def test_a_signal_during_the_pdf_layout_keeps_the_previous_report_pair(results_d
     """About 10 s each: a real render process (Python, matplotlib and WeasyPrint start-up), stopped mid-layout."""
     out = results_dir.parent
     render_report(results_dir, out)
-    before = snapshot(out)
+    before = report_pair(out)
     process = genreport_process("render", "--results", str(results_dir))
     deadline = time.monotonic() + 60
     while not list(out.glob(".report.pdf.gr*.pdf")) and time.monotonic() < deadline and process.poll() is None:
@@ -199,8 +205,7 @@ def test_a_signal_during_the_pdf_layout_keeps_the_previous_report_pair(results_d
     assert process.returncode == 128 + signum
     lines = error_lines(stderr)
     assert len(lines) == 1 and f"stopped by {signal.Signals(signum).name}" in lines[0]
-    after = snapshot(out)
-    assert {k: v for k, v in after.items() if "/report." in k} == {k: v for k, v in before.items() if "/report." in k}
+    assert report_pair(out) == before  # the same two files, not rewritten
     assert not [p.name for p in out.iterdir() if ownership.TEMPORARY.fullmatch(p.name)]
 
 
@@ -318,7 +323,10 @@ def test_full_refuses_a_tuner_folder_it_did_not_write_before_any_work(tmp_path: 
     assert result.exit_code == 1
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and "tuner was not written by genreport" in lines[0]
-    assert {k: v for k, v in snapshot(out).items() if k in before} == before
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert set(after) - set(before) <= {str(out / ".genreport.journal"), str(out / ".genreport.lock")}
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["tuner"]  # no folder made before the refusal
     assert "load data" not in result.output
 
 
@@ -346,6 +354,7 @@ def test_a_merge_stopped_while_its_results_are_staged_keeps_the_previous_results
     inputs, out = merge_inputs(tmp_path, real_data_dir), tmp_path / "merged"
     assert CliRunner().invoke(main, ["render", *inputs, "--output", str(out), "--format", "html"]).exit_code == 0
     before = snapshot(out / "results")
+    folder_before = os.stat(out / "results").st_ino
 
     def stopped_before_the_swap(staging: Path, folder: Path) -> None:
         assert staging.is_dir() and list(staging.glob("*.csv"))  # the new set is staged in full
@@ -356,7 +365,7 @@ def test_a_merge_stopped_while_its_results_are_staged_keeps_the_previous_results
     assert result.exit_code == 128 + signal.SIGTERM
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and "stopped by SIGTERM" in lines[0]
-    assert snapshot(out / "results") == before
+    assert snapshot(out / "results") == before and os.stat(out / "results").st_ino == folder_before  # not swapped
     assert not [p.name for p in out.iterdir() if ownership.TEMPORARY.fullmatch(p.name)]
 
 
@@ -365,8 +374,7 @@ def test_a_sigterm_during_a_merge_s_pdf_layout_keeps_the_previous_report_pair(tm
     inputs, out = merge_inputs(tmp_path, real_data_dir), tmp_path / "merged"
     first = CliRunner().invoke(main, ["render", *inputs, "--output", str(out)])
     assert first.exit_code == 0, first.output
-    before = {k: v for k, v in snapshot(out).items() if "/report." in k}
-    assert len(before) == 2
+    before = report_pair(out)
     process = genreport_process("render", *inputs, "--output", str(out))
     deadline = time.monotonic() + 60
     while not list(out.glob(".report.pdf.gr*.pdf")) and time.monotonic() < deadline and process.poll() is None:
@@ -378,5 +386,5 @@ def test_a_sigterm_during_a_merge_s_pdf_layout_keeps_the_previous_report_pair(tm
     assert process.returncode == 128 + signal.SIGTERM
     lines = error_lines(stderr)
     assert len(lines) == 1 and "stopped by SIGTERM" in lines[0]
-    assert {k: v for k, v in snapshot(out).items() if "/report." in k} == before
+    assert report_pair(out) == before  # the same two files, not rewritten
     assert not [p.name for p in out.iterdir() if ownership.TEMPORARY.fullmatch(p.name)]

@@ -139,7 +139,8 @@ def test_skipping_the_one_replica_all_reduce_changes_no_weight_or_optimizer_stat
         assert not skip or skip_one_replica_all_reduce(model)
         registered = custom_gradients_registered()
         model.fit(small_data.x_train[:64], small_data.x_train[:64], batch_size=16, epochs=2, shuffle=False, verbose=0)
-        assert not skip or custom_gradients_registered() == registered  # the skip took effect
+        # With the skip no entry is added; without it one is (so the count measures the all-reduce).
+        assert custom_gradients_registered() == registered if skip else custom_gradients_registered() > registered
         return [np.asarray(w).tobytes() for w in model.get_weights()] + [v.numpy().tobytes() for v in model.optimizer.variables]
 
     assert trained_state(skip=True) == trained_state(skip=False)

@@ -303,29 +303,49 @@ def test_a_restarted_worker_reopens_its_own_search_folder(tmp_path: Path) -> Non
     assert lines == []  # the trials are the chief's; the worker has none to count
 
 
-def test_a_large_trial_s_model_is_freed_before_the_next_trial_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keras models hold reference cycles; with Python's collector off, only the tuner's own collection frees one."""
+def first_model_alive_at_second_build(folder: Path, monkeypatch: pytest.MonkeyPatch, collect_after_bytes: float) -> bool:
+    """Two real 32-unit trials with Python's collector off: whether the first trial's model is still alive when the second builds."""
     import gc
     import weakref
 
     from genreport.pipeline.search import tuner as tuning
     from genreport.pipeline.search.runner import make_tuner
 
-    monkeypatch.setattr(tuning, "COLLECT_AFTER_WEIGHT_BYTES", 0)  # every design counts as large here
+    monkeypatch.setattr(tuning, "COLLECT_AFTER_WEIGHT_BYTES", collect_after_bytes)
     budget = TrialBudget(kind="compute", first_flops=1e9, first_steps=1, rate=3, batch_size=4, patience=1)
-    settings = {"algorithm": "halving", "rungs": 1, "max_trials": 1}
-    tuner = make_tuner(tmp_path / "tuner", settings, budget, seed=3, progress=lambda _: None)
-    built: list[weakref.ref] = []
-    build = tuner._build_hypermodel
-    monkeypatch.setattr(tuner, "_build_hypermodel", lambda hp: (built.append(weakref.ref(model := build(hp))), model)[1])
+    tuner = make_tuner(folder, {"algorithm": "halving", "rungs": 1, "max_trials": 1}, budget, seed=3, progress=lambda _: None,
+                       log_dir=folder.parent / "logs")  # TensorBoard and HParams callbacks, as in a run
+    build, built, alive = tuner._build_hypermodel, [], []
+
+    def first_build(hp):
+        built.append(weakref.ref(model := build(hp)))
+        return model
+
+    def second_build(hp):
+        assert not gc.isenabled()
+        alive.append(built[0]() is not None)
+        return build(hp)
+
     x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
-    alive_at_second_build: list[bool] = []
     gc.collect()
     gc.disable()
     try:
-        tuner.run_trial(tuner.oracle.create_trial("tuner0"), x, x[:4])
-        monkeypatch.setattr(tuner, "_build_hypermodel", lambda hp: (alive_at_second_build.append(built[0]() is not None), build(hp))[1])
-        tuner.run_trial(tuner.oracle.create_trial("tuner0"), x, x[:4])
+        for builder in (first_build, second_build):
+            monkeypatch.setattr(tuner, "_build_hypermodel", builder)
+            tuner.run_trial(tuner.oracle.create_trial("tuner0"), x, x[:4])
     finally:
         gc.enable()
-    assert alive_at_second_build == [False]
+    return alive == [True]
+
+
+def test_a_large_trial_s_model_is_freed_before_the_next_trial_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keras models hold reference cycles: with Python's collector off, only the tuner's collection frees one."""
+    assert not first_model_alive_at_second_build(tmp_path / "large", monkeypatch, collect_after_bytes=0)
+    assert first_model_alive_at_second_build(tmp_path / "small", monkeypatch, collect_after_bytes=float("inf"))
+
+
+def test_the_128_and_256_unit_designs_are_large_enough_to_collect_after_and_32_and_64_are_not() -> None:
+    from genreport.pipeline.models.builders import UNITS
+    from genreport.pipeline.search.tuner import COLLECT_AFTER_WEIGHT_BYTES
+
+    assert [u for u in UNITS if 4 * build_modified(u).count_params() >= COLLECT_AFTER_WEIGHT_BYTES] == [128, 256]
