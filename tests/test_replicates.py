@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -114,12 +113,12 @@ def test_a_single_seed_report_says_training_randomness_is_not_covered(results_di
 
 @pytest.mark.e2e
 def test_seeds_1_2_equal_two_separate_runs_merged_by_render_even_beside_a_busy_process(tmp_path: Path, real_data_dir: Path) -> None:
-    """Three whole runs, two at a time (about 80 s in the suite): --seeds runs each seed in a process
-    of its own, and the separate seed-2 run is a process of its own that runs beside the --seeds
-    run's processes, because results must not depend on the load: each process pins its own
-    TensorFlow thread pools (from the CPUs it may use, never from the load), which an in-process
-    run would share with this one. The --seeds run is the separate run's busy neighbour, so no
-    idle busy loop is needed to load a core."""
+    """Three whole runs, two at a time (about 100 s in the suite): --seeds runs each seed in a process
+    of its own, one after the other, and the separate seed-2 run is a process of its own started
+    beside the --seeds run's seed-1 process (the --seeds run's seed 2 mostly follows it, less
+    loaded), because results must not depend on the load: each process pins its own TensorFlow
+    thread pools (from the CPUs it may use, never from the load), which an in-process run would
+    share with this one."""
     common = list(TINY_RUN)
     both = tmp_path / "both"
     # A seed's folder is what a separate run of that seed writes, to the last digit of every
@@ -133,8 +132,9 @@ def test_seeds_1_2_equal_two_separate_runs_merged_by_render_even_beside_a_busy_p
         finally:
             try:
                 _, stderr = streams.result()
-            except subprocess.TimeoutExpired:
+            except BaseException:
                 alone.kill()
+                alone.communicate()
                 raise
     assert result.exit_code == 0, result.output
     assert alone.returncode == 0, stderr[-2000:]
