@@ -121,8 +121,8 @@ def test_an_activation_given_as_a_layer_is_accepted(tmp_path: Path) -> None:
     assert check_checkpoint(saved(model, tmp_path / "m.keras")).output_shape == (28, 28, 1)
 
 
-def write_archive(path: Path, config: dict, weights: bytes = b"") -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
+def write_archive(path: Path, config: dict, weights: bytes = b"", compression: int = zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("metadata.json", json.dumps({"keras_version": keras.__version__}))
         archive.writestr("model.weights.h5", weights)
@@ -151,7 +151,9 @@ def test_models_nested_hundreds_deep_are_refused_in_one_line(tmp_path: Path) -> 
         check_checkpoint(write_archive(tmp_path / "m.keras", config))
 
 
-def test_a_weights_file_declaring_arrays_over_the_bound_is_refused_before_keras_reads_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored-as-keras-saves", "deflated"])
+def test_a_weights_file_declaring_arrays_over_the_bound_is_refused_before_keras_reads_them(tmp_path: Path, compression: int) -> None:
+    """Keras stores its members uncompressed, and those are read in place; a compressed member through zipfile's reader."""
     import h5py
 
     inputs = keras.Input((28, 28, 1))
@@ -160,7 +162,7 @@ def test_a_weights_file_declaring_arrays_over_the_bound_is_refused_before_keras_
     with h5py.File(bomb, "w") as handle:  # 2.3 GiB of float32 fill values in a few kilobytes
         handle.create_dataset("layers/conv2d/vars/0", shape=(25_000, 25_000), dtype="float32", chunks=(1000, 1000), compression="gzip")
     assert bomb.stat().st_size < 100_000
-    path = write_archive(tmp_path / "m.keras", config_of(good), bomb.read_bytes())
+    path = write_archive(tmp_path / "m.keras", config_of(good), bomb.read_bytes(), compression)
     with pytest.raises(CheckpointError, match=r"m.keras: its model.weights.h5 declares 2\.3 GiB of arrays"):
         check_checkpoint(path)
 

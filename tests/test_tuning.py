@@ -327,14 +327,17 @@ def first_model_alive_at_second_build(folder: Path, monkeypatch: pytest.MonkeyPa
         return build(hp)
 
     x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    first, second = tuner.oracle.create_trial("tuner0"), tuner.oracle.create_trial("tuner1")  # a tuner that asks again gets its own trial back
+    second.hyperparameters.values["activation"] = "tanh"  # another design, so it is built (the grid's next is reused)
     gc.collect()
     gc.disable()
     try:
-        for builder in (first_build, second_build):
+        for builder, trial in ((first_build, first), (second_build, second)):
             monkeypatch.setattr(tuner, "_build_hypermodel", builder)
-            tuner.run_trial(tuner.oracle.create_trial("tuner0"), x, x[:4])
+            tuner.run_trial(trial, x, x[:4])
     finally:
         gc.enable()
+    assert len(alive) == 1
     return alive == [True]
 
 
@@ -349,3 +352,31 @@ def test_the_128_and_256_unit_designs_are_large_enough_to_collect_after_and_32_a
     from genreport.pipeline.search.tuner import COLLECT_AFTER_WEIGHT_BYTES
 
     assert [u for u in UNITS if 4 * build_modified(u).count_params() >= COLLECT_AFTER_WEIGHT_BYTES] == [128, 256]
+
+
+def test_a_trial_differing_only_in_its_optimizer_restarts_the_last_model_and_scores_as_a_fresh_build(tmp_path: Path) -> None:
+    """The grid runs a design's three optimizers one after another: the second trains the first's
+    model, back at its built weights with a new optimizer, and gets the loss a new build gets (a
+    two-step trial, so its training is traced again after the new compile)."""
+    from genreport.pipeline.search.runner import make_tuner
+
+    budget = TrialBudget(kind="compute", first_flops=1.5e9, first_steps=1, rate=3, batch_size=4, patience=1)  # two 32-unit steps
+    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+
+    def tuner_in(folder: Path):
+        return make_tuner(folder, {"algorithm": "halving", "rungs": 1, "max_trials": 1}, budget, seed=3, progress=lambda _: None)
+
+    reusing = tuner_in(tmp_path / "reusing")
+    builds = []
+    build = reusing._build_hypermodel
+    reusing._build_hypermodel = lambda hp: builds.append(hp.values["optimizer"]) or build(hp)
+    adam, sgd = reusing.oracle.create_trial("tuner0"), reusing.oracle.create_trial("tuner1")  # a tuner that asks again gets its own trial back
+    assert (adam.hyperparameters.values["optimizer"], sgd.hyperparameters.values["optimizer"]) == ("adam", "sgd")
+    reusing.run_trial(adam, x, x[:4])
+    trained_once = reusing._reusable.model
+    restarted = reusing.run_trial(sgd, x, x[:4])
+    assert builds == ["adam"] and reusing._reusable.model is trained_once
+    assert type(trained_once.optimizer).__name__ == "SGD" and restarted["steps"] == 2.0
+
+    fresh = tuner_in(tmp_path / "fresh").run_trial(sgd, x, x[:4])
+    assert restarted["val_loss"] == fresh["val_loss"]

@@ -49,6 +49,12 @@ def make_optimizer(name: str, learning_rate: float | None = None) -> keras.optim
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
 
 
+def compile_autoencoder(model: keras.Model, optimizer: str, learning_rate: float | None = None) -> keras.Model:
+    """``model`` compiled for reconstruction: MSE loss and a fresh ``make_optimizer(optimizer, learning_rate)``."""
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse")
+    return model
+
+
 def _output_layer(x: Any) -> Any:
     # float32 output keeps the sigmoid and the loss exact under a mixed precision policy.
     return layers.Conv2D(1, 3, padding="same", activation="sigmoid", dtype="float32", name="reconstruction")(x)
@@ -64,9 +70,7 @@ def build_base(filters: tuple[int, int] = (32, 64), optimizer: str = "adam") -> 
     for i, f in enumerate(reversed(filters), start=1):
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"dec_conv{i}")(x)
         x = layers.UpSampling2D(2, name=f"dec_up{i}")(x)
-    model = keras.Model(inputs, _output_layer(x), name=BASE)
-    model.compile(optimizer=make_optimizer(optimizer), loss="mse")
-    return model
+    return compile_autoencoder(keras.Model(inputs, _output_layer(x), name=BASE), optimizer)
 
 
 def modified_filters(units: int) -> tuple[int, int, int]:
@@ -100,9 +104,7 @@ def build_modified(
         x = layers.BatchNormalization(name=f"dec_bn{i}")(x)
         x = activation_layer(activation)(x)
     x = layers.Cropping2D(2, name="crop_to_28")(x)
-    model = keras.Model(inputs, _output_layer(x), name=name)
-    model.compile(optimizer=make_optimizer(optimizer, learning_rate), loss="mse")
-    return model
+    return compile_autoencoder(keras.Model(inputs, _output_layer(x), name=name), optimizer, learning_rate)
 
 
 def layer_table(model: keras.Model) -> list[dict[str, Any]]:

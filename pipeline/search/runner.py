@@ -16,6 +16,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from genreport.pipeline.core.environment import collections_skip_older_objects
 from genreport.pipeline.core.ownership import make_folder
 from genreport.pipeline.core.progress import Lines, Progress, event_sink
 from genreport.pipeline.search.oracles import GridHalvingOracle, RecordingRandomSearchOracle, rung_sizes
@@ -161,7 +162,8 @@ def run_search(
     tuner = make_tuner(directory, settings, budget, seed=seed, progress=progress, strategy=strategy, worker_timeout=worker_timeout,
                        settings_digest=settings_digest, log_dir=log_dir)
     tuner.oracle.verbose = 0  # our own progress lines instead of KerasTuner's tables
-    tuner.search(x_train, x_val)
+    with collections_skip_older_objects():
+        tuner.search(x_train, x_val)
     if is_worker():
         return None
     trials = trial_records(tuner.oracle)
