@@ -162,9 +162,11 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
         assert path.read_text() == str(os.getpid())
 
 
-# A run whose modified variant trains for three epochs of 57 steps (about a second each), long
-# enough to be killed in the middle of it, and whose search has three trials to be killed between.
-INTERRUPTIBLE = (*TINY_RUN, "--train-limit", "1000", "--train-tflop", "0.5", "--max-trials", "3")
+# A run whose modified variant trains for three epochs of 34 steps (540 training images in batches
+# of 16; 0.3 TFLOP buys 101 steps of 2.96 GFLOP), long enough to be killed in the middle of it, and
+# whose search has three trials to be killed between.
+INTERRUPTIBLE = (*TINY_RUN, "--train-limit", "600", "--train-tflop", "0.3", "--max-trials", "3")
+STEPS_PER_EPOCH = 34
 
 
 def start_full(out: Path, *extra: str) -> subprocess.Popen:
@@ -250,7 +252,7 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_the_finished_variant(interrupt
 @pytest.mark.e2e
 def test_a_kill_inside_a_training_resumes_it_from_its_last_finished_epoch(interrupted: dict) -> None:
     saved = interrupted["backup"]
-    assert saved["epoch"] >= 1 and saved["steps"] >= 57  # at least one whole epoch of 57 steps was kept
+    assert saved["epoch"] >= 1 and saved["steps"] >= STEPS_PER_EPOCH  # at least one whole epoch was kept
     assert f"resuming modified from epoch {saved['epoch']} of " in interrupted["before_search_kill"]
     assert not (interrupted["out"] / "checkpoints" / ".backup-modified").exists()
 

@@ -177,8 +177,10 @@ class BudgetTuner(keras_tuner.Tuner):
 
         reusable, self._reusable = self._reusable, None
         if reusable is not None and reusable.shape == design_shape(hp):
-            self._reusable = reusable
-            return reusable.restarted(str(hp.values["optimizer"]))
+            self._reusable, model = reusable, reusable.restarted(str(hp.values["optimizer"]))
+            if self._collect_before_build:
+                gc.collect()  # the last optimizer's state, held in reference cycles, goes before this one's is made
+            return model
         del reusable
         if self._collect_before_build:
             # Keras models hold reference cycles, which only the garbage collector frees; Python's
