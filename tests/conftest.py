@@ -33,12 +33,22 @@ SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted", "rendered": "
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`--dist loadgroup`), all the tests that read one shared run go to one
-    worker, so the run is made once."""
+    worker, so the run is made once. The shared runs' groups and the other whole-process tests
+    (marked e2e) are handed out first: xdist deals tests in collection order, and a long one dealt
+    last kept one core idle while the other finished it."""
     for item in items:
         for fixture, group in SHARED_RUNS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.xdist_group(group))
                 break
+    items.sort(key=dealing_order)
+
+
+def dealing_order(item: pytest.Item) -> int:
+    """0 for a test of a shared whole run, 1 for another whole-process test, 2 for the rest (a stable sort keeps each's order)."""
+    if any(fixture in getattr(item, "fixturenames", ()) for fixture in SHARED_RUNS if fixture != "rendered"):
+        return 0
+    return 1 if item.get_closest_marker("e2e") else 2
 
 
 def genreport_process(*args: str, env: dict[str, str] | None = None, **popen: object) -> subprocess.Popen:
