@@ -19,7 +19,7 @@ from genreport.pipeline.data.fashion_mnist import DEBIAN_DATA_DIR, FILES, find_d
 
 
 # The smallest whole `full` run that still trains all three variants, searches, scores and reports
-# (about 10 s in-process on 2 cores): for process-level tests (signals, kill and resume, seeds and
+# (about 29 s as a process of its own on the 2-core AVX-512 AMD, 8 s of it the chosen 256-unit design's one step): for process-level tests (signals, kill and resume, seeds and
 # merges, chief and workers, determinism), which need a whole run but not the smoke preset's size.
 TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "1", "--train-limit", "200", "--test-limit", "40",
             "--train-tflop", "0.05", "--batch-size", "16", "--format", "html")
