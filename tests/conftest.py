@@ -19,8 +19,9 @@ from genreport.pipeline.data.fashion_mnist import DEBIAN_DATA_DIR, FILES, find_d
 
 
 # The smallest whole `full` run that still trains all three variants, searches, scores and reports
-# (about 29 s as a process of its own on the 2-core AVX-512 AMD, 8 s of it the chosen 256-unit design's one step): for process-level tests (signals, kill and resume, seeds and
-# merges, chief and workers, determinism), which need a whole run but not the smoke preset's size.
+# (about 29 s as a process of its own on the 2-core AVX-512 AMD, 8 s of it the chosen 256-unit
+# design's one step): for process-level tests (signals, kill and resume, seeds and merges, chief
+# and workers, determinism), which need a whole run but not the smoke preset's size.
 TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "1", "--train-limit", "200", "--test-limit", "40",
             "--train-tflop", "0.05", "--batch-size", "16", "--format", "html")
 
@@ -33,9 +34,10 @@ SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted", "rendered": "
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`--dist loadgroup`), all the tests that read one shared run go to one
-    worker, so the run is made once. The shared runs' groups and the other whole-process tests
-    (marked e2e) are handed out first: xdist deals tests in collection order, and a long one dealt
-    last kept one core idle while the other finished it."""
+    worker, so the run is made once. xdist deals its groups first, largest first (its
+    ``--loadscope-reorder``), then single tests in collection order; the other whole-process tests
+    (marked e2e) are put first among those, so that none of them is dealt last and keeps one core
+    idle while the other core finishes it."""
     for item in items:
         for fixture, group in SHARED_RUNS.items():
             if fixture in getattr(item, "fixturenames", ()):
@@ -45,8 +47,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def dealing_order(item: pytest.Item) -> int:
-    """0 for a test of a shared whole run, 1 for another whole-process test, 2 for the rest (a stable sort keeps each's order)."""
-    if any(fixture in getattr(item, "fixturenames", ()) for fixture in SHARED_RUNS if fixture != "rendered"):
+    """0 for a test of a shared run, 1 for another whole-process test, 2 for the rest (a stable sort keeps each's order)."""
+    if any(fixture in getattr(item, "fixturenames", ()) for fixture in SHARED_RUNS):
         return 0
     return 1 if item.get_closest_marker("e2e") else 2
 

@@ -22,9 +22,9 @@ def test_full_preset_uses_all_data() -> None:
 
 
 def test_overrides_win_over_the_preset() -> None:
-    config = resolve_config("smoke", {"budget": "epochs", "epochs": 3, "search": "random", "max_trials": 4, "batch_size": 16, "seed": 7, "test_limit": 50})
+    config = resolve_config("smoke", {"budget": "epochs", "epochs": 3, "search": "random", "max_trials": 4, "batch_size": 16, "seed": 7, "test_limit": 30})
     assert (config.budget, config.epochs, config.search) == ("epochs", 3, "random")
-    assert (config.max_trials, config.batch_size, config.seed, config.test_limit) == (4, 16, 7, 50)
+    assert (config.max_trials, config.batch_size, config.seed, config.test_limit) == (4, 16, 7, 30)
 
 
 def test_the_full_preset_budgets_are_work_not_seconds() -> None:

@@ -271,3 +271,34 @@ def test_the_bound_counts_every_variable_at_its_dtype(tmp_path: Path) -> None:
     model = keras.Model(inputs, layers.Dense(784, dtype="float64")(inputs))
     size = model_size(config_of(saved(model, tmp_path / "m.keras")), "m.keras")
     assert size.weight_bytes == 8 * (784 * 784 + 784) and size.bytes < GIB
+
+
+def test_a_stored_member_read_in_place_gives_the_bytes_zipfile_gives_and_a_compressed_one_is_left_to_zipfile(tmp_path: Path) -> None:
+    import io
+
+    from genreport.pipeline.models.model_size import stored_member
+
+    payload = bytes(range(256)) * 40
+    for compression in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        path = tmp_path / f"{compression}.zip"
+        with zipfile.ZipFile(path, "w", compression=compression) as archive:
+            archive.writestr("first.txt", b"before")
+            archive.writestr("model.weights.h5", payload)
+        with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
+            member = stored_member(handle, archive.getinfo("model.weights.h5"))
+            if compression == zipfile.ZIP_DEFLATED:
+                assert member is None
+                continue
+            assert member.read() == archive.read("model.weights.h5")
+            assert member.seek(-16, io.SEEK_END) == len(payload) - 16 and member.read(100) == payload[-16:]
+            assert member.seek(len(payload) + 5) == len(payload) + 5 and member.read(10) == b""
+            member.seek(300)
+            assert member.read(4) == payload[300:304]
+
+
+def test_a_stored_weights_member_that_is_no_hdf5_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    inputs = keras.Input((28, 28, 1))
+    good = saved(keras.Model(inputs, layers.Conv2D(1, 3, padding="same")(inputs)), tmp_path / "ok.keras")
+    path = write_archive(tmp_path / "m.keras", config_of(good), b"not an HDF5 file at all" * 100)
+    with pytest.raises(CheckpointError, match=r"^m.keras: its model.weights.h5 is unreadable \(\w+\)$"):
+        check_checkpoint(path)

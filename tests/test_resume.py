@@ -21,6 +21,7 @@ from genreport.pipeline.core.errors import ConfigError
 from genreport.pipeline.core.ownership import make_folder
 from genreport.pipeline.core.journal import append_journal
 from genreport.pipeline.runs.resume import move_previous_run_aside, sweep_temporary_files
+from genreport.pipeline.training.budget import steps_per_epoch
 from genreport.report.cli import main
 
 def per_image_column(out: Path, column: str) -> list[str]:
@@ -162,11 +163,11 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
         assert path.read_text() == str(os.getpid())
 
 
-# A run whose modified variant trains for three epochs of 34 steps (540 training images in batches
-# of 16; 0.3 TFLOP buys 101 steps of 2.96 GFLOP), long enough to be killed in the middle of it, and
-# whose search has three trials to be killed between.
+# A run whose modified variant trains for almost three epochs (540 training images in batches of
+# 16 are 34 steps an epoch; 0.3 TFLOP buys 101 steps of 2.97 GFLOP), long enough to be killed in
+# the middle of it, and whose search has three trials to be killed between.
 INTERRUPTIBLE = (*TINY_RUN, "--train-limit", "600", "--train-tflop", "0.3", "--max-trials", "3")
-STEPS_PER_EPOCH = 34
+STEPS_PER_EPOCH = steps_per_epoch(540, 16)
 
 
 def start_full(out: Path, *extra: str) -> subprocess.Popen:

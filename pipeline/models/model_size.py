@@ -27,6 +27,7 @@ import io
 import math
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -317,15 +318,16 @@ LOCAL_HEADER = struct.Struct("<4s22xHH")  # a zip member's local header: signatu
 
 
 def stored_member(handle: BinaryIO, info: zipfile.ZipInfo) -> StoredMember | None:
-    """The member ``info`` of the zip open as ``handle``, read in place; None when it is compressed or its header is not where the directory says."""
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:  # compressed or encrypted
+    """The member ``info`` of the zip open as ``handle``, read in place; None (zipfile's own reader, then) when
+    it is compressed, encrypted or patched, its sizes disagree, or its local header is not the one the directory names."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x61 or info.compress_size != info.file_size:
         return None
     handle.seek(info.header_offset)
     header = handle.read(LOCAL_HEADER.size)
     if len(header) != LOCAL_HEADER.size:
         return None
     signature, name_length, extra_length = LOCAL_HEADER.unpack(header)
-    if signature != b"PK\x03\x04":
+    if signature != b"PK\x03\x04" or handle.read(name_length) != info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"):
         return None
     return StoredMember(handle, info.header_offset + LOCAL_HEADER.size + name_length + extra_length, info.file_size)
 
@@ -352,7 +354,7 @@ def check_weights_file(path: Any, name: str, max_gib: float) -> None:
             info = archive.getinfo("model.weights.h5")
             with stored_member(handle, info) or archive.open(info) as member, h5py.File(member, "r") as weights:
                 weights.visititems(visit)
-    except (OSError, ValueError, RuntimeError, KeyError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise CheckpointError(f"{name}: its model.weights.h5 is unreadable ({type(exc).__name__})") from None
     if total > max_gib * GIB:
         raise CheckpointError(f"{name}: its model.weights.h5 declares {total / GIB:.1f} GiB of arrays, more than the {max_gib:g} GiB "

@@ -70,9 +70,14 @@ def build_tuned_model(hp: keras_tuner.HyperParameters, policy: str | None = None
     )
 
 
-def design_shape(hp: keras_tuner.HyperParameters) -> tuple[int, str]:
-    """What a trial's model is built from (units, activation): trials that share it differ only in their optimizer."""
-    return int(hp.values["units"]), str(hp.values["activation"])
+# Hyper-parameters that do not enter a trial's build: its optimizer is compiled anew, its rung and
+# the chief's settings digest only steer the search.
+NOT_BUILT_FROM = frozenset({"optimizer", "rung", "settings"})
+
+
+def design_shape(hp: keras_tuner.HyperParameters) -> tuple[tuple[str, Any], ...]:
+    """Every hyper-parameter a trial's model is built from (units, activation): trials that share them differ only in their optimizer."""
+    return tuple(sorted((k, v) for k, v in hp.values.items() if k not in NOT_BUILT_FROM))
 
 
 @dataclass
@@ -82,10 +87,11 @@ class ReusableModel:
     Every trial builds from the run's seed, so a design's initial weights are the same whatever its
     optimizer: restoring them and compiling a fresh optimizer gives the model a new build would,
     without the build (the grid runs the three optimizers of a design one after another; a
-    256-unit build is about 28 million initialised weights).
+    256-unit build is 33.2 million initialised weights). A model with random layers (a seed
+    generator's state is not among its weights) is never reused.
     """
 
-    shape: tuple[int, str]
+    shape: tuple[tuple[str, Any], ...]
     model: keras.Model
     initial_weights: list[np.ndarray]
 
@@ -190,9 +196,16 @@ class BudgetTuner(keras_tuner.Tuner):
         keras.backend.clear_session(free_memory=False)
         release_free_memory()
         model = self._build_hypermodel(hp)
-        if self.distribution_strategy is None:  # a distributed model's variables belong to its strategy's scope
+        # A distributed model's variables belong to its strategy's scope; a seed generator's state is no weight.
+        if self.distribution_strategy is None and not has_seed_generators(model):
             self._reusable = ReusableModel.of(model, hp)
         return model
+
+    def on_search_end(self) -> None:
+        """The last trial's model and its initial weights go before the variants train on."""
+        self._reusable = None
+        gc.collect()
+        super().on_search_end()
 
     def run_trial(self, trial: keras_tuner.engine.trial.Trial, x_train: np.ndarray, x_val: np.ndarray) -> dict[str, float]:
         from contextlib import nullcontext
@@ -247,6 +260,12 @@ class BudgetTuner(keras_tuner.Tuner):
             keras.callbacks.TensorBoard(log_dir=str(self.log_dir), histogram_freq=0, write_graph=False, update_freq="epoch")]
         self._configure_tensorboard_dir(callbacks, trial)  # per-trial folder, plus an HParams callback
         return callbacks
+
+
+def has_seed_generators(model: keras.Model) -> bool:
+    """Whether any of ``model``'s layers draws random numbers as it runs (dropout, noise)."""
+    return any(getattr(layer, "seed_generator", None) is not None or getattr(layer, "_seed_generators", None)
+               for layer in model._flatten_layers(include_self=False))
 
 
 def runs_eagerly(plan: StepPlan) -> bool:
