@@ -30,8 +30,10 @@ TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "1", "--t
 
 
 # Fixtures made once (most of them whole runs) and read by several tests, and the xdist group each
-# of their readers joins.
-SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted", "rendered": "rendered"}
+# of their readers joins: a worker makes its own copy of a session- or module-scoped fixture, so
+# readers on both workers would make it twice.
+SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted", "rendered": "rendered", "user_folder": "user-models",
+               "killed_after_two_epochs": "killed-backup", "reported_template": "reported"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -52,6 +53,21 @@ def users_folder(tmp_path: Path, with_results: bool = True) -> tuple[Path, Path]
     (out / "checkpoints").symlink_to(elsewhere / "ck")
     (out / "tuner").symlink_to(elsewhere / "tuner")
     return out, elsewhere
+
+
+@pytest.fixture(scope="module")
+def reported_template(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> Path:
+    """A run folder like ``results_dir``'s with the report pair genreport rendered from it: its PDF
+    takes about 5 s, so it is rendered once and copied for each test that needs a previous pair."""
+    out = tmp_path_factory.mktemp("reported") / "out"
+    render_report(write_results_fixture(out, real_data_dir), out)
+    return out
+
+
+@pytest.fixture
+def reported_run(reported_template: Path, tmp_path: Path) -> Path:
+    """A copy of ``reported_template`` of this test's own: its results in ``results``, both reports and the journal."""
+    return Path(shutil.copytree(reported_template, tmp_path / "out", symlinks=True))
 
 
 @pytest.fixture
@@ -189,10 +205,9 @@ def test_a_render_reads_a_read_only_legacy_results_folder(results_dir: Path, tmp
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_signal_during_the_pdf_layout_keeps_the_previous_report_pair(results_dir: Path, signum: int) -> None:
-    """About 10 s each: a real render process (Python, matplotlib and WeasyPrint start-up), stopped mid-layout."""
-    out = results_dir.parent
-    render_report(results_dir, out)
+def test_a_signal_during_the_pdf_layout_keeps_the_previous_report_pair(reported_run: Path, signum: int) -> None:
+    """About 6 s each: a real render process (Python, matplotlib and WeasyPrint start-up), stopped mid-layout."""
+    out, results_dir = reported_run, reported_run / "results"
     before = report_pair(out)
     process = genreport_process("render", "--results", str(results_dir))
     deadline = time.monotonic() + 60
@@ -231,17 +246,16 @@ def test_a_render_stopped_right_after_its_renames_leaves_a_report_the_next_rende
     assert result.exit_code == 0, result.output
 
 
-def legacy_run_folder(results_dir: Path) -> Path:
+def legacy_run_folder(reported_run: Path) -> Path:
     """A run folder as the genreport before markers and journals left it: no marker anywhere, both reports."""
-    out = results_dir.parent
-    render_report(results_dir, out)
+    out = reported_run
     for path in [*out.rglob(ownership.MARKER), out / ownership.JOURNAL]:
         path.unlink(missing_ok=True)
     return out
 
 
-def test_a_legacy_folder_with_both_reports_is_re_rendered(results_dir: Path) -> None:
-    out = legacy_run_folder(results_dir)
+def test_a_legacy_folder_with_both_reports_is_re_rendered(reported_run: Path) -> None:
+    out, results_dir = legacy_run_folder(reported_run), reported_run / "results"
     assert not journal.recorded_digests(out)
     files_before = {name: os.stat(out / name).st_ino for name in ("report.html", "report.pdf")}
     result = CliRunner().invoke(main, ["render", "--results", str(results_dir)])
@@ -251,8 +265,8 @@ def test_a_legacy_folder_with_both_reports_is_re_rendered(results_dir: Path) -> 
         assert os.stat(out / name).st_ino != inode and file_sha256(out / name) in recorded.get(name, []), name
 
 
-def test_a_legacy_folder_keeps_its_old_style_leftovers_and_is_still_claimed(results_dir: Path) -> None:
-    out = legacy_run_folder(results_dir)
+def test_a_legacy_folder_keeps_its_old_style_leftovers_and_is_still_claimed(reported_run: Path) -> None:
+    out = legacy_run_folder(reported_run)
     (out / "checkpoints").mkdir()
     (out / "checkpoints" / "base.keras").write_bytes(b"x")
     leftover = out / "checkpoints" / ".base.keras.k3j4l5m6.keras"  # a temporary of the genreport before tokens
@@ -298,10 +312,10 @@ def test_a_symlinked_file_in_a_checkpoints_folder_is_refused_before_any_work(tmp
     assert "load data" not in result.output
 
 
-def test_fresh_refuses_a_users_report_and_a_users_file_in_a_set_aside_tuner(results_dir: Path) -> None:
+def test_fresh_refuses_a_users_report_and_a_users_file_in_a_set_aside_tuner(reported_run: Path) -> None:
     from genreport.pipeline.runs.resume import move_previous_run_aside
 
-    out = legacy_run_folder(results_dir)
+    out = legacy_run_folder(reported_run)
     (out / "tuner.unreadable-1").mkdir()
     (out / "tuner.unreadable-1" / "thesis.tex").write_text("mine")
     with pytest.raises(ownership.ConfigError, match="tuner.unreadable-1"):
