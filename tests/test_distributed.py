@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import TINY_RUN, error_lines
+from conftest import CHEAP_SEEDS, TINY_RUN, error_lines
 from genreport.pipeline.search.distributed import check_worker_id, parse_oracle_address
 from genreport.pipeline.core.errors import ConfigError
 from genreport.report.cli import main
@@ -59,7 +59,7 @@ def genreport(*args: str, log: Path) -> subprocess.Popen:
 @pytest.mark.e2e
 def test_a_chief_and_two_workers_complete_a_search(tmp_path: Path, real_data_dir: Path) -> None:
     oracle = f"127.0.0.1:{free_port()}"
-    common = [*TINY_RUN, "--max-trials", "3"]  # three trials, two workers: one must come back for a second
+    common = [*TINY_RUN, "--max-trials", "3", "--seed", str(CHEAP_SEEDS[1])]  # three trials, two workers: one must come back for a second
     workers = [
         genreport("tune-worker", "--oracle", oracle, "--worker-id", name, "--wait", "240", *common, "--output", str(tmp_path / name), log=tmp_path / f"{name}.log")
         for name in ("w1", "w2")

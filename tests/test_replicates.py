@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import CHEAP_SEEDS, TINY_RUN, error_lines, genreport_process, write_results_fixture
+from conftest import error_lines, write_results_fixture
 from genreport.pipeline.core.errors import ResultsError
 from genreport.pipeline.scoring.replicates import merge_results
 from genreport.pipeline.scoring.stats import holm_adjusted
@@ -109,56 +108,6 @@ def test_a_single_seed_report_says_training_randomness_is_not_covered(results_di
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "training randomness is not covered" in html and "--seeds" in html
-
-
-@pytest.mark.e2e
-def test_two_seeds_equal_two_separate_runs_merged_by_render_even_beside_a_busy_process(tmp_path: Path, real_data_dir: Path) -> None:
-    """Three whole runs, two at a time (about 70 s in the suite): --seeds runs each seed in a process
-    of its own, one after the other, and the separate run of the second seed is a process of its
-    own started beside the --seeds run's first seed's process (the --seeds run's second seed mostly
-    follows it, less loaded), because results must not depend on the load: each process pins its
-    own TensorFlow thread pools (from the CPUs it may use, never from the load), which an
-    in-process run would share with this one."""
-    common = list(TINY_RUN)
-    first, second = CHEAP_SEEDS
-    both = tmp_path / "both"
-    # A seed's folder is what a separate run of that seed writes, to the last digit of every
-    # image's SSIM even with the cores kept busy beside it (shown for the second seed: one more
-    # run, not two), and render merges separate runs into the same replicate figures.
-    alone = genreport_process("full", "--seed", str(second), *common, "--output", str(tmp_path / "alone"))
-    with ThreadPoolExecutor(1) as reader:  # drains its pipes while the --seeds run goes on here
-        streams = reader.submit(alone.communicate, timeout=600)
-        try:
-            result = CliRunner().invoke(main, ["full", "--seeds", f"{first},{second}", *common, "--output", str(both)])
-        finally:
-            try:
-                _, stderr = streams.result()
-            except BaseException:
-                alone.kill()
-                alone.communicate()
-                raise
-    assert result.exit_code == 0, result.output
-    assert alone.returncode == 0, stderr[-2000:]
-    for seed in CHEAP_SEEDS:
-        assert (both / f"seed-{seed}" / "results" / "metrics.json").is_file()
-        assert (both / f"seed-{seed}" / "checkpoints" / "tuned.keras").is_file()
-    metrics = json.loads((both / "results" / "metrics.json").read_text())
-    assert metrics["seeds"] == [first, second]
-    html = (both / "report.html").read_text(encoding="utf-8")
-    assert f"2 seeds ({first}, {second})" in html and "Mean ± sd across seeds" in html
-    threads = [json.loads((folder / "results" / "run.json").read_text())["threads"] for folder in (tmp_path / "alone", both / f"seed-{second}")]
-    # Both counts come from the same CPUs; this catches a count taken from the load, not more.
-    assert threads[0] == threads[1]
-    separate = (tmp_path / "alone" / "results" / "per_image.csv").read_text()
-    assert separate == (both / f"seed-{second}" / "results" / "per_image.csv").read_text()
-    header, *rows = separate.splitlines()
-    assert len(rows) == 40 and len([c for c in header.split(",") if c.startswith("ssim")]) == 6
-    merged = CliRunner().invoke(main, ["render", "--results", str(both / f"seed-{first}" / "results"), "--results",
-                                       str(tmp_path / "alone" / "results"), "--output", str(tmp_path / "merged"), "--format", "html"])
-    assert merged.exit_code == 0, merged.output
-    again = json.loads((tmp_path / "merged" / "results" / "metrics.json").read_text())["replicates"]
-    assert again["models"] == metrics["replicates"]["models"]
-    assert again["comparisons"] == metrics["replicates"]["comparisons"]
 
 
 def test_a_folder_of_merged_replicates_cannot_be_merged_again(two_seeds: list[Path], tmp_path: Path, real_data_dir: Path) -> None:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -166,15 +167,15 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
 # A run whose modified variant trains for almost three epochs (540 training images in batches of
 # 16 are 34 steps an epoch; 0.3 TFLOP buys 101 steps of 2.97 GFLOP), long enough to be killed in
 # the middle of it, and whose search has three trials to be killed between.
-INTERRUPTIBLE = (*TINY_RUN, "--train-limit", "600", "--train-tflop", "0.3", "--max-trials", "3", "--seed", str(CHEAP_SEEDS[0]))
+INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-limit", "600", "--train-tflop", "0.3", "--max-trials", "3")
+INTERRUPTIBLE = (*INTERRUPTIBLE_SETTINGS, "--seed", str(CHEAP_SEEDS[0]))
 STEPS_PER_EPOCH = steps_per_epoch(540, 16)
 
 
-def start_full(out: Path, *extra: str) -> subprocess.Popen:
+def start_full(out: Path, settings: tuple[str, ...] = INTERRUPTIBLE) -> subprocess.Popen:
     # A test run started in the background inherits SIGINT ignored, and Python then never turns
     # SIGINT into KeyboardInterrupt: give the child the default disposition.
-    return genreport_process("full", *INTERRUPTIBLE, "--output", str(out), *extra,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return genreport_process("full", *settings, "--output", str(out), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[str]:
@@ -206,41 +207,45 @@ def killed(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> dict:
-    """One run stopped three ways (Ctrl-C before a training, a kill inside a training, a kill during
-    the search), then finished; beside it, the same run uninterrupted. Kills need processes of
-    their own, so this takes about a minute; it is done once and each test below reads one part."""
+    """One run of seed 3 stopped three ways (Ctrl-C before a training, a kill inside a training, a
+    kill during the search), then finished; beside it, the same settings run uninterrupted for
+    seeds 3 and 4 (`--seeds 3,4`, a process per seed). Kills need processes of their own, so this
+    takes about 75 s in the suite; it is done once and each test below reads one part."""
     root = tmp_path_factory.mktemp("interrupted")
     out, seen = root / "out", {}
-    whole = process = start_full(root / "whole")  # runs beside the interrupted one: results do not depend on load
-    try:
-        process = start_full(out)
-        wait_for_line(process, "▶ train modified", timeout=300)
-        process.send_signal(signal.SIGINT)
-        _, seen["ctrl_c_stderr"] = process.communicate(timeout=120)
-        seen["ctrl_c_code"] = process.returncode
-        seen["base_digest"] = file_sha256(out / "checkpoints" / "base.keras")
+    # Runs beside the interrupted one: results do not depend on the load.
+    whole = process = start_full(root / "whole", (*INTERRUPTIBLE_SETTINGS, "--seeds", ",".join(map(str, CHEAP_SEEDS))))
+    with ThreadPoolExecutor(1) as reader:  # drains its pipes while the interrupted run goes on here
+        whole_streams = reader.submit(whole.communicate, timeout=900)
+        try:
+            process = start_full(out)
+            wait_for_line(process, "▶ train modified", timeout=300)
+            process.send_signal(signal.SIGINT)
+            _, seen["ctrl_c_stderr"] = process.communicate(timeout=120)
+            seen["ctrl_c_code"] = process.returncode
+            seen["base_digest"] = file_sha256(out / "checkpoints" / "base.keras")
 
-        started = time.time()  # a backup the Ctrl-C'd run left is not this run's: wait for a newer one
-        process = start_full(out)
-        wait_for_file(out / "checkpoints" / ".backup-modified" / "state.json", process, timeout=300, newer_than=started)
-        killed(process)
-        seen["backup"] = json.loads((out / "checkpoints" / ".backup-modified" / "state.json").read_text())
+            started = time.time()  # a backup the Ctrl-C'd run left is not this run's: wait for a newer one
+            process = start_full(out)
+            wait_for_file(out / "checkpoints" / ".backup-modified" / "state.json", process, timeout=300, newer_than=started)
+            killed(process)
+            seen["backup"] = json.loads((out / "checkpoints" / ".backup-modified" / "state.json").read_text())
 
-        process = start_full(out)
-        seen["before_search_kill"] = "".join(wait_for_line(process, "trial 2/3", timeout=300))
-        killed(process)
-        seen["trials_before"] = completed_trials(out)
+            process = start_full(out)
+            seen["before_search_kill"] = "".join(wait_for_line(process, "trial 2/3", timeout=300))
+            killed(process)
+            seen["trials_before"] = completed_trials(out)
 
-        process = start_full(out)
-        seen["last_stdout"], stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, stderr[-2000:]
-        _, stderr = whole.communicate(timeout=600)
-        assert whole.returncode == 0, stderr[-2000:]
-    finally:
-        for child in (process, whole):
-            if child.poll() is None:
-                child.kill()
-    return {"out": out, "whole": root / "whole", **seen}
+            process = start_full(out)
+            seen["last_stdout"], stderr = process.communicate(timeout=600)
+            assert process.returncode == 0, stderr[-2000:]
+            _, stderr = whole_streams.result()
+            assert whole.returncode == 0, stderr[-2000:]
+        finally:
+            for child in (process, whole):
+                if child.poll() is None:
+                    child.kill()
+    return {"out": out, "whole": root / "whole", "whole_seed": root / "whole" / f"seed-{CHEAP_SEEDS[0]}", **seen}
 
 
 @pytest.mark.e2e
@@ -279,7 +284,37 @@ def test_the_interrupted_run_ends_with_the_uninterrupted_runs_figures_on_every_i
     # Reseeded before each variant and resumed from a whole epoch's backup, every model (modified
     # killed mid-training, tuned after a search killed mid-way) has the uninterrupted run's weights.
     for column in ("ssim_base", "ssim_modified", "ssim_tuned"):
-        assert per_image_column(interrupted["out"], column) == per_image_column(interrupted["whole"], column), column
+        assert per_image_column(interrupted["out"], column) == per_image_column(interrupted["whole_seed"], column), column
+
+
+@pytest.mark.e2e
+def test_two_seeds_equal_separate_runs_even_beside_a_busy_process_and_render_merges_them(interrupted: dict, tmp_path: Path) -> None:
+    # --seeds runs each seed in a process of its own, one after the other, beside the interrupted
+    # run's processes: a seed's folder is what a separate run of that seed writes (the interrupted
+    # run, resumed), to the last digit of every image's SSIM, because each process pins its own
+    # TensorFlow thread pools from the CPUs it may use, never from the load. render merges
+    # separate runs into the same replicate figures.
+    first, second = CHEAP_SEEDS
+    both, separate = interrupted["whole"], interrupted["out"]
+    for seed in CHEAP_SEEDS:
+        assert (both / f"seed-{seed}" / "results" / "metrics.json").is_file()
+        assert (both / f"seed-{seed}" / "checkpoints" / "tuned.keras").is_file()
+    metrics = json.loads((both / "results" / "metrics.json").read_text())
+    assert metrics["seeds"] == [first, second]
+    html = (both / "report.html").read_text(encoding="utf-8")
+    assert f"2 seeds ({first}, {second})" in html and "Mean ± sd across seeds" in html
+    threads = [json.loads((folder / "results" / "run.json").read_text())["threads"] for folder in (separate, interrupted["whole_seed"])]
+    assert threads[0] == threads[1]  # both counts come from the same CPUs; this catches a count taken from the load
+    table = (separate / "results" / "per_image.csv").read_text()
+    assert table == (interrupted["whole_seed"] / "results" / "per_image.csv").read_text()
+    header, *rows = table.splitlines()
+    assert len(rows) == 40 and len([c for c in header.split(",") if c.startswith("ssim")]) == 6
+    merged = CliRunner().invoke(main, ["render", "--results", str(separate / "results"), "--results", str(both / f"seed-{second}" / "results"),
+                                       "--output", str(tmp_path / "merged"), "--format", "html"])
+    assert merged.exit_code == 0, merged.output
+    again = json.loads((tmp_path / "merged" / "results" / "metrics.json").read_text())["replicates"]
+    assert again["models"] == metrics["replicates"]["models"]
+    assert again["comparisons"] == metrics["replicates"]["comparisons"]
 
 
 def test_results_are_swapped_in_as_one_set_and_a_failed_write_keeps_the_old_set(results_dir: Path, real_data_dir: Path) -> None:
