@@ -33,7 +33,8 @@ TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "1", "--t
 # of their readers joins: a worker makes its own copy of a session- or module-scoped fixture, so
 # readers on both workers would make it twice.
 SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted", "rendered": "rendered", "user_folder": "user-models",
-               "killed_after_two_epochs": "killed-backup", "reported_template": "reported"}
+               "killed_after_two_epochs": "killed-backup", "reported_template": "reported",
+               "unsafe_probe": "unsafe-probe", "uninterrupted": "backup-whole"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

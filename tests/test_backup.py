@@ -58,9 +58,22 @@ def train(data, schedule: str, backup: EpochBackup | None = None, kill_after: in
     return model, outcome
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(small_data):
+    """Each schedule's training without a backup or a kill, trained once: its weights, optimizer state and outcome."""
+    made: dict[str, tuple[list[np.ndarray], list[np.ndarray], object]] = {}
+
+    def of(schedule: str) -> tuple[list[np.ndarray], list[np.ndarray], object]:
+        if schedule not in made:
+            model, outcome = train(small_data, schedule)
+            made[schedule] = (model.get_weights(), [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables], outcome)
+        return made[schedule]
+    return of
+
+
 @pytest.mark.parametrize("schedule", ["cosine", "plateau"])
-def test_a_training_resumed_from_its_backup_ends_with_the_weights_of_an_uninterrupted_one(small_data, tmp_path, schedule) -> None:
-    whole, whole_outcome = train(small_data, schedule)
+def test_a_training_resumed_from_its_backup_ends_with_the_weights_of_an_uninterrupted_one(small_data, uninterrupted, tmp_path, schedule) -> None:
+    whole_weights, whole_state, whole_outcome = uninterrupted(schedule)
     backup = EpochBackup(tmp_path / ".backup-modified", key="k", progress=lambda line: None)
     with pytest.raises(KeyboardInterrupt):
         train(small_data, schedule, backup, kill_after=2)
@@ -70,10 +83,10 @@ def test_a_training_resumed_from_its_backup_ends_with_the_weights_of_an_uninterr
     assert outcome.resumed_from_epoch == 2 and any(line.startswith("resuming training from epoch 2 of 4") for line in lines)
     assert outcome.steps_run == whole_outcome.steps_run
     assert outcome.history["val_loss"] == whole_outcome.history["val_loss"]
-    for a, b in zip(whole.get_weights(), resumed.get_weights(), strict=True):
+    for a, b in zip(whole_weights, resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    for a, b in zip(whole.optimizer.variables, resumed.optimizer.variables, strict=True):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    for a, b in zip(whole_state, resumed.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(a, keras.ops.convert_to_numpy(b))
 
 
 def test_a_backup_made_under_other_settings_is_refused_and_kept(small_data, tmp_path) -> None:
@@ -98,14 +111,14 @@ def test_an_unreadable_backup_state_starts_the_training_afresh(small_data, tmp_p
     assert [p.name.split(".unusable-")[0] for p in tmp_path.iterdir() if ".unusable-" in p.name] == ["b"]
 
 
-def test_a_kill_after_the_last_epoch_resumes_into_no_more_training(small_data, tmp_path) -> None:
-    whole, whole_outcome = train(small_data, "cosine")
+def test_a_kill_after_the_last_epoch_resumes_into_no_more_training(small_data, uninterrupted, tmp_path) -> None:
+    whole_weights, _, whole_outcome = uninterrupted("cosine")
     with pytest.raises(KeyboardInterrupt):
         train(small_data, "cosine", EpochBackup(tmp_path / "b", key="k", progress=lambda line: None), kill_after=4)
     resumed, outcome = train(small_data, "cosine", EpochBackup(tmp_path / "b", key="k", progress=lambda line: None))
     assert outcome.resumed_from_epoch == 4 and outcome.steps_run == whole_outcome.steps_run
     assert outcome.history["val_loss"] == whole_outcome.history["val_loss"]
-    for a, b in zip(whole.get_weights(), resumed.get_weights(), strict=True):
+    for a, b in zip(whole_weights, resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -1,9 +1,9 @@
 """A checkpoint that carries code: Keras runs it when safe mode is off; genreport never does.
 
 The probe is a Lambda layer built from a Python ``lambda``, whose bytecode Keras serialises into
-the archive, so (unlike a named or closure function) it does survive saving and reloading. Each test first
-shows, in a separate process, that loading the probe with ``safe_mode=False`` runs its code;
-only then does the refusal mean something.
+the archive, so (unlike a named or closure function) it does survive saving and reloading. The
+probe is saved once for this module, after a separate process has shown that loading it with
+``safe_mode=False`` runs its code; only then does each test's refusal mean something.
 """
 
 from __future__ import annotations
@@ -48,17 +48,25 @@ def load_unsafely_in_a_subprocess(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", UNSAFE_LOAD, str(path)], capture_output=True, text=True, env=env, timeout=300)
 
 
-@pytest.fixture
-def probe(tmp_path: Path) -> tuple[Path, Path]:
+@pytest.fixture(scope="module")
+def unsafe_probe(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The probe archive and its marker, after proving that an unsafe load runs the code."""
-    marker = tmp_path / "code-ran"
-    path = save_probe(tmp_path / "ck", marker)
+    folder = tmp_path_factory.mktemp("probe")
+    marker = folder / "code-ran"
+    path = save_probe(folder / "ck", marker)
     assert not marker.exists()
     loaded = load_unsafely_in_a_subprocess(path)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert marker.read_text() == "code ran", "the probe must run its code when safe mode is off"
     marker.unlink()
     return path, marker
+
+
+@pytest.fixture
+def probe(unsafe_probe: tuple[Path, Path]) -> tuple[Path, Path]:
+    """The module's probe, its marker absent as each test starts."""
+    assert not unsafe_probe[1].exists(), "an earlier test let the probe's code run"
+    return unsafe_probe
 
 
 def test_genreport_refuses_a_checkpoint_that_carries_code_without_running_it(probe: tuple[Path, Path]) -> None:
