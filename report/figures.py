@@ -57,7 +57,9 @@ def thumbnail_png(image: np.ndarray, scale: int = THUMB_SCALE) -> bytes:
     grey = np.round(pixels * 255.0).astype(np.uint8)
     grey = np.repeat(np.repeat(grey, scale, axis=0), scale, axis=1)
     buffer = io.BytesIO()
-    Image.fromarray(grey, mode="L").save(buffer, format="PNG", optimize=True)
+    # zlib's default level, not ``optimize`` (level 9): 0.23 ms a thumbnail instead of 2.2 ms, for
+    # 11% more bytes (921 against 832 on average); a report holds about 180 of them.
+    Image.fromarray(grey, mode="L").save(buffer, format="PNG")
     return buffer.getvalue()
 
 

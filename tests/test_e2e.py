@@ -145,7 +145,7 @@ def test_eval_only_ignores_a_manifest_entry_whose_file_was_swapped(smoke_run: tu
     folder = tmp_path / "checkpoints"
     shutil.copytree(smoke_run[0] / "checkpoints", folder)
     shutil.copyfile(folder / "modified.keras", folder / "base.keras")  # the manifest still describes the old base
-    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(folder), "--preset", "smoke", "--test-limit", "50", "--output", str(tmp_path / "e"), "--format", "html"])
+    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(folder), "--preset", "smoke", "--test-limit", "10", "--output", str(tmp_path / "e"), "--format", "html"])
     assert result.exit_code == 0, result.output
     assert "base.keras is not the file its manifest entry describes" in result.stdout
     run = json.loads((tmp_path / "e" / "results" / "run.json").read_text())
