@@ -19,32 +19,63 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The suite writes about 2.4 GB (the smoke run's 265 MB tuned checkpoint and the copies tests make
 # of it). On this machine's ext4 disk a later fsync of a small file then waited up to 19 s behind
 # that writeback, so the tests' folders go to RAM (tmpfs /dev/shm, where fsync costs nothing) when
-# it has room for them: 293 s of pytest against 309-326 s on the disk (README, Tests).
+# there is room: 292.84 s of pytest against 308.59-325.90 s on the disk (README, Tests).
 RAM_FOLDER_FREE_BYTES = 8 << 30  # the suite's folders peak at about 1.6 GiB
 TEST_FOLDER_VARIABLE = "GENREPORT_TEST_TMPDIR"
+TEMPORARY_FOLDER_VARIABLES = ("TMPDIR", "TEMP", "TMP", "PYTEST_DEBUG_TEMPROOT", TEST_FOLDER_VARIABLE)
+RAM_FOLDER: str | None = None
 
 
-def test_folders_in_ram() -> str | None:
-    """A fresh folder under /dev/shm for every temporary folder of this test session, made by the
-    first pytest process (workers inherit it through TMPDIR); None when TMPDIR is the user's
-    choice or /dev/shm is missing, read-only or short of room."""
+def memory_limit_bytes() -> float:
+    """This process's cgroup (v2) memory limit, or infinity: a tmpfs file counts against it."""
+    try:
+        text = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return float("inf")
+    return float("inf") if text == "max" else float(text)
+
+
+def available_memory_bytes() -> float:
+    """MemAvailable of /proc/meminfo, or 0 where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def ram_test_folder() -> str | None:
+    """A fresh folder under /dev/shm for every temporary folder of this test session, or None when
+    /dev/shm is missing or read-only, or it, the free memory or the cgroup's limit is short of
+    ``RAM_FOLDER_FREE_BYTES``."""
     import tempfile
 
-    if os.environ.get(TEST_FOLDER_VARIABLE) or os.environ.get("TMPDIR"):
-        return None
     try:
         room = os.statvfs("/dev/shm")
-        if room.f_bavail * room.f_frsize < RAM_FOLDER_FREE_BYTES:
+        if min(room.f_bavail * room.f_frsize, available_memory_bytes(), memory_limit_bytes()) < RAM_FOLDER_FREE_BYTES:
             return None
-        folder = tempfile.mkdtemp(prefix="genreport-tests-", dir="/dev/shm")
+        return tempfile.mkdtemp(prefix="genreport-tests-", dir="/dev/shm")
     except OSError:
         return None
-    os.environ.update({"TMPDIR": folder, TEST_FOLDER_VARIABLE: folder})
-    tempfile.tempdir = None  # read TMPDIR again
-    return folder
 
 
-RAM_FOLDER = test_folders_in_ram()
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """In the first pytest process (xdist's workers inherit TMPDIR), put the session's temporary
+    folders in RAM, unless the user chose where they go (``--basetemp``, TMPDIR, TEMP, TMP,
+    PYTEST_DEBUG_TEMPROOT) or the run only answers --help or --version."""
+    global RAM_FOLDER
+    import tempfile
+
+    if (any(os.environ.get(name) for name in TEMPORARY_FOLDER_VARIABLES) or config.option.basetemp
+            or config.getoption("help", False) or config.getoption("version", False)):
+        return
+    RAM_FOLDER = ram_test_folder()
+    if RAM_FOLDER is not None:
+        os.environ.update({"TMPDIR": RAM_FOLDER, TEST_FOLDER_VARIABLE: RAM_FOLDER})
+        tempfile.tempdir = None  # read TMPDIR again
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -59,6 +90,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config._genreport_exit_status = int(exitstatus)
+
 
 from genreport.pipeline.data.fashion_mnist import DEBIAN_DATA_DIR, FILES, find_data_dir  # noqa: E402
 
@@ -79,7 +111,7 @@ TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "1", "--t
 # readers on both workers would make it twice.
 SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted", "rendered": "rendered", "user_folder": "user-models",
                "killed_after_two_epochs": "killed-backup", "reported_template": "reported",
-               "unsafe_probe": "unsafe-probe", "uninterrupted": "backup-whole"}
+               "unsafe_probe": "unsafe-probe", "uninterrupted": "backup-whole", "wheel": "package"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

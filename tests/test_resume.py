@@ -168,14 +168,18 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
 # 16 are 34 steps an epoch; 0.3 TFLOP buys 101 steps of 2.97 GFLOP), long enough to be killed in
 # the middle of it, and whose search has three trials to be killed between.
 INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-limit", "600", "--train-tflop", "0.3", "--max-trials", "3")
-INTERRUPTIBLE = (*INTERRUPTIBLE_SETTINGS, "--seed", str(CHEAP_SEEDS[0]))
+# The interrupted run is the second of the --seeds run's seeds, so that a later seed's process is
+# checked against a separate run of that seed.
+INTERRUPTED_SEED = CHEAP_SEEDS[1]
+INTERRUPTIBLE = (*INTERRUPTIBLE_SETTINGS, "--seed", str(INTERRUPTED_SEED))
 STEPS_PER_EPOCH = steps_per_epoch(540, 16)
 
 
-def start_full(out: Path, settings: tuple[str, ...] = INTERRUPTIBLE) -> subprocess.Popen:
+def start_full(out: Path, settings: tuple[str, ...] = INTERRUPTIBLE, **popen: object) -> subprocess.Popen:
     # A test run started in the background inherits SIGINT ignored, and Python then never turns
     # SIGINT into KeyboardInterrupt: give the child the default disposition.
-    return genreport_process("full", *settings, "--output", str(out), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return genreport_process("full", *settings, "--output", str(out), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                             **popen)
 
 
 def wait_for_line(process: subprocess.Popen, text: str, timeout: float) -> list[str]:
@@ -207,14 +211,17 @@ def killed(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> dict:
-    """One run of seed 3 stopped three ways (Ctrl-C before a training, a kill inside a training, a
+    """One run of seed 4 stopped three ways (Ctrl-C before a training, a kill inside a training, a
     kill during the search), then finished; beside it, the same settings run uninterrupted for
-    seeds 3 and 4 (`--seeds 3,4`, a process per seed). Kills need processes of their own, so this
-    takes about 75 s in the suite; it is done once and each test below reads one part."""
+    seeds 3 and 4 (`--seeds 3,4`, a process per seed, seed 4 second). Kills need processes of
+    their own, so this takes about 90 s in the suite; it is done once and each test below reads
+    one part."""
     root = tmp_path_factory.mktemp("interrupted")
     out, seen = root / "out", {}
     # Runs beside the interrupted one: results do not depend on the load.
-    whole = process = start_full(root / "whole", (*INTERRUPTIBLE_SETTINGS, "--seeds", ",".join(map(str, CHEAP_SEEDS))))
+    # A session of its own, so that a failure below stops its seed processes with it.
+    whole = process = start_full(root / "whole", (*INTERRUPTIBLE_SETTINGS, "--seeds", ",".join(map(str, CHEAP_SEEDS))),
+                                 start_new_session=True)
     with ThreadPoolExecutor(1) as reader:  # drains its pipes while the interrupted run goes on here
         whole_streams = reader.submit(whole.communicate, timeout=900)
         try:
@@ -242,10 +249,11 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -
             _, stderr = whole_streams.result()
             assert whole.returncode == 0, stderr[-2000:]
         finally:
-            for child in (process, whole):
-                if child.poll() is None:
-                    child.kill()
-    return {"out": out, "whole": root / "whole", "whole_seed": root / "whole" / f"seed-{CHEAP_SEEDS[0]}", **seen}
+            if process.poll() is None:
+                process.kill()
+            if whole.poll() is None:
+                os.killpg(whole.pid, signal.SIGKILL)
+    return {"out": out, "whole": root / "whole", "whole_seed": root / "whole" / f"seed-{INTERRUPTED_SEED}", **seen}
 
 
 @pytest.mark.e2e
@@ -290,10 +298,10 @@ def test_the_interrupted_run_ends_with_the_uninterrupted_runs_figures_on_every_i
 @pytest.mark.e2e
 def test_two_seeds_equal_separate_runs_even_beside_a_busy_process_and_render_merges_them(interrupted: dict, tmp_path: Path) -> None:
     # --seeds runs each seed in a process of its own, one after the other, beside the interrupted
-    # run's processes: a seed's folder is what a separate run of that seed writes (the interrupted
-    # run, resumed), to the last digit of every image's SSIM, because each process pins its own
-    # TensorFlow thread pools from the CPUs it may use, never from the load. render merges
-    # separate runs into the same replicate figures.
+    # run's processes: its second seed's folder is what a separate run of that seed writes (the
+    # interrupted run, resumed, beside other neighbours), to the last digit of every image's SSIM,
+    # because each process pins its own TensorFlow thread pools from the CPUs it may use, never
+    # from the load. render merges separate runs into the same replicate figures.
     first, second = CHEAP_SEEDS
     both, separate = interrupted["whole"], interrupted["out"]
     for seed in CHEAP_SEEDS:
@@ -307,9 +315,10 @@ def test_two_seeds_equal_separate_runs_even_beside_a_busy_process_and_render_mer
     assert threads[0] == threads[1]  # both counts come from the same CPUs; this catches a count taken from the load
     table = (separate / "results" / "per_image.csv").read_text()
     assert table == (interrupted["whole_seed"] / "results" / "per_image.csv").read_text()
+    assert table != (both / f"seed-{first}" / "results" / "per_image.csv").read_text()  # the seeds trained apart
     header, *rows = table.splitlines()
     assert len(rows) == 40 and len([c for c in header.split(",") if c.startswith("ssim")]) == 6
-    merged = CliRunner().invoke(main, ["render", "--results", str(separate / "results"), "--results", str(both / f"seed-{second}" / "results"),
+    merged = CliRunner().invoke(main, ["render", "--results", str(both / f"seed-{first}" / "results"), "--results", str(separate / "results"),
                                        "--output", str(tmp_path / "merged"), "--format", "html"])
     assert merged.exit_code == 0, merged.output
     again = json.loads((tmp_path / "merged" / "results" / "metrics.json").read_text())["replicates"]
