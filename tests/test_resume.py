@@ -164,10 +164,11 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
         assert path.read_text() == str(os.getpid())
 
 
-# A run whose modified variant trains for almost three epochs (540 training images in batches of
-# 16 are 34 steps an epoch; 0.3 TFLOP buys 101 steps of 2.97 GFLOP), long enough to be killed in
-# the middle of it, and whose search has three trials to be killed between.
-INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-limit", "600", "--train-tflop", "0.3", "--max-trials", "3")
+# A run whose modified variant trains for almost two epochs (540 training images in batches of
+# 16 are 34 steps an epoch; 0.2 TFLOP buys 67 steps of 2.97 GFLOP), so that a kill sent once its
+# first epoch is backed up lands 33 steps (about 2 s alone) before the training would end; and
+# whose search has three trials to be killed between.
+INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-limit", "600", "--train-tflop", "0.2", "--max-trials", "3")
 # The interrupted run is the second of the --seeds run's seeds, so that a later seed's process is
 # checked against a separate run of that seed.
 INTERRUPTED_SEED = CHEAP_SEEDS[1]
