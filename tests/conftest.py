@@ -19,7 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The suite writes about 2.4 GB (the smoke run's 265 MB tuned checkpoint and the copies tests make
 # of it). On this machine's ext4 disk a later fsync of a small file then waited up to 19 s behind
 # that writeback, so the tests' folders go to RAM (tmpfs /dev/shm, where fsync costs nothing) when
-# there is room: 292.84 s of pytest against 308.59-325.90 s on the disk (README, Tests).
+# there is room: the same tree took 292.84 s of pytest against 325.90 s on the disk, one run each
+# (benchmarks/results/suite-2026-12-04b; runs of one tree spread by about 17 s on the disk).
 RAM_FOLDER_FREE_BYTES = 8 << 30  # the suite's folders peak at about 1.6 GiB
 TEST_FOLDER_VARIABLE = "GENREPORT_TEST_TMPDIR"
 TEMPORARY_FOLDER_VARIABLES = ("TMPDIR", "TEMP", "TMP", "PYTEST_DEBUG_TEMPROOT", TEST_FOLDER_VARIABLE)

@@ -215,8 +215,8 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -
     """One run of seed 4 stopped three ways (Ctrl-C before a training, a kill inside a training, a
     kill during the search), then finished; beside it, the same settings run uninterrupted for
     seeds 3 and 4 (`--seeds 3,4`, a process per seed, seed 4 second). Kills need processes of
-    their own, so this takes about 90 s in the suite; it is done once and each test below reads
-    one part."""
+    their own, so this takes 57 s alone and 71 to 84 s in the suite (two clean clones at e63fa22);
+    it is done once and each test below reads one part."""
     root = tmp_path_factory.mktemp("interrupted")
     out, seen = root / "out", {}
     # Runs beside the interrupted one: results do not depend on the load.
