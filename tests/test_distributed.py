@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,6 +50,39 @@ def test_a_worker_without_a_chief_fails_within_its_wait(tmp_path: Path) -> None:
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and "no genreport chief answered" in lines[0]
     assert time.monotonic() - started < 30
+
+
+def knock_times(seconds: float) -> list[float]:
+    """When a worker waiting ``seconds`` for a chief tried to connect: a listener that hangs up on every knock stands in for the chief."""
+    from genreport.pipeline.core.errors import GenreportError
+    from genreport.pipeline.search.distributed import wait_for_chief
+
+    knocks: list[float] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+
+        def hang_up_on_each() -> None:
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:  # the listener closed
+                    return
+                knocks.append(time.monotonic())
+                connection.close()
+
+        threading.Thread(target=hang_up_on_each, daemon=True).start()
+        with pytest.raises(GenreportError, match="no genreport chief answered"):
+            wait_for_chief("127.0.0.1", listener.getsockname()[1], seconds)
+    return knocks
+
+
+def test_a_waiting_worker_knocks_at_least_once_a_second() -> None:
+    """gRPC's own back-off (1, 1.6, 2.6, 4.1 s ...) let a worker started early miss a chief that served
+    its search for 13 s; 5 s of waiting (idle, little CPU) show the gaps growing without the fix."""
+    knocks = knock_times(5)
+    gaps = [later - earlier for earlier, later in zip(knocks, knocks[1:])]
+    assert len(knocks) >= 5 and max(gaps) < 1.5, gaps
 
 
 def genreport(*args: str, log: Path) -> subprocess.Popen:

@@ -109,12 +109,21 @@ def tuner_role(tuner_id: str, host: str, port: int) -> Iterator[None]:
                 os.environ[key] = value
 
 
+# gRPC retries a refused connection after 1, 1.6, 2.6, 4.1, 6.6, 10.5, ... s (up to 120 s), so a
+# worker started well before its chief knocked less and less often and could miss the whole time
+# the chief serves its search (seen on a 2-core AVX2 machine: one of two workers waited its 240 s
+# out while the chief served for 13 s). A waiting worker knocks every RETRY_MS at most.
+RETRY_MS = 500
+WAIT_CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", RETRY_MS), ("grpc.min_reconnect_backoff_ms", RETRY_MS),
+                        ("grpc.max_reconnect_backoff_ms", RETRY_MS))
+
+
 def wait_for_chief(host: str, port: int, timeout: float) -> None:
-    """Return once a gRPC server answers at host:port, or raise after ``timeout`` seconds."""
+    """Return once a gRPC server answers at host:port, or raise after ``timeout`` seconds; knocks every ``RETRY_MS``."""
     import grpc
 
     target = grpc_target(host, port)
-    channel = grpc.insecure_channel(target)
+    channel = grpc.insecure_channel(target, options=WAIT_CHANNEL_OPTIONS)
     try:
         grpc.channel_ready_future(channel).result(timeout=timeout)
     except grpc.FutureTimeoutError:
