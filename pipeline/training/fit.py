@@ -268,7 +268,7 @@ def without_autotuning(dataset: Any) -> Any:
 
     Autotuning runs a thread per iterator whose pause doubles up to 60 s, and destroying the
     iterator waited for that thread: after a few short trainings, one ``gc.collect()`` of their
-    iterators waited 35-78 s on an idle CPU (py-spy: ``~LogicalThreadWrapper`` under
+    iterators waited 35-78 s on an idle core (py-spy: ``~LogicalThreadWrapper`` under
     ``~IteratorResource``), in 3 of 6 suite runs. Alone, 4 of 32 iterators deleted 3-6 s after their
     first batches waited 1.1-4.2 s with it on; with it off, none of 32 took over 7 ms.
     """
