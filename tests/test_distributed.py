@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import socket
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -72,17 +74,62 @@ def knock_times(seconds: float) -> list[float]:
                 connection.close()
 
         threading.Thread(target=hang_up_on_each, daemon=True).start()
-        with pytest.raises(GenreportError, match="no genreport chief answered"):
-            wait_for_chief("127.0.0.1", listener.getsockname()[1], seconds)
+        try:
+            with pytest.raises(GenreportError, match="no genreport chief answered"):
+                wait_for_chief("127.0.0.1", listener.getsockname()[1], seconds)
+        finally:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept(); a plain close() would not
     return knocks
 
 
-def test_a_waiting_worker_knocks_at_least_once_a_second() -> None:
+def test_a_waiting_worker_keeps_knocking_about_twice_a_second() -> None:
     """gRPC's own back-off (1, 1.6, 2.6, 4.1 s ...) let a worker started early miss a chief that served
-    its search for 13 s; 5 s of waiting (idle, little CPU) show the gaps growing without the fix."""
-    knocks = knock_times(5)
+    its search for 13 s; 3 s of waiting (idle) show the gaps growing without the fix."""
+    knocks = knock_times(3)
     gaps = [later - earlier for earlier, later in zip(knocks, knocks[1:])]
-    assert len(knocks) >= 5 and max(gaps) < 1.5, gaps
+    assert len(knocks) >= 4 and max(gaps) < 1.0, gaps
+
+
+@contextlib.contextmanager
+def late_chief(delay: float) -> Iterator[int]:
+    """The port of a gRPC server whose answers arrive ``delay`` s late, as through a slow link or an SSH tunnel."""
+    from concurrent import futures
+
+    import grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(1))
+    upstream = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+
+    def pump(source: socket.socket, sink: socket.socket, lag: float) -> None:
+        with contextlib.suppress(OSError), source, sink:
+            while data := source.recv(65536):
+                time.sleep(lag)
+                sink.sendall(data)
+
+    def relay(front: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                worker, _ = front.accept()
+                chief = socket.create_connection(("127.0.0.1", upstream))
+                threading.Thread(target=pump, args=(worker, chief, 0.0), daemon=True).start()
+                threading.Thread(target=pump, args=(chief, worker, delay), daemon=True).start()
+
+    with socket.create_server(("127.0.0.1", 0)) as front:
+        threading.Thread(target=relay, args=(front,), daemon=True).start()
+        try:
+            yield front.getsockname()[1]
+        finally:
+            front.shutdown(socket.SHUT_RDWR)
+            server.stop(None)
+
+
+def test_a_waiting_worker_reaches_a_chief_that_answers_slower_than_it_knocks() -> None:
+    """Each knock must get longer than the knocking interval to connect (gRPC's min_reconnect_backoff_ms)."""
+    from genreport.pipeline.search.distributed import RETRY_MS, wait_for_chief
+
+    with late_chief(2 * RETRY_MS / 1000) as port:
+        wait_for_chief("127.0.0.1", port, timeout=5)
 
 
 def genreport(*args: str, log: Path) -> subprocess.Popen:

@@ -266,11 +266,12 @@ def validation_batches(x: np.ndarray, batch_size: int) -> Any:
 def without_autotuning(dataset: Any) -> Any:
     """``dataset`` with tf.data's autotuning off (a gather of a few 28x28 images needs no tuning).
 
-    Autotuning runs a thread per iterator whose pause doubles up to 60 s, and destroying the
-    iterator waited for that thread: after a few short trainings, one ``gc.collect()`` of their
-    iterators waited 35-78 s on an idle core (py-spy: ``~LogicalThreadWrapper`` under
-    ``~IteratorResource``), in 3 of 6 suite runs. Alone, 4 of 32 iterators deleted 3-6 s after their
-    first batches waited 1.1-4.2 s with it on; with it off, none of 32 took over 7 ms.
+    Autotuning runs a thread per iterator whose pause between rounds grows to 60 s, and destroying
+    the iterator waited for that thread (py-spy: ``~LogicalThreadWrapper`` under
+    ``~IteratorResource``, inside a ``gc.collect()``): a test doing 7-11 s of work took 42-78 s in 5
+    of 8 suite runs. Deleted 4 s after their first batches, 5 of 12 iterators waited 1.1 s with it
+    on, none of 12 over 5 ms with it off (benchmarks/results/suite-2026-12-07). On one device only: under
+    ``MirroredStrategy`` the per-device datasets Keras makes do not inherit these options.
     """
     import tensorflow as tf
 
