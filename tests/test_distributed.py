@@ -68,7 +68,7 @@ def knock_times(seconds: float) -> list[float]:
             while True:
                 try:
                     connection, _ = listener.accept()
-                except OSError:  # the listener closed
+                except OSError:  # the listener was shut down
                     return
                 knocks.append(time.monotonic())
                 connection.close()
