@@ -4,7 +4,7 @@
 """
 import gc, json, sys, time
 from pathlib import Path
-sys.path.insert(0, "/work/main/benchmarks")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # benchmarks/, for trial_cost
 import trial_cost
 from genreport.pipeline.training import fit
 
