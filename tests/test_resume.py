@@ -49,8 +49,8 @@ def finished_copy(smoke_run: tuple[Path, str], tmp_path: Path) -> Path:
 @pytest.mark.e2e
 def test_a_second_run_reuses_every_complete_checkpoint(finished_copy: Path) -> None:
     before = {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")}
-    # Checkpoints do not depend on which test images are scored: 20 of them are enough here.
-    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--test-limit", "20", "--output", str(finished_copy), "--format", "html"])
+    # Checkpoints do not depend on which test images are scored: 10 of them are enough here.
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--test-limit", "10", "--output", str(finished_copy), "--format", "html"])
     assert result.exit_code == 0, result.output
     for variant in ("base", "modified", "tuned"):
         assert f"reusing {variant}" in result.stdout
@@ -65,15 +65,15 @@ def test_a_run_folder_from_before_ownership_markers_is_resumed_and_its_report_re
     (finished_copy / ".genreport.journal").unlink()
     before = {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")}
     reports_before = {name: file_sha256(finished_copy / name) for name in ("report.html", "report.pdf")}
-    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--test-limit", "20", "--output", str(finished_copy)])
+    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--test-limit", "10", "--output", str(finished_copy)])
     assert result.exit_code == 0, result.output
     assert "reusing tuned" in result.stdout and "▶ train" not in result.stdout
     assert {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")} == before
-    # Results and both reports are replaced: 20 images scored now, a new HTML and PDF pair.
-    assert len((finished_copy / "results" / "per_image.csv").read_text().splitlines()) == 21
+    # Results and both reports are replaced: 10 images scored now (20 before), a new HTML and PDF pair.
+    assert len((finished_copy / "results" / "per_image.csv").read_text().splitlines()) == 11
     for name, digest in reports_before.items():
         assert file_sha256(finished_copy / name) != digest, name
-    assert "Fashion-MNIST, 20 test images" in (finished_copy / "report.html").read_text()
+    assert "Fashion-MNIST, 10 test images" in (finished_copy / "report.html").read_text()
     for name in ("checkpoints", "tuner", "results", "logs"):  # recognised by their files, and marked now
         assert (finished_copy / name / ".genreport-folder").is_file()
 
@@ -164,16 +164,18 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
         assert path.read_text() == str(os.getpid())
 
 
-# A run whose modified variant trains for almost two epochs (540 training images in batches of
-# 16 are 34 steps an epoch; 0.2 TFLOP buys 67 steps of 2.97 GFLOP), so that a kill sent once its
-# first epoch is backed up lands 33 steps (about 2 s alone) before the training would end; and
-# whose search has three trials to be killed between.
-INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-limit", "600", "--train-tflop", "0.2", "--max-trials", "3")
+# A run whose modified variant trains for almost three epochs (180 training images in batches of
+# 16 are 12 steps an epoch; 0.1 TFLOP buys 33 steps of 2.97 GFLOP), so that a kill sent once its
+# first epoch is backed up lands 21 steps (62 GFLOP: about 2.5 s alone on a 2-core AVX2 machine)
+# before the training would end; and whose search has three trials to be killed between. (540
+# images and 0.2 TFLOP until 2026-12-07: 33 steps of margin, but twice the training in each of
+# the fixture's six TensorFlow processes.)
+INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-tflop", "0.1", "--max-trials", "3")
 # The interrupted run is the second of the --seeds run's seeds, so that a later seed's process is
 # checked against a separate run of that seed.
 INTERRUPTED_SEED = CHEAP_SEEDS[1]
 INTERRUPTIBLE = (*INTERRUPTIBLE_SETTINGS, "--seed", str(INTERRUPTED_SEED))
-STEPS_PER_EPOCH = steps_per_epoch(540, 16)
+STEPS_PER_EPOCH = steps_per_epoch(180, 16)
 
 
 def start_full(out: Path, settings: tuple[str, ...] = INTERRUPTIBLE, **popen: object) -> subprocess.Popen:
