@@ -134,7 +134,7 @@ def per_class_section(metrics: Metrics, class_names: list[str]) -> dict[str, Any
 
     chart = figures.per_class_bar_chart(present, {m: [by_model[m][n].mean for n in present] for m in names})
     return {"tables": [{"variants": group, "rows": rows(group)} for group in model_groups(names)], "chart": chart,
-            "extremes": extremes_sentence(metrics.class_extremes)}
+            "extremes": extremes_sentence(metrics.class_extremes, smallest_class=min((by_model[names[0]][n].count for n in present), default=None))}
 
 
 class SampleImages:

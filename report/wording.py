@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from genreport.pipeline.results.schema import ClassExtremes, Comparison, ReplicatedComparison, SeedFigures
-from genreport.pipeline.scoring.verdicts import model_comparison_verdict, published_verdict, seed_spread_note
+from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, model_comparison_verdict, published_verdict, seed_spread_note
 
 
 VERDICT_WORDS = {"beats": "beats it (the whole interval is above it)", "within": "the figure is within the interval",
@@ -84,8 +84,12 @@ def comparison_words(c: Comparison) -> str:
             "rank test only": "no winner: the interval includes zero"}.get(verdict, "no winner: no clear difference")
 
 
-def extremes_sentence(extremes: ClassExtremes | None, over: str = "test images") -> str:
-    """The hardest and easiest class where an interval separates it from the next, else which classes tie."""
+def extremes_sentence(extremes: ClassExtremes | None, over: str = "test images", smallest_class: int | None = None) -> str:
+    """The hardest and easiest class where an interval separates it from the next, else which classes tie; where
+    there are none, why (``smallest_class``: the test images of the smallest class, when that is too few)."""
+    if not extremes and smallest_class is not None and smallest_class < MIN_CLASS_IMAGES:
+        return (f"The smallest class has {smallest_class} test image{'' if smallest_class == 1 else 's'}, fewer than the "
+                f"{MIN_CLASS_IMAGES} a per-class interval needs, so no class is named hardest or easiest.")
     if not extremes:
         return "These results carry no per-class intervals (written by an older genreport), so no class is named hardest or easiest."
     parts = []

@@ -10,7 +10,7 @@ from genreport.pipeline.core.errors import ConfigError
 
 def test_smoke_preset_is_small() -> None:
     config = resolve_config("smoke")
-    assert config.train_limit == 200 and config.test_limit == 20
+    assert config.train_limit == 200 and config.test_limit == 50
     assert config.budget == "compute" and config.search == "halving" and config.rungs == 1
     assert config.train_flops == pytest.approx(0.05e12)
     assert (config.batch_size, config.tune_train_limit, config.tune_val_limit) == (4, 200, 4)

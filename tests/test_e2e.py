@@ -48,7 +48,7 @@ def test_progress_estimates_the_finish_and_counts_scoring_in_tenths(smoke_run: t
     stdout = smoke_run[1]
     assert "base: " in stdout and "the run should end near" in stdout
     scored = [line.strip() for line in stdout.splitlines() if "test images scored" in line]
-    assert scored[:2] == ["base: 20 of 20 test images scored (100%)", "modified: 20 of 20 test images scored (100%)"]
+    assert scored[:2] == ["base: 50 of 50 test images scored (100%)", "modified: 50 of 50 test images scored (100%)"]
 
 
 def test_html_names_the_three_variants_and_ten_classes(smoke_run: tuple[Path, str]) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from genreport.pipeline.scoring.replicates import design_verdict
 from genreport.pipeline.scoring.stats import paired_comparison, with_holm_correction
-from genreport.pipeline.scoring.verdicts import SEED_SPREAD, extreme_classes, model_comparison_verdict, published_verdict
+from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, SEED_SPREAD, extreme_classes, model_comparison_verdict, published_verdict
 from genreport.pipeline.results.schema import Comparison
 from genreport.report.wording import RETRAIN_CLAUSE, comparison_sentence, published_words
 from genreport.report.render import render_report
@@ -176,3 +176,46 @@ def test_the_bimodal_warning_fires_on_two_separated_groups_of_seeds_and_not_on_a
     assert bimodal_warning([0.000, 0.001, 0.100, 0.101])
     assert not bimodal_warning([0.00, 0.01, 0.02, 0.03])
     assert not bimodal_warning([0.0, 0.1, 0.2])  # three seeds: too few to tell
+
+
+def ten_alike_classes(images_per_class: int) -> tuple[dict, np.ndarray]:
+    """Two models' scores on ten classes whose images all score alike (one distribution), and the labels."""
+    from genreport.pipeline.scoring.metrics import VariantScores
+
+    rng = np.random.default_rng(images_per_class)
+    labels = np.repeat(np.arange(10), images_per_class)
+    scores = {}
+    for name in ("base", "modified"):
+        ssim = rng.normal(0.90, 0.02, len(labels))
+        mse = rng.uniform(0.001, 0.01, len(labels))
+        scores[name] = VariantScores(name, ssim=ssim, ssim_gaussian=ssim - 0.01, mse=mse, psnr=-10 * np.log10(mse))
+    return scores, labels
+
+
+@pytest.mark.parametrize("images_per_class", [1, 2, 4])
+def test_classes_of_fewer_than_five_images_get_no_interval_and_none_is_named_hardest_or_easiest(images_per_class: int) -> None:
+    # A percentile bootstrap of one image has no width (it named both a hardest and an easiest
+    # class every time) and of two is their range: no 95% interval.
+    from genreport.pipeline.scoring.score import metrics_payload
+
+    metrics = metrics_payload(*ten_alike_classes(images_per_class), seed=0)
+    assert all(row["ci95"] is None for model in metrics["models"].values() for row in model["per_class"])
+    assert metrics["class_extremes"] is None
+
+
+def test_classes_of_five_images_get_their_intervals() -> None:
+    from genreport.pipeline.scoring.score import metrics_payload
+
+    metrics = metrics_payload(*ten_alike_classes(MIN_CLASS_IMAGES), seed=0)
+    assert all(len(row["ci95"]) == 2 for model in metrics["models"].values() for row in model["per_class"])
+    assert len(metrics["class_extremes"]["classes"]) == 10
+
+
+def test_a_report_of_two_images_a_class_says_why_it_names_no_hardest_or_easiest_class(tmp_path: Path, real_data_dir: Path) -> None:
+    from conftest import write_results_fixture
+    from genreport.pipeline.results.store import load_results
+    from genreport.report.context import build_context
+
+    context = build_context(load_results(write_results_fixture(tmp_path, real_data_dir, test_limit=20)))
+    assert context["per_class"]["extremes"] == ("The smallest class has 2 test images, fewer than the 5 a per-class interval needs, "
+                                                "so no class is named hardest or easiest.")

@@ -45,11 +45,10 @@ PRESETS: dict[str, Preset] = {
     # step (0.0005 TFLOP is less than one 32-unit step of 4 images); a 256-unit trial is 4 images
     # of training and 4 of validation (one batch), 0.06 TFLOP (10 of validation until 2026-12-03);
     # 4 of 20 validation images are too few for every class, so they are a seeded random 4. 200
-    # training and 20 test images, two of each class (400 and 100 until 2026-12-03, 50 test images
-    # until 2026-12-07): the chosen 256-unit design costs 3.9 GFLOP a forward pass, so every image
-    # it validates on or scores counts, in the run and in every test that scores its checkpoints.
+    # training and 50 test images (400 and 100 until 2026-12-03): the chosen 256-unit design costs
+    # 3.9 GFLOP a forward pass, so every image it validates on or scores counts.
     "smoke": Preset(
-        train_limit=200, test_limit=20, train_tflop=0.05, epochs=1, trial_tflop=0.0005, trial_steps=1,
+        train_limit=200, test_limit=50, train_tflop=0.05, epochs=1, trial_tflop=0.0005, trial_steps=1,
         rungs=1, max_trials=2, tune_train_limit=200, tune_val_limit=4, batch_size=4, patience=2,
     ),
     "quick": Preset(

@@ -20,7 +20,7 @@ from genreport.pipeline.models.catalogue import comparisons_for
 from genreport.pipeline.scoring.metrics import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct_images, score_reconstructions
 from genreport.pipeline.models.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.scoring.stats import bootstrap_mean_ci, paired_comparison, with_holm_correction
-from genreport.pipeline.scoring.verdicts import MODELS_CLAIM, MODELS_COVER, extreme_classes, published_verdict
+from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, MODELS_CLAIM, MODELS_COVER, extreme_classes, published_verdict
 
 
 @dataclass(frozen=True)
@@ -118,13 +118,18 @@ def published_comparison(variants: dict[str, Any], published: dict[str, float]) 
 
 
 def with_class_intervals(summary: dict[str, Any], ssim: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> None:
-    """Add each class's bootstrap 95% interval of its mean SSIM to ``summary['per_class']``, in place."""
+    """Add each class's bootstrap 95% interval of its mean SSIM to ``summary['per_class']``, in place;
+    a class of fewer than ``MIN_CLASS_IMAGES`` test images gets none (None)."""
     for row in summary["per_class"]:
-        row["ci95"] = list(bootstrap_mean_ci(ssim[labels == row["label"]], rng))
+        values = ssim[labels == row["label"]]
+        row["ci95"] = list(bootstrap_mean_ci(values, rng)) if len(values) >= MIN_CLASS_IMAGES else None
 
 
-def class_extremes(scores: dict[str, VariantScores], labels: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
-    """Each class's mean SSIM over the variants with its interval, and the hardest and easiest class where one is clear."""
+def class_extremes(scores: dict[str, VariantScores], labels: np.ndarray, rng: np.random.Generator) -> dict[str, Any] | None:
+    """Each class's mean SSIM over the variants with its interval, and the hardest and easiest class where one is clear;
+    None when a class has fewer than ``MIN_CLASS_IMAGES`` test images (no class can be told apart then)."""
+    if np.unique(labels, return_counts=True)[1].min() < MIN_CLASS_IMAGES:
+        return None
     average = np.mean([s.ssim for s in scores.values()], axis=0)
     rows = [{"class_name": CLASS_NAMES[int(label)], "mean": float(average[labels == label].mean()),
              "ci95": list(bootstrap_mean_ci(average[labels == label], rng))} for label in np.unique(labels)]

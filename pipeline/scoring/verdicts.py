@@ -9,7 +9,9 @@ person reading the PDF get the same verdict.
   bootstrap interval and the Holm-adjusted Wilcoxon test agree; otherwise no winner is called,
   and a disagreement between the mean and the rank test is named as skew.
 - Against a published figure, "beats" needs the interval's lower end above the figure.
-- A hardest or easiest class is named only when its interval separates it from the next.
+- A hardest or easiest class is named only when its interval separates it from the next, and
+  only when every class has at least ``MIN_CLASS_IMAGES`` test images: a percentile bootstrap of
+  fewer images is no 95% interval (of one image it has no width, of two it is their range).
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ import numpy as np
 from genreport.pipeline.models.catalogue import BASE, MODIFIED, TUNED
 
 ALPHA = 0.05
+# The fewest test images of a class that get a per-class interval. Of ten classes scoring alike,
+# one was named hardest or easiest in every draw with 1 image a class, in 7-10% with 2, and in at
+# most 0.7% with 5 to 50 (benchmarks/results/class-intervals-2026-12-07/; the interval itself
+# covered the mean for 82-84% of classes at 5 images, 88-91% at 10, 92-93% at 20).
+MIN_CLASS_IMAGES = 5
 MODELS_CLAIM = "these trained models"
 DESIGNS_CLAIM = "these designs"
 MODELS_COVER = "the choice of test images only (one trained model per variant; training randomness is not covered)"
