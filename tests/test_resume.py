@@ -19,6 +19,7 @@ from conftest import CHEAP_SEEDS, TINY_RUN, error_lines, genreport_process
 from genreport.pipeline.models.checkpoints import file_sha256
 from genreport.pipeline.core.lock import LOCK_NAME, output_lock
 from genreport.pipeline.core.errors import ConfigError
+from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.core.ownership import make_folder
 from genreport.pipeline.core.journal import append_journal
 from genreport.pipeline.runs.resume import move_previous_run_aside, sweep_temporary_files
@@ -166,8 +167,10 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
 
 # A run whose modified variant trains for almost three epochs (180 training images in batches of
 # 16 are 12 steps an epoch; 0.1 TFLOP buys 33 steps of 2.97 GFLOP), so that a kill sent once its
-# first epoch is backed up lands 21 steps (62 GFLOP: about 2.5 s alone on a 2-core AVX2 machine)
-# before the training would end; and whose search has three trials to be killed between. (540
+# first epoch is backed up lands 21 steps (62 GFLOP) before the training would end: about 2 s alone
+# on the 2-core AVX2 EPYC (its epochs of 12 steps took 1.1 s each), about 1.3 s at the rate the old
+# comment gave for the AVX-512 one; the test polls every 50 ms. Its search has three trials to be
+# killed between. (540
 # images and 0.2 TFLOP until 2026-12-07: 33 steps of margin, but twice the training in each of
 # the fixture's six TensorFlow processes.)
 INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-tflop", "0.1", "--max-trials", "3")
@@ -175,7 +178,8 @@ INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-tflop", "0.1", "--max-trials", "3"
 # checked against a separate run of that seed.
 INTERRUPTED_SEED = CHEAP_SEEDS[1]
 INTERRUPTIBLE = (*INTERRUPTIBLE_SETTINGS, "--seed", str(INTERRUPTED_SEED))
-STEPS_PER_EPOCH = steps_per_epoch(180, 16)
+TRAINING_IMAGES = int(TINY_RUN[TINY_RUN.index("--train-limit") + 1])
+STEPS_PER_EPOCH = steps_per_epoch(TRAINING_IMAGES - round(TRAINING_IMAGES * RunConfig.val_fraction), 16)  # 180 images after the split
 
 
 def start_full(out: Path, settings: tuple[str, ...] = INTERRUPTIBLE, **popen: object) -> subprocess.Popen:
@@ -217,8 +221,8 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -
     """One run of seed 4 stopped three ways (Ctrl-C before a training, a kill inside a training, a
     kill during the search), then finished; beside it, the same settings run uninterrupted for
     seeds 3 and 4 (`--seeds 3,4`, a process per seed, seed 4 second). Kills need processes of
-    their own, so this takes 57 s alone and 71 to 84 s in the suite (two clean clones at e63fa22);
-    it is done once and each test below reads one part."""
+    their own, so this takes 77.5 s alone and 111.7 s in the suite on the 2-core AVX2 EPYC
+    (benchmarks/results/suite-2026-12-07b); it is done once and each test below reads one part."""
     root = tmp_path_factory.mktemp("interrupted")
     out, seen = root / "out", {}
     # Runs beside the interrupted one: results do not depend on the load.
