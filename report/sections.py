@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 
 from genreport.pipeline.results.loaded import PerImageTable, Samples
-from genreport.pipeline.results.schema import Comparison, Metrics, ModelRecord, ModelSummary, RunRecord
+from genreport.pipeline.results.schema import ClassExtremes, Comparison, Metrics, ModelRecord, ModelSummary, RunRecord
 from genreport.pipeline.models.catalogue import label_of
 from genreport.pipeline.scoring.stats import rank_direction
-from genreport.pipeline.scoring.verdicts import published_verdict
+from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, published_verdict
 from genreport.report import figures
-from genreport.report.wording import extremes_sentence, published_words, replicate_sentence, replicated_published_verdict
+from genreport.report.wording import class_interval_note, extremes_sentence, published_words, replicate_sentence, replicated_published_verdict
 
 
 def genreport_variant(name: str, models: dict[str, ModelRecord]) -> str | None:
@@ -127,14 +127,25 @@ def per_class_section(metrics: Metrics, class_names: list[str]) -> dict[str, Any
     by_model = {m: {row.class_name: row for row in figures_.per_class} for m, figures_ in metrics.models.items()}
     present = [name for name in class_names if all(name in by_model[m] for m in names)]
 
+    smallest = min((by_model[names[0]][n].count for n in present), default=None)
+
+    def interval(row: Any) -> list[float] | None:  # results of an older genreport hold intervals of too few images too
+        return list(row.ci95) if row.ci95 and row.count >= MIN_CLASS_IMAGES else None
+
     def rows(group: list[str]) -> list[dict[str, Any]]:
         return [{"class_name": name, "cells": [{"mean": by_model[m][name].mean, "std": by_model[m][name].std,
-                                                "ci95": list(by_model[m][name].ci95) if by_model[m][name].ci95 else None} for m in group],
+                                                "ci95": interval(by_model[m][name])} for m in group],
                  "count": by_model[names[0]][name].count} for name in present]
 
     chart = figures.per_class_bar_chart(present, {m: [by_model[m][n].mean for n in present] for m in names})
     return {"tables": [{"variants": group, "rows": rows(group)} for group in model_groups(names)], "chart": chart,
-            "extremes": extremes_sentence(metrics.class_extremes, smallest_class=min((by_model[names[0]][n].count for n in present), default=None))}
+            "extremes": extremes_sentence(trusted_extremes(metrics.class_extremes, smallest), smallest_class=smallest),
+            "interval_note": class_interval_note(smallest)}
+
+
+def trusted_extremes(extremes: ClassExtremes | None, smallest_class: int | None) -> ClassExtremes | None:
+    """``extremes``, unless a class has fewer than ``MIN_CLASS_IMAGES`` images (an older genreport judged such classes too)."""
+    return None if smallest_class is not None and smallest_class < MIN_CLASS_IMAGES else extremes
 
 
 class SampleImages:
@@ -245,10 +256,11 @@ def replicate_section(metrics: Metrics, models: dict[str, ModelRecord]) -> dict[
                      "verdict": replicated_published_verdict(uniform, gaussian, figures_.reference_ssim)})
     comparisons = [dict(c.to_json(), sentence=replicate_sentence(c)) for c in block.comparisons]
     by_model = {m: {row.class_name: row for row in block.per_class[m]} for m in names}
+    smallest = min((row.count for row in block.per_class[names[0]]), default=None)
     per_class_rows = [{"class_name": row.class_name, "count": row.count,
                        "cells": [{"mean": by_model[m][row.class_name].mean, "std": by_model[m][row.class_name].std} for m in names]}
                       for row in block.per_class[names[0]]]
     return {"seeds": seeds, "first_seed": block.first_seed, "search": block.search, "rows": rows,
             "comparisons": comparisons, "per_class": per_class_rows, "tuning": [t.to_json() for t in block.tuning],
             "interval": block.interval, "searches_differ": block.searches_differ,
-            "extremes": extremes_sentence(block.class_extremes, over="seeds")}
+            "extremes": extremes_sentence(trusted_extremes(block.class_extremes, smallest), over="seeds", smallest_class=smallest)}

@@ -168,9 +168,9 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
 # A run whose modified variant trains for almost three epochs (180 training images in batches of
 # 16 are 12 steps an epoch; 0.1 TFLOP buys 33 steps of 2.97 GFLOP), so that a kill sent once its
 # first epoch is backed up lands 21 steps (62 GFLOP) before the training would end: about 2 s alone
-# on the 2-core AVX2 EPYC (its epochs of 12 steps took 1.1 s each), about 1.3 s at the rate the old
-# comment gave for the AVX-512 one; the test polls every 50 ms. Its search has three trials to be
-# killed between. (540
+# on the 2-core AVX2 EPYC (12 steps at 89-90 ms each; benchmarks/results/suite-2026-12-07b/
+# transcripts.txt), about 1.3 s on an AVX-512 machine of twice that rate; the test polls every
+# 50 ms. Its search has three trials to be killed between. (540
 # images and 0.2 TFLOP until 2026-12-07: 33 steps of margin, but twice the training in each of
 # the fixture's six TensorFlow processes.)
 INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-tflop", "0.1", "--max-trials", "3")
@@ -221,7 +221,7 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -
     """One run of seed 4 stopped three ways (Ctrl-C before a training, a kill inside a training, a
     kill during the search), then finished; beside it, the same settings run uninterrupted for
     seeds 3 and 4 (`--seeds 3,4`, a process per seed, seed 4 second). Kills need processes of
-    their own, so this takes 77.5 s alone and 111.7 s in the suite on the 2-core AVX2 EPYC
+    their own, so this takes 77.5 s alone and 111.6 s in the suite on the 2-core AVX2 EPYC
     (benchmarks/results/suite-2026-12-07b); it is done once and each test below reads one part."""
     root = tmp_path_factory.mktemp("interrupted")
     out, seen = root / "out", {}

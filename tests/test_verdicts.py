@@ -178,12 +178,14 @@ def test_the_bimodal_warning_fires_on_two_separated_groups_of_seeds_and_not_on_a
     assert not bimodal_warning([0.0, 0.1, 0.2])  # three seeds: too few to tell
 
 
-def ten_alike_classes(images_per_class: int) -> tuple[dict, np.ndarray]:
-    """Two models' scores on ten classes whose images all score alike (one distribution), and the labels."""
+def ten_alike_classes(images_per_class: int | list[int]) -> tuple[dict, np.ndarray]:
+    """Two models' scores on ten classes whose images all score alike (one distribution), and the labels;
+    ``images_per_class`` is one count for every class or a count for each."""
     from genreport.pipeline.scoring.metrics import VariantScores
 
-    rng = np.random.default_rng(images_per_class)
-    labels = np.repeat(np.arange(10), images_per_class)
+    counts = [images_per_class] * 10 if isinstance(images_per_class, int) else images_per_class
+    rng = np.random.default_rng(sum(counts))
+    labels = np.repeat(np.arange(10), counts)
     scores = {}
     for name in ("base", "modified"):
         ssim = rng.normal(0.90, 0.02, len(labels))
@@ -203,6 +205,15 @@ def test_classes_of_fewer_than_five_images_get_no_interval_and_none_is_named_har
     assert metrics["class_extremes"] is None
 
 
+def test_one_class_of_four_images_among_classes_of_five_names_no_class() -> None:
+    from genreport.pipeline.scoring.score import metrics_payload
+
+    metrics = metrics_payload(*ten_alike_classes([5] * 9 + [4]), seed=0)
+    intervals = [row["ci95"] for row in metrics["models"]["base"]["per_class"]]
+    assert [i is None for i in intervals] == [False] * 9 + [True]
+    assert metrics["class_extremes"] is None
+
+
 def test_classes_of_five_images_get_their_intervals() -> None:
     from genreport.pipeline.scoring.score import metrics_payload
 
@@ -219,3 +230,46 @@ def test_a_report_of_two_images_a_class_says_why_it_names_no_hardest_or_easiest_
     context = build_context(load_results(write_results_fixture(tmp_path, real_data_dir, test_limit=20)))
     assert context["per_class"]["extremes"] == ("The smallest class has 2 test images, fewer than the 5 a per-class interval needs, "
                                                 "so no class is named hardest or easiest.")
+
+
+def test_a_report_says_how_small_its_smallest_class_is_when_the_classes_differ_in_size(tmp_path: Path, real_data_dir: Path) -> None:
+    from conftest import write_results_fixture
+    from genreport.pipeline.results.store import load_results
+    from genreport.report.context import build_context
+
+    context = build_context(load_results(write_results_fixture(tmp_path, real_data_dir, test_limit=47)))  # 4 or 5 a class
+    assert context["per_class"]["extremes"].startswith("The smallest class has 4 test images")
+    assert "narrower than 95%" in context["per_class"]["interval_note"]
+
+
+def test_results_of_an_older_genreport_with_intervals_of_two_images_name_no_class_and_show_no_interval(tmp_path: Path, real_data_dir: Path) -> None:
+    from conftest import write_results_fixture
+    from genreport.pipeline.results.store import load_results
+    from genreport.report.context import build_context
+
+    results = write_results_fixture(tmp_path, real_data_dir, test_limit=20)
+    metrics = json.loads((results / "metrics.json").read_text())
+    for model in metrics["models"].values():  # as the genreport before MIN_CLASS_IMAGES wrote them
+        for row in model["per_class"]:
+            row["ci95"] = [row["mean"] - 0.001, row["mean"] + 0.001]
+    classes = [{"class_name": row["class_name"], "mean": 0.5 + 0.01 * i, "ci95": [0.5 + 0.01 * i - 0.001, 0.5 + 0.01 * i + 0.001]}
+               for i, row in enumerate(metrics["models"]["base"]["per_class"])]
+    metrics["class_extremes"] = {"classes": classes, **extreme_classes(classes)}
+    assert metrics["class_extremes"]["hardest"]  # the old verdict, from intervals of two images
+    (results / "metrics.json").write_text(json.dumps(metrics))
+    section = build_context(load_results(results))["per_class"]
+    assert section["extremes"].startswith("The smallest class has 2 test images")
+    assert all(cell["ci95"] is None for table in section["tables"] for row in table["rows"] for cell in row["cells"])
+
+
+def test_a_merge_of_seeds_with_two_images_a_class_names_no_class(tmp_path: Path, real_data_dir: Path) -> None:
+    from conftest import write_results_fixture
+    from genreport.pipeline.scoring.replicates import merge_results
+    from genreport.report.sections import replicate_section
+
+    folders = [write_results_fixture(tmp_path / f"s{seed}", real_data_dir, seed=seed, test_limit=20,
+                                     sigmas={"base": 1.0 + 0.1 * seed, "modified": 0.7, "tuned": 0.5}) for seed in (1, 2, 3)]
+    merged = merge_results(folders)
+    assert merged.metrics.replicates.class_extremes is None
+    section = replicate_section(merged.metrics, merged.run.models)
+    assert section["extremes"].startswith("The smallest class has 2 test images")

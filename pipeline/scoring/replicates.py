@@ -189,10 +189,14 @@ def per_class_figures(runs: list[Results], model: str) -> list[dict[str, Any]]:
     return rows
 
 
-def replicated_class_extremes(runs: list[Results], models: list[str]) -> dict[str, Any]:
-    """Per class, the mean over models of each seed's class mean with its t-interval across seeds; the clear extremes."""
-    from genreport.pipeline.scoring.verdicts import extreme_classes
+def replicated_class_extremes(runs: list[Results], models: list[str]) -> dict[str, Any] | None:
+    """Per class, the mean over models of each seed's class mean with its t-interval across seeds; the clear extremes.
+    None when a class has fewer than ``MIN_CLASS_IMAGES`` test images: every seed scores the same few
+    images, so an interval across seeds would say nothing of the class."""
+    from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, extreme_classes
 
+    if min((row.count for row in runs[0].metrics.models[models[0]].per_class), default=0) < MIN_CLASS_IMAGES:
+        return None
     per_run = [{m: {row.class_name: row.mean for row in r.metrics.models[m].per_class} for m in models} for r in runs]
     rows = []
     for name in per_run[0][models[0]]:
