@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from genreport.pipeline.results.loaded import PerImageTable, Samples
-from genreport.pipeline.results.schema import ClassExtremes, Comparison, Metrics, ModelRecord, ModelSummary, RunRecord
+from genreport.pipeline.results.schema import ClassExtremes, ClassFigures, Comparison, Metrics, ModelRecord, ModelSummary, RunRecord
 from genreport.pipeline.models.catalogue import label_of
 from genreport.pipeline.scoring.stats import rank_direction
-from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, published_verdict
+from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, classes_can_be_told_apart, published_verdict
 from genreport.report import figures
 from genreport.report.wording import class_interval_note, extremes_sentence, published_words, replicate_sentence, replicated_published_verdict
 
@@ -127,9 +127,9 @@ def per_class_section(metrics: Metrics, class_names: list[str]) -> dict[str, Any
     by_model = {m: {row.class_name: row for row in figures_.per_class} for m, figures_ in metrics.models.items()}
     present = [name for name in class_names if all(name in by_model[m] for m in names)]
 
-    smallest = min((by_model[names[0]][n].count for n in present), default=None)
+    smallest = min((row.count for figures_ in metrics.models.values() for row in figures_.per_class), default=None)
 
-    def interval(row: Any) -> list[float] | None:  # results of an older genreport hold intervals of too few images too
+    def interval(row: ClassFigures) -> list[float] | None:  # results of an older genreport hold intervals of too few images too
         return list(row.ci95) if row.ci95 and row.count >= MIN_CLASS_IMAGES else None
 
     def rows(group: list[str]) -> list[dict[str, Any]]:
@@ -140,12 +140,12 @@ def per_class_section(metrics: Metrics, class_names: list[str]) -> dict[str, Any
     chart = figures.per_class_bar_chart(present, {m: [by_model[m][n].mean for n in present] for m in names})
     return {"tables": [{"variants": group, "rows": rows(group)} for group in model_groups(names)], "chart": chart,
             "extremes": extremes_sentence(trusted_extremes(metrics.class_extremes, smallest), smallest_class=smallest),
-            "interval_note": class_interval_note(smallest)}
+            "interval_note": class_interval_note(smallest) if any(interval(row) for f in metrics.models.values() for row in f.per_class) else None}
 
 
 def trusted_extremes(extremes: ClassExtremes | None, smallest_class: int | None) -> ClassExtremes | None:
-    """``extremes``, unless a class has fewer than ``MIN_CLASS_IMAGES`` images (an older genreport judged such classes too)."""
-    return None if smallest_class is not None and smallest_class < MIN_CLASS_IMAGES else extremes
+    """``extremes``, unless a class has fewer than ``MIN_CLASS_IMAGES`` images or none are counted (an older genreport judged such classes too)."""
+    return extremes if classes_can_be_told_apart(smallest_class) else None
 
 
 class SampleImages:
@@ -256,7 +256,7 @@ def replicate_section(metrics: Metrics, models: dict[str, ModelRecord]) -> dict[
                      "verdict": replicated_published_verdict(uniform, gaussian, figures_.reference_ssim)})
     comparisons = [dict(c.to_json(), sentence=replicate_sentence(c)) for c in block.comparisons]
     by_model = {m: {row.class_name: row for row in block.per_class[m]} for m in names}
-    smallest = min((row.count for row in block.per_class[names[0]]), default=None)
+    smallest = min((row.count for rows in block.per_class.values() for row in rows), default=None)
     per_class_rows = [{"class_name": row.class_name, "count": row.count,
                        "cells": [{"mean": by_model[m][row.class_name].mean, "std": by_model[m][row.class_name].std} for m in names]}
                       for row in block.per_class[names[0]]]

@@ -32,6 +32,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> P
     return out
 
 
+def test_the_report_says_its_per_class_intervals_of_twelve_images_are_narrower_than_95_percent(rendered: Path) -> None:
+    html = (rendered / "report.html").read_text(encoding="utf-8")  # 120 test images: 12 a class
+    assert "these percentile bootstrap intervals are narrower than 95%" in html
+
+
 def test_html_holds_every_section_variant_and_class(rendered: Path) -> None:
     html = (rendered / "report.html").read_text(encoding="utf-8")
     for text in (*SECTION_HEADINGS, "Base", "Modified", "Tuned modified", *CLASS_NAMES):

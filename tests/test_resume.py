@@ -169,8 +169,8 @@ def test_a_stale_lock_from_a_dead_process_does_not_block(tmp_path: Path) -> None
 # 16 are 12 steps an epoch; 0.1 TFLOP buys 33 steps of 2.97 GFLOP), so that a kill sent once its
 # first epoch is backed up lands 21 steps (62 GFLOP) before the training would end: about 2 s alone
 # on the 2-core AVX2 EPYC (12 steps at 89-90 ms each; benchmarks/results/suite-2026-12-07b/
-# transcripts.txt), about 1.3 s on an AVX-512 machine of twice that rate; the test polls every
-# 50 ms. Its search has three trials to be killed between. (540
+# transcripts.txt), about 1.3 s at the 61 ms a step the old comment implied for the AVX-512 EPYC
+# (33 steps in about 2 s); the test polls every 50 ms. Its search has three trials to be killed between. (540
 # images and 0.2 TFLOP until 2026-12-07: 33 steps of margin, but twice the training in each of
 # the fixture's six TensorFlow processes.)
 INTERRUPTIBLE_SETTINGS = (*TINY_RUN, "--train-tflop", "0.1", "--max-trials", "3")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from genreport.pipeline.scoring.replicates import design_verdict
 from genreport.pipeline.scoring.stats import paired_comparison, with_holm_correction
 from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, SEED_SPREAD, extreme_classes, model_comparison_verdict, published_verdict
-from genreport.pipeline.results.schema import Comparison
+from genreport.pipeline.results.schema import ClassExtremes, Comparison
 from genreport.report.wording import RETRAIN_CLAUSE, comparison_sentence, published_words
 from genreport.report.render import render_report
 
@@ -184,7 +185,7 @@ def ten_alike_classes(images_per_class: int | list[int]) -> tuple[dict, np.ndarr
     from genreport.pipeline.scoring.metrics import VariantScores
 
     counts = [images_per_class] * 10 if isinstance(images_per_class, int) else images_per_class
-    rng = np.random.default_rng(sum(counts))
+    rng = np.random.default_rng(images_per_class if isinstance(images_per_class, int) else sum(counts))
     labels = np.repeat(np.arange(10), counts)
     scores = {}
     for name in ("base", "modified"):
@@ -230,6 +231,7 @@ def test_a_report_of_two_images_a_class_says_why_it_names_no_hardest_or_easiest_
     context = build_context(load_results(write_results_fixture(tmp_path, real_data_dir, test_limit=20)))
     assert context["per_class"]["extremes"] == ("The smallest class has 2 test images, fewer than the 5 a per-class interval needs, "
                                                 "so no class is named hardest or easiest.")
+    assert context["per_class"]["interval_note"] is None  # no interval is shown to be said narrow
 
 
 def test_a_report_says_how_small_its_smallest_class_is_when_the_classes_differ_in_size(tmp_path: Path, real_data_dir: Path) -> None:
@@ -238,8 +240,22 @@ def test_a_report_says_how_small_its_smallest_class_is_when_the_classes_differ_i
     from genreport.report.context import build_context
 
     context = build_context(load_results(write_results_fixture(tmp_path, real_data_dir, test_limit=47)))  # 4 or 5 a class
-    assert context["per_class"]["extremes"].startswith("The smallest class has 4 test images")
-    assert "narrower than 95%" in context["per_class"]["interval_note"]
+    section = context["per_class"]
+    assert section["extremes"].startswith("The smallest class has 4 test images")
+    assert section["interval_note"].startswith("A class of fewer than 5 test images has no interval.")
+    cells = [(row["count"], cell["ci95"]) for table in section["tables"] for row in table["rows"] for cell in row["cells"]]
+    assert {count for count, _ in cells} == {4, 5}
+    assert all((interval is None) == (count < 5) for count, interval in cells)
+
+
+@pytest.mark.parametrize("smallest, said", [(4, True), (5, True), (50, True), (51, False), (1000, False)])
+def test_per_class_intervals_are_said_to_be_narrow_up_to_fifty_images_a_class(smallest: int, said: bool) -> None:
+    from genreport.report.wording import class_interval_note
+
+    note = class_interval_note(smallest)
+    assert (note is not None) == said
+    if said:
+        assert "narrower than 95%" in note and ("has no interval" in note) == (smallest < 5)
 
 
 def test_results_of_an_older_genreport_with_intervals_of_two_images_name_no_class_and_show_no_interval(tmp_path: Path, real_data_dir: Path) -> None:
@@ -271,5 +287,11 @@ def test_a_merge_of_seeds_with_two_images_a_class_names_no_class(tmp_path: Path,
                                      sigmas={"base": 1.0 + 0.1 * seed, "modified": 0.7, "tuned": 0.5}) for seed in (1, 2, 3)]
     merged = merge_results(folders)
     assert merged.metrics.replicates.class_extremes is None
-    section = replicate_section(merged.metrics, merged.run.models)
+    # As a merge before MIN_CLASS_IMAGES wrote it: a hardest class from intervals over seeds of the same two images a class.
+    classes = [{"class_name": row.class_name, "mean": 0.5 + 0.01 * i, "ci95": [0.5 + 0.01 * i - 0.001, 0.5 + 0.01 * i + 0.001]}
+               for i, row in enumerate(merged.metrics.replicates.per_class["base"])]
+    older = ClassExtremes.from_json({"classes": classes, **extreme_classes(classes)})
+    assert older.hardest
+    metrics = replace(merged.metrics, replicates=replace(merged.metrics.replicates, class_extremes=older))
+    section = replicate_section(metrics, merged.run.models)
     assert section["extremes"].startswith("The smallest class has 2 test images")

@@ -191,11 +191,11 @@ def per_class_figures(runs: list[Results], model: str) -> list[dict[str, Any]]:
 
 def replicated_class_extremes(runs: list[Results], models: list[str]) -> dict[str, Any] | None:
     """Per class, the mean over models of each seed's class mean with its t-interval across seeds; the clear extremes.
-    None when a class has fewer than ``MIN_CLASS_IMAGES`` test images: every seed scores the same few
-    images, so an interval across seeds would say nothing of the class."""
-    from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, extreme_classes
+    None when a class has fewer than ``MIN_CLASS_IMAGES`` test images, as in one run. (The interval
+    covers training randomness only: every seed scores the same test images.)"""
+    from genreport.pipeline.scoring.verdicts import classes_can_be_told_apart, extreme_classes
 
-    if min((row.count for row in runs[0].metrics.models[models[0]].per_class), default=0) < MIN_CLASS_IMAGES:
+    if not classes_can_be_told_apart(min((row.count for m in models for row in runs[0].metrics.models[m].per_class), default=None)):
         return None
     per_run = [{m: {row.class_name: row.mean for row in r.metrics.models[m].per_class} for m in models} for r in runs]
     rows = []

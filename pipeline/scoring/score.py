@@ -20,7 +20,8 @@ from genreport.pipeline.models.catalogue import comparisons_for
 from genreport.pipeline.scoring.metrics import GAUSSIAN_SSIM_METHOD, SSIM_METHOD, VariantScores, reconstruct_images, score_reconstructions
 from genreport.pipeline.models.model_size import DEFAULT_MAX_MODEL_GIB
 from genreport.pipeline.scoring.stats import bootstrap_mean_ci, paired_comparison, with_holm_correction
-from genreport.pipeline.scoring.verdicts import MIN_CLASS_IMAGES, MODELS_CLAIM, MODELS_COVER, extreme_classes, published_verdict
+from genreport.pipeline.scoring.verdicts import (MIN_CLASS_IMAGES, MODELS_CLAIM, MODELS_COVER, classes_can_be_told_apart, extreme_classes,
+                                                 published_verdict)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def with_class_intervals(summary: dict[str, Any], ssim: np.ndarray, labels: np.n
 def class_extremes(scores: dict[str, VariantScores], labels: np.ndarray, rng: np.random.Generator) -> dict[str, Any] | None:
     """Each class's mean SSIM over the variants with its interval, and the hardest and easiest class where one is clear;
     None when a class has fewer than ``MIN_CLASS_IMAGES`` test images (no class can be told apart then)."""
-    if np.unique(labels, return_counts=True)[1].min() < MIN_CLASS_IMAGES:
+    if not classes_can_be_told_apart(int(np.unique(labels, return_counts=True)[1].min())):
         return None
     average = np.mean([s.ssim for s in scores.values()], axis=0)
     rows = [{"class_name": CLASS_NAMES[int(label)], "mean": float(average[labels == label].mean()),
