@@ -263,4 +263,4 @@ def replicate_section(metrics: Metrics, models: dict[str, ModelRecord]) -> dict[
     return {"seeds": seeds, "first_seed": block.first_seed, "search": block.search, "rows": rows,
             "comparisons": comparisons, "per_class": per_class_rows, "tuning": [t.to_json() for t in block.tuning],
             "interval": block.interval, "searches_differ": block.searches_differ,
-            "extremes": extremes_sentence(trusted_extremes(block.class_extremes, smallest), over="seeds", smallest_class=smallest)}
+            "extremes": extremes_sentence(trusted_extremes(block.class_extremes, smallest), over="seeds and test images", smallest_class=smallest)}

@@ -295,3 +295,16 @@ def test_a_merge_of_seeds_with_two_images_a_class_names_no_class(tmp_path: Path,
     metrics = replace(merged.metrics, replicates=replace(merged.metrics.replicates, class_extremes=older))
     section = replicate_section(metrics, merged.run.models)
     assert section["extremes"].startswith("The smallest class has 2 test images")
+
+
+def test_a_merge_judges_its_classes_on_intervals_over_seeds_and_test_images(tmp_path: Path, real_data_dir: Path) -> None:
+    # Three seeds whose models score every image almost alike: an interval over seeds alone is almost
+    # without width (it named a hardest and an easiest class from which images were drawn); over the
+    # images it is as wide as the class's images spread.
+    from conftest import write_results_fixture
+    from genreport.pipeline.scoring.replicates import merge_results
+
+    folders = [write_results_fixture(tmp_path / f"s{seed}", real_data_dir, seed=seed,
+                                     sigmas={"base": 1.0 + 1e-4 * seed, "modified": 0.7, "tuned": 0.5}) for seed in (1, 2, 3)]
+    extremes = merge_results(folders).metrics.replicates.class_extremes
+    assert len(extremes.classes) == 10 and all(row.ci95[1] - row.ci95[0] > 0.001 for row in extremes.classes)

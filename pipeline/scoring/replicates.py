@@ -190,19 +190,20 @@ def per_class_figures(runs: list[Results], model: str) -> list[dict[str, Any]]:
 
 
 def replicated_class_extremes(runs: list[Results], models: list[str]) -> dict[str, Any] | None:
-    """Per class, the mean over models of each seed's class mean with its t-interval across seeds; the clear extremes.
-    None when a class has fewer than ``MIN_CLASS_IMAGES`` test images, as in one run. (The interval
-    covers training randomness only: every seed scores the same test images.)"""
+    """Per class, the mean SSIM of its images over the models and seeds with its interval over seeds and test images
+    (``seeds_and_images_ci``, as the designs' comparisons: an interval over seeds alone would say nothing of which
+    images were drawn, since every seed scores the same ones); the clear extremes. None when a class has fewer than
+    ``MIN_CLASS_IMAGES`` test images, as in one run."""
     from genreport.pipeline.scoring.verdicts import classes_can_be_told_apart, extreme_classes
 
     if not classes_can_be_told_apart(min((row.count for m in models for row in runs[0].metrics.models[m].per_class), default=None)):
         return None
-    per_run = [{m: {row.class_name: row.mean for row in r.metrics.models[m].per_class} for m in models} for r in runs]
+    matrix = np.mean([seed_matrix(runs, "ssim", m) for m in models], axis=0)  # seeds × images, averaged over the models
+    labels = np.asarray(runs[0].per_image.labels, dtype=np.int64)
     rows = []
-    for name in per_run[0][models[0]]:
-        per_seed = np.array([np.mean([classes[m][name] for m in models]) for classes in per_run])
-        half = t_quantile(0.975, len(per_seed) - 1) * float(per_seed.std(ddof=1)) / np.sqrt(len(per_seed))
-        rows.append({"class_name": name, "mean": float(per_seed.mean()), "ci95": [float(per_seed.mean() - half), float(per_seed.mean() + half)]})
+    for row in runs[0].metrics.models[models[0]].per_class:
+        of_class = matrix[:, labels == row.label]
+        rows.append({"class_name": row.class_name, "mean": float(of_class.mean()), "ci95": list(seeds_and_images_ci(of_class))})
     return {"classes": rows, **extreme_classes(rows)}
 
 
