@@ -143,6 +143,14 @@ def per_class_section(metrics: Metrics, class_names: list[str]) -> dict[str, Any
             "interval_note": class_interval_note(smallest) if any(interval(row) for f in metrics.models.values() for row in f.per_class) else None}
 
 
+def merged_extremes_sentence(extremes: ClassExtremes | None, smallest_class: int | None) -> str:
+    """A merge's hardest and easiest class; none from a merge written before its intervals covered the test images."""
+    if extremes is not None and extremes.interval_covers is None and classes_can_be_told_apart(smallest_class):
+        return ("These merged results were written by a genreport whose class intervals covered training randomness only, "
+                "not which test images were drawn, so no class is named hardest or easiest; merge the seeds again to judge them.")
+    return extremes_sentence(trusted_extremes(extremes, smallest_class), over="seeds and test images", smallest_class=smallest_class)
+
+
 def trusted_extremes(extremes: ClassExtremes | None, smallest_class: int | None) -> ClassExtremes | None:
     """``extremes``, unless a class has fewer than ``MIN_CLASS_IMAGES`` images or none are counted (an older genreport judged such classes too)."""
     return extremes if classes_can_be_told_apart(smallest_class) else None
@@ -263,4 +271,4 @@ def replicate_section(metrics: Metrics, models: dict[str, ModelRecord]) -> dict[
     return {"seeds": seeds, "first_seed": block.first_seed, "search": block.search, "rows": rows,
             "comparisons": comparisons, "per_class": per_class_rows, "tuning": [t.to_json() for t in block.tuning],
             "interval": block.interval, "searches_differ": block.searches_differ,
-            "extremes": extremes_sentence(trusted_extremes(block.class_extremes, smallest), over="seeds and test images", smallest_class=smallest)}
+            "extremes": merged_extremes_sentence(block.class_extremes, smallest)}

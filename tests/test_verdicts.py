@@ -304,7 +304,35 @@ def test_a_merge_judges_its_classes_on_intervals_over_seeds_and_test_images(tmp_
     from conftest import write_results_fixture
     from genreport.pipeline.scoring.replicates import merge_results
 
+    from genreport.pipeline.results.store import load_results
+    from genreport.pipeline.scoring.stats import seeds_and_images_ci
+    from genreport.report.sections import replicate_section
+
     folders = [write_results_fixture(tmp_path / f"s{seed}", real_data_dir, seed=seed,
                                      sigmas={"base": 1.0 + 1e-4 * seed, "modified": 0.7, "tuned": 0.5}) for seed in (1, 2, 3)]
-    extremes = merge_results(folders).metrics.replicates.class_extremes
-    assert len(extremes.classes) == 10 and all(row.ci95[1] - row.ci95[0] > 0.001 for row in extremes.classes)
+    merged = merge_results(folders)
+    extremes = merged.metrics.replicates.class_extremes
+    assert extremes.hardest is None and extremes.easiest is None  # the old intervals (6e-5 wide) named Shirt and Ankle boot
+    tables = [load_results(folder).per_image for folder in folders]
+    for row in extremes.classes:  # recomputed from each seed's own per-image table
+        matrix = np.stack([np.mean([np.asarray(t.ssim(m))[np.asarray(t.class_names) == row.class_name] for m in ("base", "modified", "tuned")],
+                                   axis=0) for t in tables])
+        assert row.mean == pytest.approx(matrix.mean(), abs=1e-12) and row.ci95 == pytest.approx(seeds_and_images_ci(matrix), abs=1e-12)
+    assert "over seeds and test images" in replicate_section(merged.metrics, merged.run.models)["extremes"]
+
+
+def test_a_merge_written_before_class_intervals_covered_the_images_names_no_class(tmp_path: Path, real_data_dir: Path) -> None:
+    from conftest import write_results_fixture
+    from genreport.pipeline.scoring.replicates import merge_results
+    from genreport.report.sections import replicate_section
+
+    folders = [write_results_fixture(tmp_path / f"s{seed}", real_data_dir, seed=seed, sigmas={"base": 1.0 + 0.1 * seed, "modified": 0.7, "tuned": 0.5})
+               for seed in (1, 2, 3)]
+    merged = merge_results(folders)
+    classes = [{"class_name": row.class_name, "mean": 0.5 + 0.01 * i, "ci95": [0.5 + 0.01 * i - 0.001, 0.5 + 0.01 * i + 0.001]}
+               for i, row in enumerate(merged.metrics.replicates.per_class["base"])]
+    older = ClassExtremes.from_json({"classes": classes, **extreme_classes(classes)})  # no interval_covers: before 2026-12-07
+    assert older.hardest and older.interval_covers is None
+    metrics = replace(merged.metrics, replicates=replace(merged.metrics.replicates, class_extremes=older))
+    sentence = replicate_section(metrics, merged.run.models)["extremes"]
+    assert "covered training randomness only" in sentence and "Hardest" not in sentence

@@ -100,6 +100,9 @@ class ClassExtremes(Record):
     easiest_mean: float | None
     hardest_ties: tuple[str, ...]
     easiest_ties: tuple[str, ...]
+    # What the intervals cover; None in results from before 2026-12-07, whose merges judged classes
+    # on intervals across seeds alone.
+    interval_covers: str | None = None
 
 
 @record

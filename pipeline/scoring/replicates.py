@@ -194,7 +194,7 @@ def replicated_class_extremes(runs: list[Results], models: list[str]) -> dict[st
     (``seeds_and_images_ci``, as the designs' comparisons: an interval over seeds alone would say nothing of which
     images were drawn, since every seed scores the same ones); the clear extremes. None when a class has fewer than
     ``MIN_CLASS_IMAGES`` test images, as in one run."""
-    from genreport.pipeline.scoring.verdicts import classes_can_be_told_apart, extreme_classes
+    from genreport.pipeline.scoring.verdicts import DESIGNS_COVER, classes_can_be_told_apart, extreme_classes
 
     if not classes_can_be_told_apart(min((row.count for m in models for row in runs[0].metrics.models[m].per_class), default=None)):
         return None
@@ -204,7 +204,7 @@ def replicated_class_extremes(runs: list[Results], models: list[str]) -> dict[st
     for row in runs[0].metrics.models[models[0]].per_class:
         of_class = matrix[:, labels == row.label]
         rows.append({"class_name": row.class_name, "mean": float(of_class.mean()), "ci95": list(seeds_and_images_ci(of_class))})
-    return {"classes": rows, **extreme_classes(rows)}
+    return {"classes": rows, **extreme_classes(rows), "interval_covers": DESIGNS_COVER}
 
 
 def replicated_metrics(runs: list[Results], seeds: list[int], search: str) -> dict[str, Any]:

@@ -134,7 +134,7 @@ def class_extremes(scores: dict[str, VariantScores], labels: np.ndarray, rng: np
     average = np.mean([s.ssim for s in scores.values()], axis=0)
     rows = [{"class_name": CLASS_NAMES[int(label)], "mean": float(average[labels == label].mean()),
              "ci95": list(bootstrap_mean_ci(average[labels == label], rng))} for label in np.unique(labels)]
-    return {"classes": rows, **extreme_classes(rows)}
+    return {"classes": rows, **extreme_classes(rows), "interval_covers": MODELS_COVER}
 
 
 def metrics_payload(scores: dict[str, VariantScores], labels: np.ndarray, seed: int,
