@@ -326,7 +326,8 @@ def test_a_merge_written_before_class_intervals_covered_the_images_names_no_clas
     from genreport.pipeline.scoring.replicates import merge_results
     from genreport.report.sections import replicate_section
 
-    folders = [write_results_fixture(tmp_path / f"s{seed}", real_data_dir, seed=seed, sigmas={"base": 1.0 + 0.1 * seed, "modified": 0.7, "tuned": 0.5})
+    # The folders of the design-verdict test above (computed once per test process).
+    folders = [write_results_fixture(tmp_path / f"s{seed}", real_data_dir, seed=seed, sigmas={"base": 1.0 + 0.05 * seed, "modified": 0.7, "tuned": 0.5 + 0.02 * seed})
                for seed in (1, 2, 3)]
     merged = merge_results(folders)
     classes = [{"class_name": row.class_name, "mean": 0.5 + 0.01 * i, "ci95": [0.5 + 0.01 * i - 0.001, 0.5 + 0.01 * i + 0.001]}

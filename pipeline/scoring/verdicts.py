@@ -31,11 +31,6 @@ MIN_CLASS_IMAGES = 5
 # the mean for 82-94% of classes, never 95%: the report says they are narrower than 95%.
 NARROW_UP_TO_IMAGES = 50
 
-
-def classes_can_be_told_apart(smallest_class: int | None) -> bool:
-    """Whether classes whose smallest holds ``smallest_class`` test images may be named hardest or easiest
-    (None: no per-class figures, so no)."""
-    return smallest_class is not None and smallest_class >= MIN_CLASS_IMAGES
 MODELS_CLAIM = "these trained models"
 DESIGNS_CLAIM = "these designs"
 MODELS_COVER = "the choice of test images only (one trained model per variant; training randomness is not covered)"
@@ -46,6 +41,12 @@ DESIGNS_COVER = "training randomness (across seeds) and the choice of test image
 SEED_SPREAD = {
     "quick": {"record": "benchmarks/results/replicates-quick-2026-11-29", "std": {BASE: 0.0057, MODIFIED: 0.0081, TUNED: 0.0042}},
 }
+
+
+def classes_can_be_told_apart(smallest_class: int | None) -> bool:
+    """Whether classes whose smallest holds ``smallest_class`` test images may be named hardest or easiest
+    (None: no per-class figures, so no)."""
+    return smallest_class is not None and smallest_class >= MIN_CLASS_IMAGES
 
 
 def sign(value: float) -> int:
