@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,13 @@ def test_full_writes_checkpoints_results_and_both_reports(smoke_run: tuple[Path,
         assert (out / "results" / name).is_file(), name
     assert (out / "report.html").stat().st_size > 10_000
     assert (out / "report.pdf").stat().st_size > 10_000
+
+
+def test_the_run_record_and_report_say_whether_onednn_kernels_ran(smoke_run: tuple[Path, str]) -> None:
+    out, _ = smoke_run
+    expected = os.environ["TF_ENABLE_ONEDNN_OPTS"].lower() in ("1", "true")  # genreport.pipeline set it, or the user did
+    assert json.loads((out / "results" / "run.json").read_text())["machine"]["onednn"] is expected
+    assert f"<th>oneDNN CPU kernels</th><td>{'on' if expected else 'off'}</td>" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_progress_names_stages_trials_and_report_paths(smoke_run: tuple[Path, str]) -> None:

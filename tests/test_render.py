@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -94,6 +95,21 @@ def test_render_writes_only_the_requested_format(results_dir: Path, tmp_path: Pa
     result = CliRunner().invoke(main, ["render", "--results", str(results_dir), "--output", str(tmp_path / "h"), "--format", "html"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "h" / "report.html").exists() and not (tmp_path / "h" / "report.pdf").exists()
+
+
+@pytest.mark.parametrize("onednn, row", [(True, "<th>oneDNN CPU kernels</th><td>on</td>"), (False, "<th>oneDNN CPU kernels</th><td>off</td>"),
+                                          ("absent", None)])
+def test_the_report_says_whether_onednn_kernels_ran_where_the_record_knows(results_dir: Path, tmp_path: Path, onednn: object, row: str | None) -> None:
+    record = json.loads((results_dir / "run.json").read_text())
+    record["machine"].pop("onednn", None)
+    if onednn != "absent":  # results written before genreport recorded it have no such fact
+        record["machine"]["onednn"] = onednn
+    (results_dir / "run.json").write_text(json.dumps(record))
+    html = (render_report(results_dir, tmp_path / "r", ("html",)).paths["html"]).read_text(encoding="utf-8")
+    if row is None:
+        assert "oneDNN" not in html
+    else:
+        assert row in html
 
 
 def test_option_values_are_escaped(tmp_path: Path, real_data_dir: Path) -> None:

@@ -39,8 +39,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def onednn_enabled() -> bool | None:
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process (they round differently from
+    its own), or None where TensorFlow is not loaded or does not say."""
+    if "tensorflow" not in sys.modules:
+        return None
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def machine_facts() -> dict[str, Any]:
-    """CPU, core count, OS and the GPUs TensorFlow sees."""
+    """CPU, core count, OS, the GPUs TensorFlow sees and whether its oneDNN CPU kernels are on."""
     import os
 
     gpus: list[str] = []
@@ -56,6 +68,7 @@ def machine_facts() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "gpus": gpus,
+        "onednn": onednn_enabled(),
     }
 
 
