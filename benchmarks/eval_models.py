@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+import genreport.pipeline  # noqa: F401  (genreport's TensorFlow settings take effect only before TensorFlow starts)
+
 COUNTS = (1, 2, 4, 8)
 TRAIN_IMAGES = 10_000
 

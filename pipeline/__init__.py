@@ -5,6 +5,7 @@ package as plain data saved under ``OUT/results``.
 """
 
 import os
+import platform
 
 __version__ = "0.1.0"
 
@@ -19,9 +20,12 @@ os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 # (1.4 M faults, 10 s; same per-image SSIM and trial losses); see the README's memory section.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
-# TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512 (VNNI, BF16 or AMX).
-# Without them its own convolution gradients and transposed convolutions run at 13-16 GFLOP/s
-# against 33-70 with oneDNN on a 2-core AVX2 EPYC: a 256-unit modified design's training step
-# took 1.8x less time and its inference 3.5x less, with trial losses within 2e-7 and the same
-# choice (README, "oneDNN on every x86 CPU"). Set before TensorFlow starts; a user's own setting wins.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# TensorFlow turns its oneDNN kernels on by itself only on x86 CPUs with AVX-512 VNNI or BF16,
+# AVX-VNNI or AMX. Without them, on a 2-core AVX2 EPYC, its own transposed convolutions and
+# convolution gradients are slow (a 256-unit design's inference took 4.6x as long, most designs'
+# training steps 1.6-2.1x): the full preset's search stage took 1324 s against 762 s
+# with oneDNN, with the same ranking and choice and trial losses within 1.9e-4 (0.18%); see the
+# README, "oneDNN on every x86 CPU". Only on x86: on ARM nothing was measured. Set before
+# TensorFlow starts; a user's own setting wins.
+if platform.machine().lower() in ("x86_64", "amd64"):
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -48,8 +48,12 @@ def finished_copy(smoke_run: tuple[Path, str], tmp_path: Path) -> Path:
 
 
 @pytest.mark.e2e
-def test_a_second_run_reuses_every_complete_checkpoint(finished_copy: Path) -> None:
+def test_a_second_run_reuses_every_complete_checkpoint_even_under_other_kernels_and_says_so(finished_copy: Path) -> None:
     before = {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")}
+    manifest_path = finished_copy / "checkpoints" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["onednn"] = not manifest["onednn"]  # as if the first run had had the other kernels
+    manifest_path.write_text(json.dumps(manifest))
     # Checkpoints do not depend on which test images are scored: 10 of them are enough here.
     result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--test-limit", "10", "--output", str(finished_copy), "--format", "html"])
     assert result.exit_code == 0, result.output
@@ -57,6 +61,7 @@ def test_a_second_run_reuses_every_complete_checkpoint(finished_copy: Path) -> N
         assert f"reusing {variant}" in result.stdout
     assert "trial 1/" not in result.stdout and "▶ train" not in result.stdout
     assert {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")} == before
+    assert "note: this run's finished parts were computed with oneDNN" in result.stdout
 
 
 @pytest.mark.e2e
@@ -375,6 +380,17 @@ def test_a_recorded_checkpoint_is_reused_only_while_its_file_is_unchanged(tmp_pa
     assert reusable_entry(folder, read_manifest(folder), "base")["params"] == 10
     (folder / "base.keras").write_bytes(b"another archive")
     assert reusable_entry(folder, read_manifest(folder), "base") is None
+
+
+def test_a_resume_under_other_kernels_says_so_and_is_not_refused() -> None:
+    from genreport.pipeline.runs.resume import kernels_note
+
+    saved = {"threads": 2, "onednn": False}
+    assert kernels_note(saved, threads=2, onednn=False) is None
+    assert kernels_note({}, threads=2, onednn=True) is None  # saved before genreport recorded them
+    note = kernels_note(saved, threads=1, onednn=True)
+    assert note.startswith("note: ") and "\n" not in note
+    assert "2 threads, now 1" in note and "oneDNN off, now oneDNN on" in note
 
 
 @pytest.mark.e2e

@@ -14,8 +14,8 @@ from genreport.pipeline.models import checkpoints
 from genreport.pipeline.models.catalogue import BASE, FIXED_HYPERPARAMETERS, MODIFIED, TUNED, VARIANTS, published_for
 from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.core.claims import claim_run_folder
-from genreport.pipeline.core.environment import now_iso, package_versions, seed_everything
-from genreport.pipeline.runs.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
+from genreport.pipeline.core.environment import now_iso, onednn_enabled, package_versions, seed_everything
+from genreport.pipeline.runs.resume import check_same_settings, kernels_note, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
 from genreport.pipeline.scoring.baselines import score_baselines
 from genreport.pipeline.core.progress import Lines, Progress, event_sink
 from genreport.pipeline.scoring.score import ResultsInput, score_checkpoints, write_results
@@ -165,9 +165,13 @@ def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int =
         data = load_data(config)
     fingerprint = config_fingerprint(config, data, policy)
     check_same_settings(config.output, manifest, fingerprint)
+    onednn = onednn_enabled()
+    note = kernels_note(manifest, threads, onednn)
+    if note:
+        progress(note)
     ctx = RunContext(config, data, policy, manifest, clock, keras_verbose=keras_verbose)
     ctx.run_info = {"config": config.to_dict(), "fingerprint": fingerprint, "policy": policy, "threads": threads,
-                    "versions": package_versions()}
+                    "onednn": onednn, "versions": package_versions()}
     builders = {BASE: build_base, MODIFIED: lambda: build_modified(32, "relu", "adam")}
     entries = {variant: train_or_reuse(ctx, variant, builders[variant], FIXED_HYPERPARAMETERS[variant]) for variant in FIXED_HYPERPARAMETERS}
     tuning = manifest.get("tuning") if reusable_entry(ctx.checkpoints_dir, manifest, TUNED) else None
