@@ -25,6 +25,13 @@ def report_versions(run: RunRecord) -> dict[str, str]:
     return {**run.versions, **renderer}
 
 
+def onednn_words(machine: dict[str, Any]) -> str | None:
+    """"on" or "off" where the record says whether the scoring process ran oneDNN's kernels, else None
+    (older records, merges of runs that differ, or a value that is not a plain true or false)."""
+    value = machine.get("onednn")
+    return ("on" if value else "off") if isinstance(value, bool) else None
+
+
 def models_given(run: RunRecord, names: list[str]) -> list[str]:
     """The models that are not genreport's trained variants (none in a ``full`` run)."""
     return [] if run.mode == "full" else [m for m in names if genreport_variant(m, run.models) is None]
@@ -77,6 +84,7 @@ def build_context(results: Results) -> dict[str, Any]:
             "policy": run.policy,
             "versions": report_versions(run),
             "machine": run.machine,
+            "onednn": onednn_words(run.machine),
             "started": run.started,
             "finished": run.finished,
             "stages": [stage.to_json() for stage in run.stages],

@@ -13,6 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# First, before any test module imports Keras: genreport's TensorFlow settings (oneDNN, allocators)
+# take effect only before TensorFlow starts, and the in-process runs must use them as `genreport` does.
+import genreport.pipeline  # noqa: E402,F401
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 

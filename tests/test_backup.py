@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
+from genreport.pipeline.core.environment import current_kernels
 from genreport.pipeline.training.backup import EpochBackup
 from genreport.pipeline.training.budget import plan_steps
 from genreport.pipeline.data.fashion_mnist import load_dataset
@@ -159,7 +161,7 @@ def killed_after_two_epochs(small_data, tmp_path_factory):
     """The backup folder of a plateau-schedule training killed after its second epoch."""
     folder = tmp_path_factory.mktemp("killed") / ".backup-modified"
     with pytest.raises(KeyboardInterrupt):
-        train(small_data, "plateau", EpochBackup(folder, key="k", progress=lambda line: None), kill_after=2)
+        train(small_data, "plateau", EpochBackup(folder, key="k", progress=lambda line: None, kernels=current_kernels()), kill_after=2)
     return folder
 
 
@@ -186,6 +188,22 @@ def test_a_resumed_training_s_callbacks_start_from_the_state_they_were_backed_up
         assert len(early.best_weights) == len(arrays.files)
         for i, weights in enumerate(early.best_weights):
             np.testing.assert_array_equal(weights, arrays[f"w{i}"])
+
+
+def test_a_training_resumed_under_other_kernels_than_its_backup_says_so_in_one_line(killed_after_two_epochs, tmp_path) -> None:
+    folder = tmp_path / ".backup-modified"
+    shutil.copytree(killed_after_two_epochs, folder)
+    now = current_kernels()
+    other = dict(now, onednn=not now["onednn"])  # as if oneDNN had been switched since the kill
+    model, callbacks, lines = build_modified(8, "relu", "adam"), standard_callbacks(patience=2, steps=54, schedule="plateau"), []
+    backup = EpochBackup(folder, key="k", progress=lines.append, label="modified", kernels=other)
+    backup.attach(callbacks)
+    for callback in [*callbacks, backup]:
+        callback.set_model(model)
+        callback.on_train_begin()
+    notes = [line for line in lines if line.startswith("note: the backup of modified")]
+    assert len(notes) == 1 and "\n" not in notes[0]
+    assert f"oneDNN {'on' if now['onednn'] else 'off'}, this process has" in notes[0]
 
 
 def test_discarding_a_backup_removes_its_own_files_and_keeps_anything_else(tmp_path: Path) -> None:

@@ -139,6 +139,15 @@ def test_runs_trained_with_other_settings_are_refused_even_when_scored_alike(two
         merge_results(two_seeds)
 
 
+@pytest.mark.parametrize("states, merged", [((True, True), True), ((True, False), "absent")])
+def test_a_merge_says_whether_onednn_ran_only_where_every_seed_agrees(two_seeds: list[Path], states: tuple, merged: object) -> None:
+    for folder, state in zip(two_seeds, states):
+        run = json.loads((folder / "run.json").read_text())
+        run["machine"]["onednn"] = state
+        (folder / "run.json").write_text(json.dumps(run))
+    assert merge_results(two_seeds).run.machine.get("onednn", "absent") == merged
+
+
 def test_a_per_image_column_with_a_non_finite_value_is_refused_naming_it(two_seeds: list[Path]) -> None:
     path = two_seeds[1] / "per_image.csv"
     lines = path.read_text().splitlines()

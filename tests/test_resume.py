@@ -52,7 +52,7 @@ def test_a_second_run_reuses_every_complete_checkpoint_even_under_other_kernels_
     before = {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")}
     manifest_path = finished_copy / "checkpoints" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["onednn"] = not manifest["onednn"]  # as if the first run had had the other kernels
+    manifest["kernels"]["base"]["onednn"] = not manifest["kernels"]["base"]["onednn"]  # as if base had had the other kernels
     manifest_path.write_text(json.dumps(manifest))
     # Checkpoints do not depend on which test images are scored: 10 of them are enough here.
     result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--test-limit", "10", "--output", str(finished_copy), "--format", "html"])
@@ -61,7 +61,8 @@ def test_a_second_run_reuses_every_complete_checkpoint_even_under_other_kernels_
         assert f"reusing {variant}" in result.stdout
     assert "trial 1/" not in result.stdout and "▶ train" not in result.stdout
     assert {p.name: file_sha256(p) for p in (finished_copy / "checkpoints").glob("*.keras")} == before
-    assert "note: this run's finished parts were computed with oneDNN" in result.stdout
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and notes[0].startswith("note: the saved base was computed with oneDNN")
 
 
 @pytest.mark.e2e
@@ -295,6 +296,7 @@ def test_a_kill_during_the_search_keeps_its_finished_trials_and_runs_only_the_re
 @pytest.mark.e2e
 def test_a_resumed_run_reuses_what_was_finished_without_rewriting_it(interrupted: dict) -> None:
     assert "reusing base" in interrupted["last_stdout"] and "reusing modified" in interrupted["last_stdout"]
+    assert "note: " not in interrupted["last_stdout"] + interrupted["before_search_kill"]  # same kernels: nothing to say
     assert file_sha256(interrupted["out"] / "checkpoints" / "base.keras") == interrupted["base_digest"]
     assert (interrupted["out"] / "report.html").is_file()
 
@@ -382,15 +384,20 @@ def test_a_recorded_checkpoint_is_reused_only_while_its_file_is_unchanged(tmp_pa
     assert reusable_entry(folder, read_manifest(folder), "base") is None
 
 
-def test_a_resume_under_other_kernels_says_so_and_is_not_refused() -> None:
-    from genreport.pipeline.runs.resume import kernels_note
+def test_the_kernels_note_names_what_changed_in_one_line() -> None:
+    from genreport.pipeline.core.environment import kernels_note
 
-    saved = {"threads": 2, "onednn": False}
-    assert kernels_note(saved, threads=2, onednn=False) is None
-    assert kernels_note({}, threads=2, onednn=True) is None  # saved before genreport recorded them
-    note = kernels_note(saved, threads=1, onednn=True)
-    assert note.startswith("note: ") and "\n" not in note
-    assert "2 threads, now 1" in note and "oneDNN off, now oneDNN on" in note
+    note = kernels_note("the saved base", {"threads": 2, "onednn": False}, {"threads": 1, "onednn": True})
+    assert note.startswith("note: the saved base was computed with 2 threads and oneDNN off, this process has 1 thread and oneDNN on")
+    assert kernels_note("the saved base", {"threads": 2, "onednn": False}, {"threads": 2, "onednn": False}) is None
+
+
+@pytest.mark.parametrize("saved", [None, {}, {"threads": "2\n\x1b[2J", "onednn": []}, {"threads": True, "onednn": "off"}, [1, 2]])
+def test_kernels_a_manifest_does_not_record_plainly_are_taken_as_unknown(saved: object) -> None:
+    """Older genreports recorded none; a hand-edited manifest must not crash a resume or print its text."""
+    from genreport.pipeline.core.environment import kernels_note
+
+    assert kernels_note("the saved base", saved, {"threads": 1, "onednn": True}) is None
 
 
 @pytest.mark.e2e

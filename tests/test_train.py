@@ -200,8 +200,9 @@ def test_genreport_runs_tensorflow_with_its_onednn_cpu_kernels() -> None:
     assert done.stdout.split()[-2:] == ["1", "True"]
 
 
-def test_the_command_line_and_search_worker_load_tensorflow_only_after_genreports_settings() -> None:
-    """TensorFlow reads TF_ENABLE_ONEDNN_OPTS and its allocator settings once, when it starts."""
+def test_importing_the_command_line_and_search_worker_loads_no_tensorflow() -> None:
+    """So genreport.pipeline's settings come first: TensorFlow reads TF_ENABLE_ONEDNN_OPTS and its
+    allocator settings once, when it starts."""
     probe = ("import sys, genreport.report.cli, genreport.pipeline.search.worker; "
              "print(sorted(name for name in ('tensorflow', 'keras', 'keras_tuner') if name in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

@@ -51,6 +51,48 @@ def onednn_enabled() -> bool | None:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+def current_kernels() -> dict[str, Any]:
+    """This process's TensorFlow thread count and whether its oneDNN kernels are on: what decides
+    how its sums round. Call once TensorFlow is loaded and its threads are pinned."""
+    import tensorflow as tf
+
+    return {"threads": tf.config.threading.get_intra_op_parallelism_threads() or thread_count(), "onednn": onednn_enabled()}
+
+
+def recorded_kernels(record: Any) -> dict[str, Any]:
+    """The thread count (a positive int) and oneDNN state (a bool) a saved record holds; anything
+    else, hand-edited or missing, as None."""
+    record = record if isinstance(record, dict) else {}
+    threads, onednn = record.get("threads"), record.get("onednn")
+    return {"threads": threads if type(threads) is int and threads >= 1 else None,
+            "onednn": onednn if isinstance(onednn, bool) else None}
+
+
+def kernels_note(what: str, recorded: Any, current: dict[str, Any]) -> str | None:
+    """One line saying that ``what`` was computed under other kernels than ``current``, or None
+    where they are the same or were not recorded.
+
+    Reusing it is not refused: its numbers are as valid, but they round differently, so the run's
+    figures will not match an uninterrupted run's to the last digit.
+    """
+    saved = recorded_kernels(recorded)
+    then, now = [], []
+    if saved["threads"] is not None and saved["threads"] != current["threads"]:
+        then.append(_threads_words(saved["threads"]))
+        now.append(_threads_words(current["threads"]))
+    if saved["onednn"] is not None and current["onednn"] is not None and saved["onednn"] != current["onednn"]:
+        then.append(f"oneDNN {'on' if saved['onednn'] else 'off'}")
+        now.append(f"oneDNN {'on' if current['onednn'] else 'off'}")
+    if not then:
+        return None
+    return (f"note: {what} was computed with {' and '.join(then)}, this process has {' and '.join(now)}: "
+            "it is reused, and the figures will differ from an uninterrupted run's in the last digits")
+
+
+def _threads_words(count: int) -> str:
+    return f"{count} thread{'' if count == 1 else 's'}"
+
+
 def machine_facts() -> dict[str, Any]:
     """CPU, core count, OS, the GPUs TensorFlow sees and whether its oneDNN CPU kernels are on."""
     import os

@@ -49,13 +49,25 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def record_variant(folder: Path, variant: str, entry: dict[str, Any], run_info: dict[str, Any]) -> None:
-    """Add or replace one variant's entry in the manifest (with the file's digest)."""
+def record_variant(folder: Path, variant: str, entry: dict[str, Any], run_info: dict[str, Any],
+                   kernels: dict[str, Any] | None = None) -> None:
+    """Add or replace one variant's entry in the manifest (with the file's digest), and the kernels
+    (thread count, oneDNN) that trained it under ``kernels``, where they are given."""
     manifest = read_manifest(folder)
     manifest.update(run_info)
     entry = dict(entry, file=f"{variant}.keras", sha256=file_sha256(checkpoint_path(folder, variant)))
     manifest["variants"][variant] = entry
+    if kernels is not None:
+        if not isinstance(manifest.get("kernels"), dict):
+            manifest["kernels"] = {}
+        manifest["kernels"][variant] = kernels
     write_json_atomically(Path(folder) / MANIFEST, manifest)
+
+
+def saved_kernels(manifest: dict[str, Any], variant: str) -> Any:
+    """What the manifest says trained ``variant`` (thread count, oneDNN), unchecked; None where it says nothing."""
+    kernels = manifest.get("kernels")
+    return kernels.get(variant) if isinstance(kernels, dict) else None
 
 
 def resolve_inside(folder: Path, name: str, source: str = "manifest names") -> Path:

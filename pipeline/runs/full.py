@@ -14,8 +14,8 @@ from genreport.pipeline.models import checkpoints
 from genreport.pipeline.models.catalogue import BASE, FIXED_HYPERPARAMETERS, MODIFIED, TUNED, VARIANTS, published_for
 from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.core.claims import claim_run_folder
-from genreport.pipeline.core.environment import now_iso, onednn_enabled, package_versions, seed_everything
-from genreport.pipeline.runs.resume import check_same_settings, kernels_note, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
+from genreport.pipeline.core.environment import current_kernels, kernels_note, now_iso, package_versions, seed_everything
+from genreport.pipeline.runs.resume import check_same_settings, move_previous_run_aside, normalised, reusable_entry, sweep_temporary_files
 from genreport.pipeline.scoring.baselines import score_baselines
 from genreport.pipeline.core.progress import Lines, Progress, event_sink
 from genreport.pipeline.scoring.score import ResultsInput, score_checkpoints, write_results
@@ -90,7 +90,7 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
         model = build()
     plan = training_plan(model, config, len(data.x_train))
     backup = EpochBackup(backup_folder(ctx.checkpoints_dir, variant), backup_key(ctx, variant, hyperparameters),
-                         progress=ctx.progress, label=variant)
+                         progress=ctx.progress, label=variant, kernels=current_kernels())
     ctx.progress(f"{variant}: {plan.steps:,} steps of {plan.step_flops / 1e9:.2f} GFLOP ({plan.fractional_epochs:.2f} epochs)")
     outcome = fit_autoencoder(
         model, data.x_train, data.x_val,
@@ -165,13 +165,9 @@ def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int =
         data = load_data(config)
     fingerprint = config_fingerprint(config, data, policy)
     check_same_settings(config.output, manifest, fingerprint)
-    onednn = onednn_enabled()
-    note = kernels_note(manifest, threads, onednn)
-    if note:
-        progress(note)
     ctx = RunContext(config, data, policy, manifest, clock, keras_verbose=keras_verbose)
     ctx.run_info = {"config": config.to_dict(), "fingerprint": fingerprint, "policy": policy, "threads": threads,
-                    "onednn": onednn, "versions": package_versions()}
+                    "versions": package_versions()}
     builders = {BASE: build_base, MODIFIED: lambda: build_modified(32, "relu", "adam")}
     entries = {variant: train_or_reuse(ctx, variant, builders[variant], FIXED_HYPERPARAMETERS[variant]) for variant in FIXED_HYPERPARAMETERS}
     tuning = manifest.get("tuning") if reusable_entry(ctx.checkpoints_dir, manifest, TUNED) else None
@@ -212,9 +208,12 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
     entry = reusable_entry(ctx.checkpoints_dir, ctx.manifest, variant)
     if entry is not None and entry.get("hyperparameters") == normalised(hyperparameters):
         ctx.progress(f"reusing {variant}: {checkpoints.checkpoint_path(ctx.checkpoints_dir, variant)} is complete and matches this run")
+        note = kernels_note(f"the saved {variant}", checkpoints.saved_kernels(ctx.manifest, variant), current_kernels())
+        if note:
+            ctx.progress(note)
         return entry
     with ctx.clock.stage(f"train {variant}"):
         entry = train_variant(ctx, variant, build, hyperparameters)
-        checkpoints.record_variant(ctx.checkpoints_dir, variant, entry, ctx.run_info)
+        checkpoints.record_variant(ctx.checkpoints_dir, variant, entry, ctx.run_info, kernels=current_kernels())
         discard_backup(ctx.checkpoints_dir, variant)
     return entry

@@ -32,25 +32,6 @@ def check_same_settings(output: Path, manifest: dict[str, Any], fingerprint: dic
         raise ConfigError(f"{output} holds a run with other settings ({detail}); pass --fresh to start over or choose another --output")
 
 
-def kernels_note(manifest: dict[str, Any], threads: int, onednn: bool | None) -> str | None:
-    """A line saying how this process's kernels differ from those that saved the run's finished
-    parts (thread count, oneDNN on or off), or None where they are the same or were not recorded.
-
-    Such a resume is not refused: its numbers are as valid, but they round differently from an
-    uninterrupted run's, so they will not match one to the last digit.
-    """
-    shown = {True: "oneDNN on", False: "oneDNN off"}
-    changes = []
-    if manifest.get("threads") not in (None, threads):
-        changes.append(f"{manifest['threads']} threads, now {threads}")
-    if manifest.get("onednn") in shown and onednn in shown and manifest["onednn"] != onednn:
-        changes.append(f"{shown[manifest['onednn']]}, now {shown[onednn]}")
-    if not changes:
-        return None
-    return ("note: this run's finished parts were computed with " + "; ".join(changes)
-            + ": they are reused, and its figures will differ from an uninterrupted run's in the last digits")
-
-
 def reusable_entry(ckpt_dir: Path, manifest: dict[str, Any], variant: str) -> dict[str, Any] | None:
     """The manifest entry of a complete checkpoint whose file is the one recorded, else None."""
     entry = manifest["variants"].get(variant)

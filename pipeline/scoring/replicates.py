@@ -267,6 +267,14 @@ class Merged:
     seeds: list[int]
 
 
+def merged_machine(runs: list[Results]) -> dict[str, Any]:
+    """The first run's machine facts, less the oneDNN state where the runs differ in it."""
+    machine = dict(runs[0].run.machine)
+    if len({repr(r.run.machine.get("onednn")) for r in runs}) > 1:
+        machine.pop("onednn", None)
+    return machine
+
+
 def merge_results(folders: list[Path], search: str = "per seed") -> Merged:
     """Load and check several results folders; the merged metrics, run record, per-image CSV and samples.
 
@@ -280,7 +288,7 @@ def merge_results(folders: list[Path], search: str = "per seed") -> Merged:
     seeds = check_mergeable(runs)
     first = runs[0]
     metrics = dict(first.metrics.to_json(), replicates=replicated_metrics(runs, seeds, search), seeds=seeds)
-    run = dict(first.run.to_json(), seeds=seeds, replicate_folders=[str(f) for f in folders],
+    run = dict(first.run.to_json(), machine=merged_machine(runs), seeds=seeds, replicate_folders=[str(f) for f in folders],
                replicate_runs=[{"seed": s, "started": r.run.started, "finished": r.run.finished,
                                 "stages": [stage.to_json() for stage in r.run.stages],
                                 "tuning_best": r.run.tuning.best.to_json() if r.run.tuning else None}

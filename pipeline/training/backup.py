@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from genreport.pipeline.core import claims, ownership
+from genreport.pipeline.core.environment import kernels_note
 from genreport.pipeline.core.errors import ConfigError, GenreportError
 from genreport.pipeline.core.fsutil import write_atomically, write_text_atomically
 
@@ -60,10 +61,12 @@ def only_one(callbacks: list[keras.callbacks.Callback], kind: type) -> Any:
 class EpochBackup(keras.callbacks.Callback):
     """Saves the training after every epoch; ``attach`` restores a matching earlier one."""
 
-    def __init__(self, folder: Path, key: str, progress: Callable[[str], None] = print, label: str = "training") -> None:
+    def __init__(self, folder: Path, key: str, progress: Callable[[str], None] = print, label: str = "training",
+                 kernels: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.folder = Path(folder)
         self.key = key
+        self.kernels = kernels  # this process's thread count and oneDNN state, saved with each epoch
         self.progress = progress
         self.label = label
         self.early: Any = None  # EarlyStopping, the step budget, the plateau rule and the clock cap, set by attach
@@ -145,6 +148,9 @@ class EpochBackup(keras.callbacks.Callback):
             self.cap.exhausted = bool(self.state.get("cap_exhausted", False))
         self.progress(f"resuming {self.label} from epoch {self.state['epoch']} of {self.state['planned_epochs']}"
                       f" ({budget.done:,} of {budget.steps:,} steps done)")
+        note = kernels_note(f"the backup of {self.label}", self.state.get("kernels"), self.kernels) if self.kernels else None
+        if note:
+            self.progress(note)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         for key, value in (logs or {}).items():
@@ -172,6 +178,7 @@ class EpochBackup(keras.callbacks.Callback):
             "steps": int(budget.done), "stopped": bool(self.model.stop_training), "weights": weights,
             "cap_exhausted": bool(getattr(self.cap, "exhausted", False)), "best_weights": best, "callbacks": callbacks,
             "history": self.history, "seconds": float(self.state.get("seconds", 0.0)) + _now() - self.started,
+            "kernels": self.kernels,
         }
         write_text_atomically(self.folder / STATE_NAME, json.dumps(state, indent=1))
         for path in self.folder.iterdir():
