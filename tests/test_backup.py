@@ -190,7 +190,7 @@ def test_a_resumed_training_s_callbacks_start_from_the_state_they_were_backed_up
             np.testing.assert_array_equal(weights, arrays[f"w{i}"])
 
 
-def test_a_training_resumed_under_other_kernels_than_its_backup_says_so_in_one_line(killed_after_two_epochs, tmp_path) -> None:
+def test_a_training_resumed_under_other_kernels_than_its_backup_says_so_and_counts_as_mixed(killed_after_two_epochs, tmp_path) -> None:
     folder = tmp_path / ".backup-modified"
     shutil.copytree(killed_after_two_epochs, folder)
     now = current_kernels()
@@ -204,6 +204,7 @@ def test_a_training_resumed_under_other_kernels_than_its_backup_says_so_in_one_l
     notes = [line for line in lines if line.startswith("note: the backup of modified")]
     assert len(notes) == 1 and "\n" not in notes[0]
     assert f"oneDNN {'on' if now['onednn'] else 'off'}, this process has" in notes[0]
+    assert backup.trained_under() == dict(other, mixed=True)  # what its later epochs and the manifest record
 
 
 def test_discarding_a_backup_removes_its_own_files_and_keeps_anything_else(tmp_path: Path) -> None:

@@ -390,6 +390,8 @@ def test_the_kernels_note_names_what_changed_in_one_line() -> None:
     note = kernels_note("the saved base", {"threads": 2, "onednn": False}, {"threads": 1, "onednn": True})
     assert note.startswith("note: the saved base was computed with 2 threads and oneDNN off, this process has 1 thread and oneDNN on")
     assert kernels_note("the saved base", {"threads": 2, "onednn": False}, {"threads": 2, "onednn": False}) is None
+    mixed = kernels_note("the saved base", {"threads": 2, "onednn": False, "mixed": True}, {"threads": 2, "onednn": False})
+    assert mixed.startswith("note: the saved base was computed partly under other kernels")
 
 
 @pytest.mark.parametrize("saved", [None, {}, {"threads": "2\n\x1b[2J", "onednn": []}, {"threads": True, "onednn": "off"}, [1, 2]])
@@ -397,7 +399,23 @@ def test_kernels_a_manifest_does_not_record_plainly_are_taken_as_unknown(saved: 
     """Older genreports recorded none; a hand-edited manifest must not crash a resume or print its text."""
     from genreport.pipeline.core.environment import kernels_note
 
-    assert kernels_note("the saved base", saved, {"threads": 1, "onednn": True}) is None
+    assert kernels_note("the saved base", saved, {"threads": 2, "onednn": True}) is None
+
+
+def test_the_manifest_keeps_each_variants_kernels_and_older_manifests_their_thread_count(tmp_path: Path) -> None:
+    from genreport.pipeline.models.checkpoints import read_manifest, record_variant, saved_kernels
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for variant in ("base", "modified"):
+        (folder / f"{variant}.keras").write_bytes(variant.encode())
+    (folder / "manifest.json").write_text(json.dumps({"variants": {}, "threads": 4, "kernels": "damaged"}))
+    assert saved_kernels(read_manifest(folder), "base") == {"threads": 4}  # as an older genreport recorded it
+    record_variant(folder, "base", {}, {"threads": 2}, kernels={"threads": 2, "onednn": True})
+    record_variant(folder, "modified", {}, {"threads": 1}, kernels={"threads": 1, "onednn": False})
+    manifest = read_manifest(folder)
+    assert saved_kernels(manifest, "base") == {"threads": 2, "onednn": True}
+    assert saved_kernels(manifest, "modified") == {"threads": 1, "onednn": False}
 
 
 @pytest.mark.e2e

@@ -60,12 +60,14 @@ def current_kernels() -> dict[str, Any]:
 
 
 def recorded_kernels(record: Any) -> dict[str, Any]:
-    """The thread count (a positive int) and oneDNN state (a bool) a saved record holds; anything
-    else, hand-edited or missing, as None."""
+    """The thread count (a positive int), oneDNN state (a bool) and whether parts ran under other
+    kernels (``mixed``, true only when recorded as true) a saved record holds; anything else,
+    hand-edited or missing, as None."""
     record = record if isinstance(record, dict) else {}
     threads, onednn = record.get("threads"), record.get("onednn")
     return {"threads": threads if type(threads) is int and threads >= 1 else None,
-            "onednn": onednn if isinstance(onednn, bool) else None}
+            "onednn": onednn if isinstance(onednn, bool) else None,
+            "mixed": record.get("mixed") is True}
 
 
 def kernels_note(what: str, recorded: Any, current: dict[str, Any]) -> str | None:
@@ -76,6 +78,9 @@ def kernels_note(what: str, recorded: Any, current: dict[str, Any]) -> str | Non
     figures will not match an uninterrupted run's to the last digit.
     """
     saved = recorded_kernels(recorded)
+    consequence = "it is reused, and the figures will differ from an uninterrupted run's in the last digits"
+    if saved["mixed"]:
+        return f"note: {what} was computed partly under other kernels (it was resumed after a change of threads or oneDNN): {consequence}"
     then, now = [], []
     if saved["threads"] is not None and saved["threads"] != current["threads"]:
         then.append(_threads_words(saved["threads"]))
@@ -85,8 +90,7 @@ def kernels_note(what: str, recorded: Any, current: dict[str, Any]) -> str | Non
         now.append(f"oneDNN {'on' if current['onednn'] else 'off'}")
     if not then:
         return None
-    return (f"note: {what} was computed with {' and '.join(then)}, this process has {' and '.join(now)}: "
-            "it is reused, and the figures will differ from an uninterrupted run's in the last digits")
+    return f"note: {what} was computed with {' and '.join(then)}, this process has {' and '.join(now)}: {consequence}"
 
 
 def _threads_words(count: int) -> str:

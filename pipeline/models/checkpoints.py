@@ -57,6 +57,7 @@ def record_variant(folder: Path, variant: str, entry: dict[str, Any], run_info: 
     manifest.update(run_info)
     entry = dict(entry, file=f"{variant}.keras", sha256=file_sha256(checkpoint_path(folder, variant)))
     manifest["variants"][variant] = entry
+    manifest.pop("onednn", None)  # written for a day at the top level, by the last process only
     if kernels is not None:
         if not isinstance(manifest.get("kernels"), dict):
             manifest["kernels"] = {}
@@ -65,9 +66,12 @@ def record_variant(folder: Path, variant: str, entry: dict[str, Any], run_info: 
 
 
 def saved_kernels(manifest: dict[str, Any], variant: str) -> Any:
-    """What the manifest says trained ``variant`` (thread count, oneDNN), unchecked; None where it says nothing."""
+    """What the manifest says trained ``variant`` (thread count, oneDNN), unchecked. A manifest from
+    before per-variant records holds only the thread count of the last run that saved a variant."""
     kernels = manifest.get("kernels")
-    return kernels.get(variant) if isinstance(kernels, dict) else None
+    if isinstance(kernels, dict) and variant in kernels:
+        return kernels[variant]
+    return {"threads": manifest.get("threads")}
 
 
 def resolve_inside(folder: Path, name: str, source: str = "manifest names") -> Path:

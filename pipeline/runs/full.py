@@ -106,6 +106,7 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
         backup=backup,
     )
     checkpoints.save_model(model, ctx.checkpoints_dir, variant)  # the backup goes once the manifest records it
+    ctx.trained_under[variant] = backup.trained_under()
     release_free_memory()
     return {
         "variant": variant,
@@ -214,6 +215,6 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
         return entry
     with ctx.clock.stage(f"train {variant}"):
         entry = train_variant(ctx, variant, build, hyperparameters)
-        checkpoints.record_variant(ctx.checkpoints_dir, variant, entry, ctx.run_info, kernels=current_kernels())
+        checkpoints.record_variant(ctx.checkpoints_dir, variant, entry, ctx.run_info, kernels=ctx.trained_under.get(variant))
         discard_backup(ctx.checkpoints_dir, variant)
     return entry

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from genreport.pipeline.core import claims, ownership
-from genreport.pipeline.core.environment import kernels_note
+from genreport.pipeline.core.environment import kernels_note, recorded_kernels
 from genreport.pipeline.core.errors import ConfigError, GenreportError
 from genreport.pipeline.core.fsutil import write_atomically, write_text_atomically
 
@@ -67,6 +67,7 @@ class EpochBackup(keras.callbacks.Callback):
         self.folder = Path(folder)
         self.key = key
         self.kernels = kernels  # this process's thread count and oneDNN state, saved with each epoch
+        self.mixed = False  # whether earlier epochs ran under other kernels
         self.progress = progress
         self.label = label
         self.early: Any = None  # EarlyStopping, the step budget, the plateau rule and the clock cap, set by attach
@@ -151,6 +152,7 @@ class EpochBackup(keras.callbacks.Callback):
         note = kernels_note(f"the backup of {self.label}", self.state.get("kernels"), self.kernels) if self.kernels else None
         if note:
             self.progress(note)
+        self.mixed = bool(note) or recorded_kernels(self.state.get("kernels"))["mixed"]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         for key, value in (logs or {}).items():
@@ -178,12 +180,18 @@ class EpochBackup(keras.callbacks.Callback):
             "steps": int(budget.done), "stopped": bool(self.model.stop_training), "weights": weights,
             "cap_exhausted": bool(getattr(self.cap, "exhausted", False)), "best_weights": best, "callbacks": callbacks,
             "history": self.history, "seconds": float(self.state.get("seconds", 0.0)) + _now() - self.started,
-            "kernels": self.kernels,
+            "kernels": self.trained_under(),
         }
         write_text_atomically(self.folder / STATE_NAME, json.dumps(state, indent=1))
         for path in self.folder.iterdir():
             if path.name not in (weights, best) and (WEIGHTS_NAME.fullmatch(path.name) or BEST_NAME.fullmatch(path.name)):
                 _remove(path)
+
+    def trained_under(self) -> dict[str, Any] | None:
+        """The kernels this training ran under, marked mixed where it resumed epochs made under others."""
+        if self.kernels is None:
+            return None
+        return dict(self.kernels, mixed=True) if self.mixed else dict(self.kernels)
 
     def set_aside(self) -> None:
         """Move an unusable backup out of the way (never deleted); nothing to do when there is none."""
