@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 # TensorFlow turns its oneDNN kernels on by itself only on x86 CPUs with AVX-512 VNNI or BF16,
 # AVX-VNNI or AMX. Without them, on a 2-core AVX2 EPYC, its own transposed convolutions and
-# convolution gradients are slow (a 256-unit design's inference took 4.6x as long, most designs'
-# training steps 1.6-2.1x): the full preset's search stage took 1324 s against 762 s
+# convolution gradients are slow (a 256-unit design's inference took 4.6x as long, the 32-, 64-
+# and 256-unit designs' training steps 1.6-2.1x): the full preset's search stage took 1324 s against 762 s
 # with oneDNN, with the same ranking and choice and trial losses within 1.9e-4 (0.18%); see the
 # README, "oneDNN on every x86 CPU". Only on x86: on ARM nothing was measured. Set before
 # TensorFlow starts; a user's own setting wins.
