@@ -71,8 +71,10 @@ def backup_key(ctx: RunContext, variant: str, hyperparameters: dict[str, Any]) -
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyperparameters: dict[str, Any]) -> dict[str, Any]:
-    """Reseed, build under the run's policy, train for the budget and save one variant; its manifest entry."""
+def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any],
+                  hyperparameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Reseed, build under the run's policy, train for the budget and save one variant; its manifest
+    entry, and the kernels (threads, oneDNN) its training ran under."""
     from contextlib import nullcontext
 
     from genreport.pipeline.training.backup import EpochBackup, backup_folder
@@ -106,7 +108,6 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
         backup=backup,
     )
     checkpoints.save_model(model, ctx.checkpoints_dir, variant)  # the backup goes once the manifest records it
-    ctx.trained_under[variant] = backup.trained_under()
     release_free_memory()
     return {
         "variant": variant,
@@ -116,7 +117,7 @@ def train_variant(ctx: RunContext, variant: str, build: Callable[[], Any], hyper
         "params": int(model.count_params()),
         "layers": layer_table(model),
         "policy": model.dtype_policy.name,
-    }
+    }, backup.trained_under()
 
 
 def run_full(config: RunConfig, progress: Progress | Lines = print, fresh: bool = False,
@@ -214,7 +215,7 @@ def train_or_reuse(ctx: RunContext, variant: str, build: Callable[[], Any], hype
             ctx.progress(note)
         return entry
     with ctx.clock.stage(f"train {variant}"):
-        entry = train_variant(ctx, variant, build, hyperparameters)
-        checkpoints.record_variant(ctx.checkpoints_dir, variant, entry, ctx.run_info, kernels=ctx.trained_under.get(variant))
+        entry, kernels = train_variant(ctx, variant, build, hyperparameters)
+        checkpoints.record_variant(ctx.checkpoints_dir, variant, entry, ctx.run_info, kernels=kernels)
         discard_backup(ctx.checkpoints_dir, variant)
     return entry

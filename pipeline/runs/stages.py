@@ -59,7 +59,6 @@ class RunContext:
     manifest: dict[str, Any]
     clock: StageClock
     run_info: dict[str, Any] = field(default_factory=dict)
-    trained_under: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant -> kernels its training ran under
     keras_verbose: int = 2  # 0 silent (-q), 1 Keras' live bar (a terminal), 2 one line an epoch (a log)
 
     @property
