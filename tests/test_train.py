@@ -16,17 +16,52 @@ from genreport.pipeline.training.budget import plan_steps
 from genreport.pipeline.data.fashion_mnist import load_dataset
 from genreport.pipeline.models.builders import build_base, build_modified
 from genreport.pipeline.training.fit import (
-    CosineDecay, StepBudget, WallClockCap, build_optimizer, epoch_order, fit_autoencoder, shuffled_epochs,
+    BestWeightsStopping, CosineDecay, StepBudget, WallClockCap, build_optimizer, epoch_order, fit_autoencoder, shuffled_epochs,
     skip_one_replica_all_reduce, standard_callbacks,
 )
 
 
 def test_standard_callbacks_restore_best_weights_halve_the_rate_and_count_steps() -> None:
     early, plateau, budget, cap = standard_callbacks(patience=3, steps=120, max_seconds=None)
-    assert isinstance(early, keras.callbacks.EarlyStopping) and early.restore_best_weights
+    assert isinstance(early, BestWeightsStopping) and early.restore_best_weights
     assert isinstance(plateau, keras.callbacks.ReduceLROnPlateau) and plateau.factor == 0.5
     assert isinstance(budget, StepBudget) and budget.steps == 120
     assert isinstance(cap, WallClockCap) and cap.seconds is None
+
+
+def weights_after_epochs(stopping: keras.callbacks.EarlyStopping, val_losses: list[float]) -> tuple[list[np.ndarray], dict[str, int]]:
+    """Drive ``stopping`` through one epoch per loss, the weights changed before each; (final weights, copies made)."""
+    keras.utils.set_random_seed(5)
+    model = build_base()
+    copies = {"get_weights": 0, "set_weights": 0}
+    for name in copies:
+        def counted(*args, _name=name, _method=getattr(model, name)):
+            copies[_name] += 1
+            return _method(*args)
+        setattr(model, name, counted)
+    stopping.set_model(model)
+    stopping.on_train_begin()
+    for epoch, loss in enumerate(val_losses):
+        for variable in model.trainable_variables:
+            variable.assign(variable + float(epoch + 1))
+        stopping.on_epoch_end(epoch, {"val_loss": loss})
+        if model.stop_training:
+            break
+    stopping.on_train_end()
+    return [variable.numpy() for variable in model.weights], copies
+
+
+@pytest.mark.parametrize("val_losses, copies", [
+    ([0.5], {"get_weights": 1, "set_weights": 0}),               # Keras: 2 copies and a write-back
+    ([0.5, 0.4, 0.3], {"get_weights": 3, "set_weights": 0}),     # Keras: 4 and 1
+    ([0.5, 0.3, 0.4, 0.45], {"get_weights": 2, "set_weights": 1}),
+    ([float("nan"), 0.4], {"get_weights": 1, "set_weights": 1}),  # Keras counts a first NaN as the best
+])
+def test_early_stopping_ends_on_keras_own_weights_with_fewer_copies(val_losses, copies) -> None:
+    expected, _ = weights_after_epochs(keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True), val_losses)
+    weights, made = weights_after_epochs(BestWeightsStopping(patience=2, restore_best_weights=True), val_losses)
+    assert all(np.array_equal(ours, keras_own) for ours, keras_own in zip(weights, expected, strict=True))
+    assert made == copies
 
 
 @pytest.fixture(scope="module")
