@@ -29,10 +29,17 @@ def test_standard_callbacks_restore_best_weights_halve_the_rate_and_count_steps(
     assert isinstance(cap, WallClockCap) and cap.seconds is None
 
 
-def weights_after_epochs(stopping: keras.callbacks.EarlyStopping, val_losses: list[float]) -> tuple[list[np.ndarray], dict[str, int]]:
-    """Drive ``stopping`` through one epoch per loss, the weights changed before each; (final weights, copies made)."""
+def stopping_after_epochs(stopping: keras.callbacks.EarlyStopping, val_losses: list[float | None], first_epoch: int = 0,
+                          restored: dict | None = None, ema: bool = False) -> tuple[list[np.ndarray], dict, dict[str, int]]:
+    """Drive ``stopping`` as ``fit`` does through one epoch per loss (None: no loss logged), the weights
+    changed before each; ``restored`` is the state a resumed training's backup sets, ``ema`` an
+    optimizer whose moving averages Keras writes into the weights after the last epoch.
+    (final weights, the callback's state, copies made)."""
     keras.utils.set_random_seed(5)
     model = build_base()
+    if ema:
+        model.compile(optimizer=keras.optimizers.Adam(use_ema=True), loss="mse")
+        model.optimizer.build(model.trainable_variables)
     copies = {"get_weights": 0, "set_weights": 0}
     for name in copies:
         def counted(*args, _name=name, _method=getattr(model, name)):
@@ -41,26 +48,47 @@ def weights_after_epochs(stopping: keras.callbacks.EarlyStopping, val_losses: li
         setattr(model, name, counted)
     stopping.set_model(model)
     stopping.on_train_begin()
-    for epoch, loss in enumerate(val_losses):
+    for key, value in (restored or {}).items():
+        setattr(stopping, key, value)
+    for epoch, loss in enumerate(val_losses, start=first_epoch):
         for variable in model.trainable_variables:
             variable.assign(variable + float(epoch + 1))
-        stopping.on_epoch_end(epoch, {"val_loss": loss})
+        stopping.on_epoch_end(epoch, {} if loss is None else {"val_loss": loss})
         if model.stop_training:
             break
+    if val_losses:
+        model.optimizer.finalize_variable_values(model.trainable_variables)
     stopping.on_train_end()
-    return [variable.numpy() for variable in model.weights], copies
+    state = {key: getattr(stopping, key) for key in ("best", "wait", "best_epoch", "stopped_epoch")}
+    return [variable.numpy() for variable in model.weights], state, copies
 
 
-@pytest.mark.parametrize("val_losses, copies", [
-    ([0.5], {"get_weights": 1, "set_weights": 0}),               # Keras: 2 copies and a write-back
-    ([0.5, 0.4, 0.3], {"get_weights": 3, "set_weights": 0}),     # Keras: 4 and 1
-    ([0.5, 0.3, 0.4, 0.45], {"get_weights": 2, "set_weights": 1}),
-    ([float("nan"), 0.4], {"get_weights": 1, "set_weights": 1}),  # Keras counts a first NaN as the best
+NAN = float("nan")
+
+
+@pytest.mark.filterwarnings("ignore:Early stopping conditioned")  # the case without a loss: Keras warns, as it should
+@pytest.mark.parametrize("val_losses, settings, copies", [
+    ([0.5], {}, {"get_weights": 1, "set_weights": 0}),                     # Keras: 2 copies and a write-back
+    ([0.5, 0.4, 0.3], {}, {"get_weights": 3, "set_weights": 0}),           # Keras: 4 and 1
+    ([0.5, 0.3, 0.4, 0.45], {}, {"get_weights": 2, "set_weights": 1}),     # stopped by patience, the best restored
+    ([NAN, 0.4], {}, {"get_weights": 1, "set_weights": 1}),                # Keras counts a first NaN as the best
+    ([None, 0.4], {}, {"get_weights": 1, "set_weights": 0}),               # no loss logged in the first epoch
+    ([0.5, 0.4], {"start_from_epoch": 1}, {"get_weights": 1, "set_weights": 0}),
+    ([0.5, 0.4], {"restore_best_weights": False}, {"get_weights": 0, "set_weights": 0}),  # a search trial
+    # A resume whose backup kept no best weights: its first epoch, no improvement, becomes the best.
+    ([0.4, 0.45], {"first_epoch": 2, "restored": {"best": 0.3, "best_epoch": 1}}, {"get_weights": 1, "set_weights": 1}),
+    ([0.4], {"first_epoch": 2, "restored": {"best": 0.3, "best_epoch": 1}}, {"get_weights": 1, "set_weights": 0}),
+    ([], {"first_epoch": 2, "restored": {"best": 0.3, "best_epoch": 1}}, {"get_weights": 0, "set_weights": 0}),
+    ([0.5, 0.4], {"ema": True}, {"get_weights": 2, "set_weights": 1}),     # the averages replace the weights: written back
 ])
-def test_early_stopping_ends_on_keras_own_weights_with_fewer_copies(val_losses, copies) -> None:
-    expected, _ = weights_after_epochs(keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True), val_losses)
-    weights, made = weights_after_epochs(BestWeightsStopping(patience=2, restore_best_weights=True), val_losses)
-    assert all(np.array_equal(ours, keras_own) for ours, keras_own in zip(weights, expected, strict=True))
+def test_early_stopping_ends_on_keras_own_weights_and_state_with_fewer_copies(val_losses, settings, copies) -> None:
+    options = {"restore_best_weights": True, **{k: settings[k] for k in ("start_from_epoch", "restore_best_weights") if k in settings}}
+    driving = {k: settings[k] for k in ("first_epoch", "restored", "ema") if k in settings}
+    keras_own = keras.callbacks.EarlyStopping(patience=2, **options)
+    expected_weights, expected_state, _ = stopping_after_epochs(keras_own, val_losses, **driving)
+    weights, state, made = stopping_after_epochs(BestWeightsStopping(patience=2, **options), val_losses, **driving)
+    assert all(np.array_equal(ours, theirs) for ours, theirs in zip(weights, expected_weights, strict=True))
+    assert str(state) == str(expected_state)  # str: a NaN best equals itself
     assert made == copies
 
 

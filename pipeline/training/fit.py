@@ -41,33 +41,50 @@ class BestWeightsStopping(keras.callbacks.EarlyStopping):
     """Keras' EarlyStopping, ending on the same weights with fewer copies of them.
 
     Keras copies the weights twice in the first epoch (as the best so far, then as an improvement
-    on it) and writes the best weights back when training ends, even when the last epoch it ran
-    was the best one, so the model already holds them. Here the first epoch copies once, and the
-    write-back is skipped when the last epoch run in this process was the best: the same weights
-    at the end. The smoke preset's tuned training (one step of a 256-unit design, 33.2 M weights)
-    made three such copies and took a median 17.02 s, now one and 13.04 s, on the 2-core AVX2 EPYC
-    (benchmarks/results/early-stopping-copies-2026-12-07).
+    on it) and writes the best weights back when training ends, even when they were copied in the
+    last epoch, so the model already holds them. Here the first epoch copies once, and the
+    write-back is skipped when the last epoch's copy is still the model's weights. The smoke
+    preset's tuned training (one step of a 256-unit design, 33.2 M weights) made three copies
+    and now makes one (benchmarks/results/early-stopping-copies-2026-12-07).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.best_is_current = False  # the best weights were copied at the end of the last epoch
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
-        self.last_epoch_run: int | None = None
+        self.best_is_current = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.last_epoch_run = epoch
-        pending: list = []  # not None, so Keras skips its own first copy
-        first_copy = self.restore_best_weights and self.best_weights is None
-        if first_copy:
-            self.best_weights = pending
+        placeholder: list = []  # not None, so Keras skips its own first copy
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = placeholder
+        before = self.best_weights
         super().on_epoch_end(epoch, logs)
-        if first_copy and self.best_weights is pending:  # no improvement copied them (no value yet, a warm-up epoch, NaN)
-            counted = (logs or {}).get(self.monitor) is not None and epoch >= self.start_from_epoch
-            self.best_weights, self.best_epoch = (self.model.get_weights(), epoch) if counted else (None, self.best_epoch)
+        self.best_is_current = self.restore_best_weights and self.best_weights is not before
+        if self.best_weights is placeholder:
+            self.keep_epoch_as_best(epoch, logs)
+
+    def keep_epoch_as_best(self, epoch: int, logs: dict | None) -> None:
+        """What Keras does when it holds no best weights yet and this epoch is no improvement (a
+        resume whose backup kept none): the epoch counts as the best, unless it has no loss or is
+        a warm-up epoch."""
+        if (logs or {}).get(self.monitor) is None or epoch < self.start_from_epoch:
+            self.best_weights = None
+            return
+        self.best_weights, self.best_epoch = self.model.get_weights(), epoch
+        self.best_is_current = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.last_epoch_run is not None and self.best_epoch == self.last_epoch_run:
-            self.best_weights = None  # the model holds the best weights already
+        if self.best_is_current and not averages_weights(self.model.optimizer):
+            self.best_weights = None  # the model holds them already
         super().on_train_end(logs)
+
+
+def averages_weights(optimizer: Any) -> bool:
+    """Whether ``optimizer`` keeps moving averages (EMA) that Keras writes into the weights after the last epoch."""
+    return bool(getattr(optimizer, "use_ema", False) or getattr(getattr(optimizer, "inner_optimizer", None), "use_ema", False))
 
 
 class WallClockCap(keras.callbacks.Callback):
