@@ -6,7 +6,6 @@ package as plain data saved under ``OUT/results``.
 
 import os
 import platform
-import sys
 
 __version__ = "0.1.0"
 
@@ -30,16 +29,3 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 # TensorFlow starts; a user's own setting wins.
 if platform.machine().lower() in ("x86_64", "amd64"):
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-
-# numpy asks the kernel for transparent huge pages for every array of 4 MiB or more. On the 2-core
-# AMD EPYC virtual machine the first touch of a huge page cost 22 to 30 ms, so copying a 256-unit
-# design's 33.2 M weights out of TensorFlow took 1.64-1.82 s with them and 0.11-0.12 s without
-# (benchmarks/results/numpy-hugepages-2026-12-07). A user's own setting wins; numpy reads it when
-# it is imported, so where it already was (a test session, a notebook) it is told directly.
-_USER_HUGEPAGE_SETTING = "NUMPY_MADVISE_HUGEPAGE" in os.environ
-os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
-if not _USER_HUGEPAGE_SETTING and "numpy" in sys.modules:
-    try:
-        sys.modules["numpy"]._core.multiarray._set_madvise_hugepage(False)
-    except AttributeError:  # another numpy: it keeps its own choice
-        pass

@@ -280,26 +280,6 @@ def test_a_users_own_onednn_setting_is_kept() -> None:
     assert done.stdout.split() == ["0"]
 
 
-HUGEPAGE_STATE = "import genreport.pipeline, numpy; print(numpy._core.multiarray._set_madvise_hugepage(True))"  # prints the state it replaces
-
-
-@pytest.mark.parametrize("imports", ["genreport first", "numpy first"])
-def test_numpy_asks_no_huge_pages_for_genreport_s_arrays(imports: str) -> None:
-    """Their first touch cost 22-30 ms each on the 2-core EPYC virtual machine (README, "numpy without huge pages")."""
-    probe = HUGEPAGE_STATE if imports == "genreport first" else "import numpy; " + HUGEPAGE_STATE
-    env = {key: value for key, value in os.environ.items() if key != "NUMPY_MADVISE_HUGEPAGE"}
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["False"]
-
-
-def test_a_users_own_huge_page_setting_is_kept() -> None:
-    done = subprocess.run([sys.executable, "-c", "import numpy; " + HUGEPAGE_STATE], capture_output=True, text=True,
-                          env=dict(os.environ, NUMPY_MADVISE_HUGEPAGE="1"), timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["True"]
-
-
 def test_a_fit_feeds_keras_training_and_validation_batches_without_tf_data_autotuning(monkeypatch: pytest.MonkeyPatch) -> None:
     """Autotuning's thread made the deletion of a finished training's iterators wait up to a minute (``without_autotuning``)."""
     fed, real_fit = {}, keras.Model.fit
