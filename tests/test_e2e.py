@@ -16,9 +16,7 @@ from genreport.pipeline.data.fashion_mnist import CLASS_NAMES, load_dataset
 from genreport.pipeline.scoring.metrics import ssim_per_image
 from genreport.report.cli import main
 
-from conftest import SMOKE_SEED
-
-SMOKE = resolve_config("smoke", {"seed": int(SMOKE_SEED)})  # the settings the shared smoke run used
+SMOKE = resolve_config("smoke")  # the settings the shared smoke run used
 
 pytestmark = pytest.mark.e2e
 VARIANTS = ("base", "modified", "tuned")
@@ -96,8 +94,7 @@ def test_metrics_agree_with_ssim_recomputed_from_the_checkpoints(smoke_run: tupl
 
 def test_eval_only_reproduces_the_full_figures(smoke_run: tuple[Path, str], tmp_path: Path) -> None:
     out = smoke_run[0]
-    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(out / "checkpoints"), "--preset", "smoke", "--seed", SMOKE_SEED,
-                                        "--output", str(tmp_path / "eval"), "--format", "html"])
+    result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(out / "checkpoints"), "--preset", "smoke", "--output", str(tmp_path / "eval"), "--format", "html"])
     assert result.exit_code == 0, result.output
     full = json.loads((out / "results" / "metrics.json").read_text())
     again = json.loads((tmp_path / "eval" / "results" / "metrics.json").read_text())
