@@ -1,3 +1,8 @@
+"""Scratch timing of the report context with chart variants (not genreport's code).
+
+Usage: python figure_variants.py base|nomath|notight|nomath-notight RESULTS_DIR. Patches matplotlib or
+genreport.report.figures in this process only, builds the context four times and prints each time.
+"""
 import sys, time, re
 import matplotlib
 from matplotlib import ticker
