@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genreport.pipeline.scoring.baselines import MEAN_IMAGE, pca_basis, pca_reconstruction, score_baselines
+from genreport.pipeline.scoring.baselines import MEAN_IMAGE, baseline_reconstructions, pca_basis, pca_reconstruction, score_baselines
 from genreport.pipeline.data.fashion_mnist import load_dataset
 
 
@@ -32,3 +32,16 @@ def test_baselines_are_ordered_as_expected_on_real_images(real_data_dir) -> None
     assert means[MEAN_IMAGE] < means["PCA 16"] < means["PCA 64"] < 1.0
     assert scores["PCA 64"].mse.mean() == pytest.approx(float(np.mean((data.x_test - np.clip(
         pca_reconstruction(data.x_test, *pca_basis(data.x_train, 64)), 0, 1)) ** 2)), rel=1e-5)
+
+
+def test_the_baselines_decompose_the_training_images_once_and_match_each_size_fitted_alone(real_data_dir, monkeypatch) -> None:
+    data = load_dataset(real_data_dir, train_limit=400, test_limit=40, seed=1)
+    decompositions = []
+    eigh = np.linalg.eigh
+    monkeypatch.setattr(np.linalg, "eigh", lambda matrix: decompositions.append(matrix.shape) or eigh(matrix))
+    reconstructions = baseline_reconstructions(data, components=(16, 64, 900))
+    assert decompositions == [(784, 784)]
+    monkeypatch.setattr(np.linalg, "eigh", eigh)
+    for k in (16, 64, 784):  # 900 is more axes than an image has pixels: all 784
+        alone = pca_reconstruction(data.x_test, *pca_basis(data.x_train, k))
+        assert np.array_equal(reconstructions[f"PCA {k}"], alone), k
