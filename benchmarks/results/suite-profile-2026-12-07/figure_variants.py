@@ -1,7 +1,10 @@
 """Scratch timing of the report context with chart variants (not genreport's code).
 
-Usage: python figure_variants.py base|nomath|notight|nomath-notight RESULTS_DIR. Patches matplotlib or
-genreport.report.figures in this process only, builds the context four times and prints each time.
+Usage: python figure_variants.py base|nomath|notight|nomath-notight RESULTS_DIR [BUILDS]. Patches
+matplotlib or genreport.report.figures in this process only, builds the context BUILDS times
+(default 4) and prints each time. "nomath" writes log tick labels as plain text (10⁻²);
+"notight" replaces bbox_inches="tight" with the tight layout engine (matplotlib still makes its
+draw before saving for a layout engine, so this does not remove that draw).
 """
 import sys, time, re
 import matplotlib
@@ -30,6 +33,6 @@ from genreport.report.context import build_context
 from genreport.pipeline.results.store import load_results
 r = load_results(Path(sys.argv[2]))
 times = []
-for i in range(4):
+for i in range(int(sys.argv[3]) if len(sys.argv) > 3 else 4):
     t = time.perf_counter(); ctx = build_context(r); times.append(time.perf_counter() - t)
 print(mode, " ".join(f"{t:.2f}" for t in times))
