@@ -119,3 +119,31 @@ def test_reconstructions_are_clipped_to_the_unit_range(real_data_dir) -> None:
     out = reconstruct_images(model, images).images
     assert out.min() == 0.0 and out.max() == 1.0
     assert np.allclose(out, np.clip(3 * images - 1, 0, 1), atol=1e-6)
+
+
+def test_scoring_frees_each_model_before_it_loads_the_next(real_data_dir, tmp_path, monkeypatch) -> None:
+    """A Keras model sits in reference cycles, so ``del`` alone frees none: without a collection
+    between them, models near --max-model-gib would be in memory two or three at once."""
+    import weakref
+
+    import keras
+
+    from genreport.pipeline.data.fashion_mnist import load_dataset
+    from genreport.pipeline.scoring.score import score_checkpoints
+
+    paths = {name: tmp_path / f"{name}.keras" for name in ("first", "second", "third")}
+    for path in paths.values():
+        keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(8),
+                          keras.layers.Dense(784, activation="sigmoid"), keras.layers.Reshape((28, 28, 1))]).save(path)
+    loaded, alive_at_each_load = [], []
+    load_model = keras.saving.load_model
+
+    def counting_load(path, *args, **kwargs):
+        alive_at_each_load.append(sum(model() is not None for model in loaded))
+        model = load_model(path, *args, **kwargs)
+        loaded.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(keras.saving, "load_model", counting_load)
+    score_checkpoints(paths, load_dataset(real_data_dir, train_limit=40, test_limit=10, seed=1))
+    assert alive_at_each_load == [0, 0, 0]

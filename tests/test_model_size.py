@@ -113,15 +113,6 @@ def test_no_variable_is_left_for_keras_to_initialise_later() -> None:
     assert not global_state.get_global_attribute("uninitialized_variables", [])
 
 
-def test_sizing_a_model_makes_no_full_garbage_collection(monkeypatch) -> None:
-    import gc
-
-    collections = []
-    monkeypatch.setattr(gc, "collect", lambda *args: collections.append(args) or 0)
-    model_size(conv_stack(3), "small.keras")
-    assert collections == []
-
-
 def write_archive(path: Path, config: dict) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("config.json", json.dumps(config))

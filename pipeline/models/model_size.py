@@ -274,10 +274,10 @@ def model_size(config: dict[str, Any], name: str) -> ModelSize:
     finally:
         # The variables exist only as declarations that Keras keeps in a list to initialise at the
         # next stateless scope it leaves; clearing the session drops them before anything does.
-        # Without the full garbage collection clear_session makes by default: nothing was
-        # allocated, and one took 0.2-0.25 s a model in a process holding the 36 search designs
-        # (benchmarks/results/model-size-gc-2026-12-07).
-        keras.backend.clear_session(free_memory=False)
+        # Its full garbage collection is needed too: it frees the model scored before this one
+        # (Keras models sit in reference cycles) before this one loads. Without it (368e5b6, taken
+        # back) three 376 MB checkpoints peaked at 2515 MiB instead of 2123 MiB while scoring.
+        keras.backend.clear_session()
     return ModelSize(weights=weights, weight_bytes=weight_bytes, activation_bytes=activations, input_shape=shapes[0],
                      output_shape=shapes[1], forward_flops=flops, flops_count=counted)
 
