@@ -276,7 +276,7 @@ def model_size(config: dict[str, Any], name: str) -> ModelSize:
         # next stateless scope it leaves; clearing the session drops them before anything does.
         # Its full garbage collection is needed too: it frees the model scored before this one
         # (Keras models sit in reference cycles) before this one loads. Without it (368e5b6, taken
-        # back) three 376 MB checkpoints peaked at 2515 MiB instead of 2123 MiB while scoring.
+        # back) three 376 MB checkpoints peaked at 2514 MiB instead of 2123 MiB while scoring.
         keras.backend.clear_session()
     return ModelSize(weights=weights, weight_bytes=weight_bytes, activation_bytes=activations, input_shape=shapes[0],
                      output_shape=shapes[1], forward_flops=flops, flops_count=counted)

@@ -1,4 +1,6 @@
-"""Does the previous scored model stay alive while the next checkpoint loads, with clear_session(free_memory=False) vs the old clear_session()?"""
+"""A review helper's script (2026-12-07), kept with its modes made explicit. Usage: python review_linger.py make|old|new [UNITS].
+
+Does the previous scored model stay alive while the next checkpoint loads, with clear_session(free_memory=False) vs the old clear_session()?"""
 import gc, sys, tempfile, weakref
 from pathlib import Path
 import genreport.pipeline  # noqa
@@ -8,10 +10,12 @@ from genreport.pipeline.models import checkpoints
 from genreport.pipeline.scoring import score as scoring
 from genreport.pipeline.data.fashion_mnist import find_data_dir, load_dataset
 
-mode = sys.argv[1]  # "old" or "new"
+mode = sys.argv[1]  # "make" (write the checkpoints), "old" (genreport's clear_session()) or "new" (368e5b6's free_memory=False)
 real = keras.backend.clear_session
 if mode == "old":
     keras.backend.clear_session = lambda free_memory=True: real()
+elif mode == "new":
+    keras.backend.clear_session = lambda free_memory=True: real(free_memory=False)
 
 def rss():
     for l in open("/proc/self/status"):
