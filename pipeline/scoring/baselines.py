@@ -55,8 +55,8 @@ def mean_image_reconstruction(train: np.ndarray, count: int) -> np.ndarray:
 def baseline_reconstructions(data: Dataset, components: tuple[int, ...] = PCA_COMPONENTS) -> dict[str, np.ndarray]:
     """Each baseline's reconstruction of the test images, fitted on the training split only."""
     recon = {MEAN_IMAGE: mean_image_reconstruction(data.x_train, len(data.x_test))}
-    # One decomposition serves every size: on the full preset's 54,000 training images it takes
-    # about 5.5 s (2-core AVX2 EPYC), and each size's axes are the first k columns.
+    # One decomposition serves every size (each size's axes are its first k columns): on the full
+    # preset's 54,000 training images that saves about 1 s of CPU (benchmarks/results/pca-once-2026-12-07).
     mean, axes = principal_axes(data.x_train)
     for k in components:
         k = min(k, axes.shape[1])

@@ -1,10 +1,13 @@
 """PCA baselines on the full preset's training split: every size fitted alone (before) against one decomposition.
 
 Usage: python pca_once.py (from the repository root, genreport installed). Loads the data set as the
-full preset does (no limits, data seed 42), times `baseline_reconstructions` three times each way,
-alternated, in this one process, and checks that both give the same bytes for every baseline.
+full preset does (no limits, data seed 42), times `baseline_reconstructions` four times each way in
+the order before, after, after, before, before, after, after, before (so neither goes first every
+time), with the process's user and system CPU of each, and checks that both give the same bytes
+for every baseline.
 """
 
+import resource
 import time
 
 import numpy as np
@@ -36,10 +39,12 @@ def reconstructions_before(data, components=PCA_COMPONENTS):
 data = load_dataset(find_data_dir(None), train_limit=None, test_limit=None, seed=42)
 print(f"training images {len(data.x_train)}, test images {len(data.x_test)}")
 results = {}
-for run in range(3):
-    for name, build in (("before", reconstructions_before), ("after", baseline_reconstructions)):
-        started = time.perf_counter()
-        results[name] = build(data)
-        print(f"run {run + 1} {name}: {time.perf_counter() - started:.2f} s", flush=True)
+builds = {"before": reconstructions_before, "after": baseline_reconstructions}
+for run, name in enumerate(("before", "after", "after", "before", "before", "after", "after", "before")):
+    started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    results[name] = builds[name](data)
+    done = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"run {run + 1} {name}: wall {time.perf_counter() - started:.2f} s, user {done.ru_utime - cpu.ru_utime:.2f} s, "
+          f"system {done.ru_stime - cpu.ru_stime:.2f} s", flush=True)
 same = all(np.array_equal(results["before"][key], results["after"][key]) for key in results["before"])
 print(f"same keys: {list(results['before']) == list(results['after'])}; every reconstruction bit-identical: {same}")

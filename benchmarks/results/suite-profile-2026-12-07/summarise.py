@@ -28,9 +28,13 @@ def stacks(path):
 def main(path, rate):
     total = 0
     deepest, tests, imports = collections.Counter(), collections.Counter(), collections.Counter()
-    child_imports, savefig = collections.Counter(), collections.Counter()
+    child_imports, savefig, sizing = collections.Counter(), collections.Counter(), collections.Counter()
     for frames, count in stacks(path):
         total += count
+        inside = [i for i, f in enumerate(frames) if f.startswith("model_size (pipeline/models/model_size.py")]
+        if inside:
+            callee = frames[inside[-1] + 1].split(" (")[0] if inside[-1] + 1 < len(frames) else "(its own line)"
+            sizing[callee] += count
         names_only = [f.split(" (")[0] for f in frames]
         if "_svg_uri" in names_only:
             first_draw = any(f.startswith("FigureCanvasBase.print_figure (matplotlib/backend_bases.py:2257)") for f in frames)
@@ -58,6 +62,9 @@ def main(path, rate):
     print(f"samples {total}, {total / rate:.1f} s of sampled thread time at {rate} Hz\n")
     print(f"imports started by {', '.join(CHILD_STARTS)} (a child process's first import of its command's code)")
     for key, count in child_imports.most_common():
+        print(f"  {count / rate:7.1f} s  {100 * count / total:4.1f}%  {key}")
+    print("\ninside model_size (pipeline/models/model_size.py), by the call it was in")
+    for key, count in sizing.most_common(4):
         print(f"  {count / rate:7.1f} s  {100 * count / total:4.1f}%  {key}")
     print("\nmatplotlib savefig (in _svg_uri), shares of its samples")
     for key, count in savefig.items():
