@@ -33,12 +33,6 @@ def principal_axes(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, eigenvectors[:, np.argsort(eigenvalues)[::-1]]
 
 
-def pca_basis(train: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray]:
-    """The training images' mean (784,) and top ``components`` principal axes (784, k)."""
-    mean, axes = principal_axes(train)
-    return mean, np.ascontiguousarray(axes[:, :components])
-
-
 def pca_reconstruction(images: np.ndarray, mean: np.ndarray, axes: np.ndarray) -> np.ndarray:
     """``images`` projected on ``axes`` and back, clipped to [0, 1] like a model's output."""
     flat = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
