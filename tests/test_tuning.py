@@ -354,6 +354,26 @@ def test_the_128_and_256_unit_designs_are_large_enough_to_collect_after_and_32_a
     assert [u for u in UNITS if 4 * build_modified(u).count_params() >= COLLECT_AFTER_WEIGHT_BYTES] == [128, 256]
 
 
+@pytest.mark.parametrize("eagerly", [True, False], ids=["eager", "traced"])
+def test_a_restarted_model_is_back_at_its_built_weights_after_training_wrote_to_them(eagerly: bool) -> None:
+    """The initial weights are tensors that share the variables' buffers until training writes to
+    them: a step, eager or traced, must leave them as built, and a restart puts every one back."""
+    from genreport.pipeline.search.tuner import ReusableModel
+
+    model = build_modified(32, "relu", "rmsprop")
+    built = model.get_weights()
+    hp = keras_tuner.HyperParameters()
+    hp.values.update(units=32, activation="relu", optimizer="rmsprop")
+    reusable = ReusableModel.of(model, hp)
+    model.run_eagerly = eagerly
+    x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    model.fit(x, x, batch_size=4, epochs=1, verbose=0)
+    trained = model.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(trained, built))
+    restarted = reusable.restarted("adam").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(restarted, built)) and len(restarted) == len(built)
+
+
 def test_a_trial_differing_only_in_its_optimizer_restarts_the_last_model_and_scores_as_a_fresh_build(tmp_path: Path) -> None:
     """The grid runs a design's three optimizers one after another: the second trains the first's
     model, back at its built weights with a new optimizer, and gets the loss a new build gets (a
