@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -9,6 +10,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -225,9 +227,31 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory, real_data_dir: Path) -> 
     from genreport.report.cli import main
 
     out = tmp_path_factory.mktemp("smoke") / "out"
-    result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out)])
+    with explicit_collections_recorded(SMOKE_RUN_COLLECTIONS):
+        result = CliRunner().invoke(main, ["full", "--preset", "smoke", "--output", str(out)])
     assert result.exit_code == 0, result.output + repr(result.exception)
     return out, result.stdout
+
+
+SMOKE_RUN_COLLECTIONS: list[bool] = []  # per explicit gc.collect() of the smoke run: whether older objects were frozen
+
+
+@contextlib.contextmanager
+def explicit_collections_recorded(record: list[bool]) -> Iterator[None]:
+    """Inside the block, each ``gc.collect()`` called from Python appends whether it skipped frozen objects."""
+    import gc
+
+    collect = gc.collect
+
+    def recording(*args: object, **kwargs: object) -> int:
+        record.append(gc.get_freeze_count() > 0)
+        return collect(*args, **kwargs)
+
+    gc.collect = recording
+    try:
+        yield
+    finally:
+        gc.collect = collect
 
 
 RESULTS_MADE: dict[str, Path] = {}  # one computed results folder per set of arguments, copied for each test

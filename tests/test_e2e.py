@@ -38,6 +38,14 @@ def test_full_writes_checkpoints_results_and_both_reports(smoke_run: tuple[Path,
     assert (out / "report.pdf").stat().st_size > 10_000
 
 
+def test_a_run_s_garbage_collections_walk_only_what_it_made_after_the_first(smoke_run: tuple[Path, str]) -> None:
+    # Reseeds before each variant, the search's builds and each scored model's sizing collect
+    # garbage; TensorFlow's objects, alive before the training began, are walked by the first only.
+    from conftest import SMOKE_RUN_COLLECTIONS
+
+    assert len(SMOKE_RUN_COLLECTIONS) >= 10 and SMOKE_RUN_COLLECTIONS.count(False) == 1
+
+
 def test_the_run_record_and_report_say_whether_onednn_kernels_ran(smoke_run: tuple[Path, str]) -> None:
     out, _ = smoke_run
     from genreport.pipeline.core.environment import onednn_enabled

@@ -147,3 +147,22 @@ def test_scoring_frees_each_model_before_it_loads_the_next(real_data_dir, tmp_pa
     monkeypatch.setattr(keras.saving, "load_model", counting_load)
     score_checkpoints(paths, load_dataset(real_data_dir, train_limit=40, test_limit=10, seed=1))
     assert alive_at_each_load == [0, 0, 0]
+
+
+def test_scoring_collects_garbage_without_walking_the_objects_alive_before_it(real_data_dir, tmp_path) -> None:
+    """Sizing each model collects garbage to free the one before; the few hundred thousand objects
+    TensorFlow keeps alive are frozen first, so only one collection walks them."""
+    import keras
+
+    from conftest import explicit_collections_recorded
+    from genreport.pipeline.data.fashion_mnist import load_dataset
+    from genreport.pipeline.scoring.score import score_checkpoints
+
+    paths = {name: tmp_path / f"{name}.keras" for name in ("first", "second")}
+    for path in paths.values():
+        keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(8),
+                          keras.layers.Dense(784, activation="sigmoid"), keras.layers.Reshape((28, 28, 1))]).save(path)
+    frozen: list[bool] = []
+    with explicit_collections_recorded(frozen):
+        score_checkpoints(paths, load_dataset(real_data_dir, train_limit=40, test_limit=10, seed=1))
+    assert frozen == [False, True, True]

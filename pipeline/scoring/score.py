@@ -13,7 +13,7 @@ from genreport.pipeline.results import store as results
 from genreport.pipeline.results.schema import Metrics, RunRecord
 from genreport.pipeline.core.config import RunConfig
 from genreport.pipeline.data.fashion_mnist import CLASS_NAMES, Dataset
-from genreport.pipeline.core.environment import machine_facts, now_iso, package_versions
+from genreport.pipeline.core.environment import collections_skip_older_objects, machine_facts, now_iso, package_versions
 from genreport.pipeline.core.progress import Lines, Progress, Tally, event_sink
 from genreport.pipeline.results.checks import EXTREMES, GRID_PER_CLASS
 from genreport.pipeline.models.catalogue import comparisons_for
@@ -45,16 +45,18 @@ def score_checkpoints(paths: dict[str, Path], data: Dataset, progress: Progress 
     reconstructions: dict[str, np.ndarray] = {}
     facts: dict[str, dict[str, Any]] = {}
     descriptions: dict[str, dict[str, Any]] = {}
-    for name, path in paths.items():
-        told = scoring_reporter(name, progress) if progress else None
-        if told:
-            told(0, len(data.x_test))  # a live bar from the start: loading and reconstructing count too
-        model, size = checkpoints.load_checked_model(path, max_gib)
-        made = reconstruct_images(model, data.x_test, (pixel_ranges or {}).get(name, (0.0, 1.0)), source=path.name)
-        descriptions[name] = model_description(model, size)
-        del model
-        reconstructions[name], facts[name] = made.images, made.facts()
-        scores[name] = score_reconstructions(name, data.x_test, made.images, on_progress=told)
+    # Sizing each model collects garbage (it frees the model scored before): only what scoring made is walked.
+    with collections_skip_older_objects():
+        for name, path in paths.items():
+            told = scoring_reporter(name, progress) if progress else None
+            if told:
+                told(0, len(data.x_test))  # a live bar from the start: loading and reconstructing count too
+            model, size = checkpoints.load_checked_model(path, max_gib)
+            made = reconstruct_images(model, data.x_test, (pixel_ranges or {}).get(name, (0.0, 1.0)), source=path.name)
+            descriptions[name] = model_description(model, size)
+            del model
+            reconstructions[name], facts[name] = made.images, made.facts()
+            scores[name] = score_reconstructions(name, data.x_test, made.images, on_progress=told)
     return Scored(scores, sample_arrays(data, scores, reconstructions), facts, descriptions)
 
 
