@@ -40,7 +40,8 @@ def test_full_writes_checkpoints_results_and_both_reports(smoke_run: tuple[Path,
 
 def test_a_run_s_garbage_collections_walk_only_what_it_made_after_the_first(smoke_run: tuple[Path, str]) -> None:
     # Reseeds before each variant, the search's builds and each scored model's sizing collect
-    # garbage; TensorFlow's objects, alive before the training began, are walked by the first only.
+    # garbage; TensorFlow's objects, alive before the training began, are walked by the first only
+    # (the block's own; a collection added outside the block, in the report say, would be a second).
     from conftest import SMOKE_RUN_COLLECTIONS
 
     assert len(SMOKE_RUN_COLLECTIONS) >= 10 and SMOKE_RUN_COLLECTIONS.count(False) == 1

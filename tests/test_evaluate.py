@@ -165,4 +165,4 @@ def test_scoring_collects_garbage_without_walking_the_objects_alive_before_it(re
     frozen: list[bool] = []
     with explicit_collections_recorded(frozen):
         score_checkpoints(paths, load_dataset(real_data_dir, train_limit=40, test_limit=10, seed=1))
-    assert frozen == [False, True, True]
+    assert frozen[0] is False and all(frozen[1:]) and len(frozen) >= 1 + len(paths)  # the block's own, then one or more a model

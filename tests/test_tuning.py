@@ -354,10 +354,11 @@ def test_the_128_and_256_unit_designs_are_large_enough_to_collect_after_and_32_a
     assert [u for u in UNITS if 4 * build_modified(u).count_params() >= COLLECT_AFTER_WEIGHT_BYTES] == [128, 256]
 
 
-@pytest.mark.parametrize("eagerly", [True, False], ids=["eager", "traced"])
-def test_a_restarted_model_is_back_at_its_built_weights_after_training_wrote_to_them(eagerly: bool) -> None:
+@pytest.mark.parametrize("execution", ["eager", "traced", "xla"])
+def test_a_restarted_model_is_back_at_its_built_weights_after_training_wrote_to_them(execution: str) -> None:
     """The initial weights are tensors that share the variables' buffers until training writes to
-    them: a step, eager or traced, must leave them as built, and a restart puts every one back."""
+    them: a step, eager, traced or XLA-compiled (Keras' default on a GPU), must leave them as
+    built, and a restart puts every one back."""
     from genreport.pipeline.search.tuner import ReusableModel
 
     model = build_modified(32, "relu", "rmsprop")
@@ -365,7 +366,7 @@ def test_a_restarted_model_is_back_at_its_built_weights_after_training_wrote_to_
     hp = keras_tuner.HyperParameters()
     hp.values.update(units=32, activation="relu", optimizer="rmsprop")
     reusable = ReusableModel.of(model, hp)
-    model.run_eagerly = eagerly
+    model.run_eagerly, model.jit_compile = execution == "eager", execution == "xla"
     x = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
     model.fit(x, x, batch_size=4, epochs=1, verbose=0)
     trained = model.get_weights()

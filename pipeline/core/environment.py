@@ -223,7 +223,7 @@ def collections_skip_older_objects() -> Iterator[None]:
     """Inside the block, Python's garbage collections skip the objects alive when it began (``gc.freeze``).
 
     TensorFlow and Keras keep a few hundred thousand objects alive for the whole process, and every
-    full collection walked them all: 0.3 s each, and a search collects before each large design's
+    full collection walked them all: 0.2-0.3 s each, and a search collects before each large design's
     build. What the block creates is collected as before; on leaving, the older objects are
     collectable again. Inside another such block (or a process that froze its own), it does nothing:
     leaving it would unfreeze what the outer one froze.
