@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
@@ -121,6 +123,17 @@ def test_reconstructions_are_clipped_to_the_unit_range(real_data_dir) -> None:
     assert np.allclose(out, np.clip(3 * images - 1, 0, 1), atol=1e-6)
 
 
+def tiny_checkpoints(folder: Path, names: tuple[str, ...]) -> dict[str, Path]:
+    """A small dense autoencoder saved once per name, as ``folder/NAME.keras``."""
+    import keras
+
+    paths = {name: folder / f"{name}.keras" for name in names}
+    for path in paths.values():
+        keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(8),
+                          keras.layers.Dense(784, activation="sigmoid"), keras.layers.Reshape((28, 28, 1))]).save(path)
+    return paths
+
+
 def test_scoring_frees_each_model_before_it_loads_the_next(real_data_dir, tmp_path, monkeypatch) -> None:
     """A Keras model sits in reference cycles, so ``del`` alone frees none: without a collection
     between them, models near --max-model-gib would be in memory two or three at once."""
@@ -131,10 +144,7 @@ def test_scoring_frees_each_model_before_it_loads_the_next(real_data_dir, tmp_pa
     from genreport.pipeline.data.fashion_mnist import load_dataset
     from genreport.pipeline.scoring.score import score_checkpoints
 
-    paths = {name: tmp_path / f"{name}.keras" for name in ("first", "second", "third")}
-    for path in paths.values():
-        keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(8),
-                          keras.layers.Dense(784, activation="sigmoid"), keras.layers.Reshape((28, 28, 1))]).save(path)
+    paths = tiny_checkpoints(tmp_path, ("first", "second", "third"))
     loaded, alive_at_each_load = [], []
     load_model = keras.saving.load_model
 
@@ -152,16 +162,11 @@ def test_scoring_frees_each_model_before_it_loads_the_next(real_data_dir, tmp_pa
 def test_scoring_collects_garbage_without_walking_the_objects_alive_before_it(real_data_dir, tmp_path) -> None:
     """Sizing each model collects garbage to free the one before; the few hundred thousand objects
     TensorFlow keeps alive are frozen first, so only one collection walks them."""
-    import keras
-
     from conftest import explicit_collections_recorded
     from genreport.pipeline.data.fashion_mnist import load_dataset
     from genreport.pipeline.scoring.score import score_checkpoints
 
-    paths = {name: tmp_path / f"{name}.keras" for name in ("first", "second")}
-    for path in paths.values():
-        keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(8),
-                          keras.layers.Dense(784, activation="sigmoid"), keras.layers.Reshape((28, 28, 1))]).save(path)
+    paths = tiny_checkpoints(tmp_path, ("first", "second"))
     frozen: list[bool] = []
     with explicit_collections_recorded(frozen):
         score_checkpoints(paths, load_dataset(real_data_dir, train_limit=40, test_limit=10, seed=1))

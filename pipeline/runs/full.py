@@ -173,7 +173,7 @@ def _run_full_locked(config: RunConfig, progress: Progress, keras_verbose: int =
     builders = {BASE: build_base, MODIFIED: lambda: build_modified(32, "relu", "adam")}
     # Each variant's reseed and each scored model's sizing collects garbage, to free the model
     # before; TensorFlow's few hundred thousand objects, alive since it loaded, need not be walked
-    # every time (0.21 s a collection in a `genreport full` process, eight a smoke run).
+    # every time (0.21 s a collection, eight a smoke run, on a 2-core AVX2 EPYC: benchmarks/results/run-freeze-2026-12-07).
     with collections_skip_older_objects():
         entries = {variant: train_or_reuse(ctx, variant, builders[variant], FIXED_HYPERPARAMETERS[variant]) for variant in FIXED_HYPERPARAMETERS}
         tuning = manifest.get("tuning") if reusable_entry(ctx.checkpoints_dir, manifest, TUNED) else None
