@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 from PIL import Image
 
 from genreport.pipeline.models.catalogue import VARIANTS, Design
@@ -66,6 +67,37 @@ def thumbnail_png(image: np.ndarray, scale: int = THUMB_SCALE) -> bytes:
 def thumbnail_uri(image: np.ndarray) -> str:
     """``thumbnail_png`` as a data URI."""
     return data_uri(thumbnail_png(image), "image/png")
+
+
+SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+MATHTEXT_POWER = re.compile(r"\^\{(-?\d+)\}")
+THIN_SPACE = "\u2009"  # as mathtext spaces the sign: 2 × 10⁻²
+PLAIN_LOG_LABEL = re.compile(r"[0-9.]+(\u2009×\u200910)?[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]*")
+
+
+class PlainLogFormatter(LogFormatterSciNotation):
+    """Matplotlib's log-axis tick labels (10⁻², 3 × 10⁻²) as plain text, not mathtext.
+
+    Parsing their mathtext was about a fifth of the time a report's charts take
+    (benchmarks/results/plain-log-labels-2026-12-07/). A label this does not recognise is kept as
+    matplotlib wrote it.
+    """
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        label = super().__call__(x, pos)
+        if not (label.startswith("$\\mathdefault{") and label.endswith("}$")):
+            return label
+        body = label[len("$\\mathdefault{"):-len("}$")].replace("\\times", THIN_SPACE + "×" + THIN_SPACE)
+        body = MATHTEXT_POWER.sub(lambda power: power.group(1).translate(SUPERSCRIPTS), body)
+        return body if PLAIN_LOG_LABEL.fullmatch(body) else label
+
+
+def log_scale(ax: object, axis: str) -> None:
+    """Put ``ax``'s 'x' or 'y' axis on a log scale labelled as matplotlib labels it, in plain text."""
+    getattr(ax, f"set_{axis}scale")("log")
+    scaled = getattr(ax, f"{axis}axis")
+    scaled.set_major_formatter(PlainLogFormatter(base=10))
+    scaled.set_minor_formatter(PlainLogFormatter(base=10, labelOnlyBase=False))
 
 
 def _svg_uri(fig: Figure) -> str:
@@ -134,7 +166,7 @@ def validation_against_work(curves: dict[str, dict[str, list[float]]]) -> str:
                     color=style["color"], label=plain(variant))
         ax.set_xlabel(label, fontsize=8)
         ax.set_xlim(left=0)
-    axes[0].set_yscale("log")
+    log_scale(axes[0], "y")
     axes[0].set_ylabel("validation MSE")
     axes[1].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
@@ -157,7 +189,7 @@ def search_space_chart(grid: list[dict], mean_image_loss: float | None, chosen: 
             ax.scatter([i], [g["val_loss"]], s=120, facecolors="none", edgecolors="black", linewidths=1.2, label="chosen", zorder=4)
     if mean_image_loss is not None:
         ax.axhline(mean_image_loss, color="#b00000", linestyle="--", linewidth=1, label="mean image")
-    ax.set_yscale("log")
+    log_scale(ax, "y")
     ax.set_xticks(x, labels, rotation=90, fontsize=5)
     ax.set_ylabel("best validation MSE")
     ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=4, frameon=False)
@@ -176,7 +208,7 @@ def loss_curves(histories: dict[str, dict[str, list[float]]]) -> str:
                 epochs = np.arange(1, len(series) + 1)
                 ax.plot(epochs, series, linestyle=line, marker=style["marker"], markersize=3,
                         color=style["color"], label=plain(f"{variant} {key.replace('_', ' ')}"))
-    ax.set_yscale("log")
+    log_scale(ax, "y")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE loss")
@@ -208,7 +240,7 @@ def quality_cost_chart(points: list[dict], front: dict[str, list[str]]) -> str:
             ax.step([p[key] for p in chosen], [p["mean"] for p in chosen], where="post", color="#555555", linewidth=0.8,
                     linestyle="--", label="Pareto front")
             ax.legend(fontsize=7, loc="lower right")
-        ax.set_xscale("log")
+        log_scale(ax, "x")
         ax.set_xlabel(label, fontsize=8)
     axes[0].set_ylabel("mean SSIM (95% interval)")
     fig.tight_layout()

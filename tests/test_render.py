@@ -159,6 +159,31 @@ def test_class_names_with_dollar_signs_do_not_start_mathtext() -> None:
     assert uri.startswith("data:image/svg+xml;base64,")
 
 
+def test_log_axis_ticks_are_labelled_as_matplotlib_labels_them_in_plain_text() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from genreport.report.figures import log_scale
+
+    def tick_labels(axis: object) -> list[str]:
+        low, high = axis.get_view_interval()
+        shown = sorted((tick.get_loc(), tick.label1.get_text()) for tick in axis.get_major_ticks() + axis.get_minor_ticks()
+                       if low <= tick.get_loc() <= high)
+        return [text for _, text in shown if text]
+
+    fig = Figure()
+    wide, narrow = fig.subplots(1, 2)
+    log_scale(wide, "x")
+    wide.set_xlim(5, 2e5)
+    log_scale(narrow, "y")
+    narrow.set_ylim(0.011, 0.021)
+    FigureCanvasAgg(fig).draw()
+    # decades only over several decades; the values between them too within one
+    assert tick_labels(wide.xaxis) == ["10¹", "10²", "10³", "10⁴", "10⁵"]
+    assert tick_labels(narrow.yaxis) == ["1.2\u2009×\u200910⁻²", "1.4\u2009×\u200910⁻²", "1.6\u2009×\u200910⁻²",
+                                         "1.8\u2009×\u200910⁻²", "2\u2009×\u200910⁻²"]
+
+
 def test_render_refuses_results_whose_run_is_still_writing_them(results_dir: Path, tmp_path: Path) -> None:
     import shutil
 
