@@ -160,6 +160,7 @@ def test_class_names_with_dollar_signs_do_not_start_mathtext() -> None:
 
 
 def test_log_axis_ticks_are_labelled_as_matplotlib_labels_them_in_plain_text() -> None:
+    import matplotlib.style
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -171,17 +172,28 @@ def test_log_axis_ticks_are_labelled_as_matplotlib_labels_them_in_plain_text() -
                        if low <= tick.get_loc() <= high)
         return [text for _, text in shown if text]
 
-    fig = Figure()
-    wide, narrow = fig.subplots(1, 2)
-    log_scale(wide, "x")
-    wide.set_xlim(5, 2e5)
-    log_scale(narrow, "y")
-    narrow.set_ylim(0.011, 0.021)
-    FigureCanvasAgg(fig).draw()
+    with matplotlib.style.context("default"):  # which ticks get labels depends on sizes a user's matplotlibrc may change
+        fig = Figure(figsize=(6.4, 4.8))
+        wide, narrow = fig.subplots(1, 2)
+        log_scale(wide, "x")
+        wide.set_xlim(5, 2e5)
+        log_scale(narrow, "y")
+        narrow.set_ylim(0.011, 0.021)
+        FigureCanvasAgg(fig).draw()
+        shown = tick_labels(wide.xaxis), tick_labels(narrow.yaxis)
     # decades only over several decades; the values between them too within one
-    assert tick_labels(wide.xaxis) == ["10¹", "10²", "10³", "10⁴", "10⁵"]
-    assert tick_labels(narrow.yaxis) == ["1.2\u2009×\u200910⁻²", "1.4\u2009×\u200910⁻²", "1.6\u2009×\u200910⁻²",
-                                         "1.8\u2009×\u200910⁻²", "2\u2009×\u200910⁻²"]
+    assert shown[0] == ["10¹", "10²", "10³", "10⁴", "10⁵"]
+    assert shown[1] == ["1.2\u2009×\u200910⁻²", "1.4\u2009×\u200910⁻²", "1.6\u2009×\u200910⁻²", "1.8\u2009×\u200910⁻²", "2\u2009×\u200910⁻²"]
+
+
+def test_a_log_axis_label_of_another_form_is_kept_as_matplotlib_writes_it() -> None:
+    import matplotlib
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    from genreport.report.figures import PlainLogFormatter
+
+    with matplotlib.rc_context({"axes.formatter.min_exponent": 7}):  # 10^6 then written as 1e+06
+        assert PlainLogFormatter()(1e6) == LogFormatterSciNotation()(1e6) == "$\\mathdefault{1e+06}$"
 
 
 def test_render_refuses_results_whose_run_is_still_writing_them(results_dir: Path, tmp_path: Path) -> None:
