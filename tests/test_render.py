@@ -74,12 +74,15 @@ def test_no_pdf_page_is_blank(rendered: Path, tmp_path: Path) -> None:
         assert (pixels < 200).mean() > 0.002, f"{page.name} looks blank"
 
 
-def test_render_command_works_where_tensorflow_cannot_be_imported(results_dir: Path, tmp_path: Path) -> None:
+def test_render_command_works_where_tensorflow_cannot_be_imported_and_loads_no_scipy_stats(results_dir: Path, tmp_path: Path) -> None:
+    """scipy.stats is for comparing and merging; importing it took a render about 0.9 s
+    (benchmarks/results/scipy-stats-lazy-2026-12-07/)."""
     script = textwrap.dedent(
         f"""
-        import sys
+        import atexit, sys
         sys.modules["tensorflow"] = None  # any import of tensorflow now raises ImportError
         sys.modules["keras"] = None
+        atexit.register(lambda: print("scipy.stats loaded:", "scipy.stats" in sys.modules))
         from genreport.report.cli import main
         sys.argv = ["genreport", "render", "--results", {str(results_dir)!r}, "--output", {str(tmp_path / "r")!r}]
         main()
@@ -87,6 +90,7 @@ def test_render_command_works_where_tensorflow_cannot_be_imported(results_dir: P
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "scipy.stats loaded: False"
     assert (tmp_path / "r" / "report.pdf").stat().st_size > 10_000
     assert (tmp_path / "r" / "report.html").is_file()
 
