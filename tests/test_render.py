@@ -75,7 +75,7 @@ def test_no_pdf_page_is_blank(rendered: Path, tmp_path: Path) -> None:
 
 
 def test_render_command_works_where_tensorflow_cannot_be_imported_and_loads_no_scipy_stats(results_dir: Path, tmp_path: Path) -> None:
-    """scipy.stats is for comparing and merging; importing it took a render about 0.9 s
+    """scipy.stats is for comparing and merging; importing it made a render of one folder slower
     (benchmarks/results/scipy-stats-lazy-2026-12-07/)."""
     script = textwrap.dedent(
         f"""
