@@ -101,7 +101,7 @@ def test_eval_only_into_a_users_folder_keeps_every_file_there_and_behind_its_sym
         tmp_path: Path, real_data_dir: Path, untrained_checkpoints: Path) -> None:
     out, elsewhere = users_folder(tmp_path, with_results=False)
     before = snapshot(out, elsewhere)
-    # The smoke preset's 200 training images for the baselines: with all 60,000 this test took 14.4 s, not 2.8.
+    # The smoke preset's 200 training images for the baselines: with all 60,000 this test took 14.4 s, not 2.8 (2-core AVX2 EPYC).
     result = CliRunner().invoke(main, ["eval-only", "--checkpoints", str(untrained_checkpoints), "--output", str(out), "--data-dir",
                                        str(real_data_dir), "--preset", "smoke", "--test-limit", "20", "--format", "html", "-q"])
     assert result.exit_code == 0, result.output
