@@ -38,7 +38,7 @@ class StepBudget(keras.callbacks.Callback):
 
 
 class BestWeightsStopping(keras.callbacks.EarlyStopping):
-    """Keras' EarlyStopping, ending on the same weights with fewer copies of them.
+    """Keras' EarlyStopping, ending on the same weights with fewer and cheaper copies of them.
 
     Keras copies the weights twice in the first epoch (as the best so far, then as an improvement
     on it) and writes the best weights back when training ends, even when they were copied in the
@@ -46,6 +46,10 @@ class BestWeightsStopping(keras.callbacks.EarlyStopping):
     write-back is skipped when the last epoch's copy is still the model's weights. The smoke
     preset's tuned training (one step of a 256-unit design, 33.2 M weights) made three copies
     and now makes one (benchmarks/results/early-stopping-copies-2026-12-07).
+
+    A copy is a snapshot of each variable's tensor, not ``get_weights``' NumPy arrays: it shares
+    the variable's buffer until training next writes to it, when TensorFlow copies it in its own
+    allocator (as the search's ``ReusableModel`` does; benchmarks/results/best-snapshot-2026-12-08).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -57,24 +61,27 @@ class BestWeightsStopping(keras.callbacks.EarlyStopping):
         self.best_is_current = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        placeholder: list = []  # not None, so Keras skips its own first copy
-        if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = placeholder
-        before = self.best_weights
-        super().on_epoch_end(epoch, logs)
-        self.best_is_current = self.restore_best_weights and self.best_weights is not before
-        if self.best_weights is placeholder:
-            self.keep_epoch_as_best(epoch, logs)
-
-    def keep_epoch_as_best(self, epoch: int, logs: dict | None) -> None:
-        """What Keras does when it holds no best weights yet and this epoch is no improvement (a
-        resume whose backup kept none): the epoch counts as the best, unless it has no loss or is
-        a warm-up epoch."""
-        if (logs or {}).get(self.monitor) is None or epoch < self.start_from_epoch:
-            self.best_weights = None
+        if not self.restore_best_weights:
+            super().on_epoch_end(epoch, logs)
             return
-        self.best_weights, self.best_epoch = self.model.get_weights(), epoch
-        self.best_is_current = True
+        had_best, best_before = self.best_weights is not None, self.best
+        self.restore_best_weights = False  # Keras' own copies are get_weights': the snapshot below replaces them
+        try:
+            super().on_epoch_end(epoch, logs)
+        finally:
+            self.restore_best_weights = True
+        counted = (logs or {}).get(self.monitor) is not None and epoch >= self.start_from_epoch
+        improved = counted and self.best is not best_before  # Keras sets best only on an improvement
+        # Keras also keeps the first counted epoch when it holds no best weights yet (a resume
+        # whose backup kept none): that epoch counts as the best, improvement or not.
+        self.best_is_current = improved or (counted and not had_best)
+        if self.best_is_current:
+            self.best_weights = self.snapshot_weights()
+            self.best_epoch = epoch
+
+    def snapshot_weights(self) -> list[Any]:
+        """The model's weights now, in ``get_weights``' order, as backend tensors sharing each variable's buffer."""
+        return [keras.ops.copy(variable.value) for variable in self.model.weights]
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.best_is_current and not averages_weights(self.model.optimizer):
