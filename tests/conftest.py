@@ -118,7 +118,8 @@ TINY_RUN = ("--preset", "smoke", "--search", "random", "--max-trials", "1", "--t
 # readers on both workers would make it twice.
 SHARED_RUNS = {"smoke_run": "smoke", "interrupted": "interrupted", "rendered": "rendered", "user_folder": "user-models",
                "killed_after_two_epochs": "killed-backup", "reported_template": "reported",
-               "unsafe_probe": "unsafe-probe", "uninterrupted": "backup-whole", "wheel": "package"}
+               "unsafe_probe": "unsafe-probe", "uninterrupted": "backup-whole", "wheel": "package",
+               "fresh_tensorflow": "fresh-tensorflow"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

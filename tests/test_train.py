@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -220,12 +221,16 @@ def test_skipping_the_one_replica_all_reduce_changes_no_weight_or_optimizer_stat
     assert trained_state(skip=True) == trained_state(skip=False)
 
 
-# Twenty 64 MiB results in a row, in a process of its own (the allocator is chosen when TensorFlow
-# makes its CPU device): the page faults they cost after the first.
-FAULTS_OF_REPEATED_LARGE_TENSORS = """
-import resource
+# In one fresh process, as `genreport` starts TensorFlow from a user's environment without its
+# settings (the allocator is chosen when TensorFlow makes its CPU device): whether oneDNN is on,
+# then the page faults that twenty 64 MiB results in a row cost after the first. One process for
+# both, because its TensorFlow start is most of its cost.
+FRESH_TENSORFLOW = """
+import json, os, resource
 import genreport.pipeline
 import tensorflow as tf
+from genreport.pipeline.core.environment import onednn_enabled
+onednn = [os.environ.get("TF_ENABLE_ONEDNN_OPTS"), onednn_enabled()]
 x = tf.random.uniform((16 * 1024 * 1024,))
 y = x * 2.0
 del y
@@ -233,37 +238,30 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
     y = x * 2.0
     del y
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({"onednn": onednn, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
 """
 
 
-def test_tensorflow_reuses_freed_cpu_buffers_instead_of_faulting_in_fresh_pages() -> None:
-    env = {key: value for key, value in os.environ.items() if key != "TF_CPU_ALLOCATOR_USE_BFC"}
-    done = subprocess.run([sys.executable, "-c", FAULTS_OF_REPEATED_LARGE_TENSORS], capture_output=True, text=True,
+@pytest.fixture(scope="module")
+def fresh_tensorflow() -> dict:
+    """What the FRESH_TENSORFLOW probe prints, run where neither of genreport's settings is set."""
+    env = {key: value for key, value in os.environ.items() if key not in ("TF_CPU_ALLOCATOR_USE_BFC", "TF_ENABLE_ONEDNN_OPTS")}
+    done = subprocess.run([sys.executable, "-c", FRESH_TENSORFLOW], capture_output=True, text=True,
                           env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"), timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    faults = int(done.stdout.split()[-1])
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_tensorflow_reuses_freed_cpu_buffers_instead_of_faulting_in_fresh_pages(fresh_tensorflow: dict) -> None:
+    faults = fresh_tensorflow["faults"]
     assert faults < 16_384, faults  # one 64 MiB buffer is 16,384 pages; malloc and free fault in 327,680
 
 
-ONEDNN_STATE = """
-import os
-import genreport.pipeline
-import tensorflow as tf
-from genreport.pipeline.core.environment import onednn_enabled
-print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), onednn_enabled())
-"""
-
-
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="genreport turns oneDNN on only on x86")
-def test_genreport_runs_tensorflow_with_its_onednn_cpu_kernels() -> None:
+def test_genreport_runs_tensorflow_with_its_onednn_cpu_kernels(fresh_tensorflow: dict) -> None:
     """TensorFlow turns them on by itself only on CPUs with AVX-512 VNNI/BF16, AVX-VNNI or AMX; on an
     AVX2 CPU the full preset's search took 1.7x as long without them (README, "oneDNN on every x86 CPU")."""
-    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
-    done = subprocess.run([sys.executable, "-c", ONEDNN_STATE], capture_output=True, text=True,
-                          env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"), timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-2:] == ["1", "True"]
+    assert fresh_tensorflow["onednn"] == ["1", True]
 
 
 def test_importing_the_command_line_and_search_worker_loads_no_tensorflow() -> None:
