@@ -41,14 +41,17 @@ def stopping_after_epochs(stopping: keras.callbacks.EarlyStopping, val_losses: l
     if ema:
         model.compile(optimizer=keras.optimizers.Adam(use_ema=True), loss="mse")
         model.optimizer.build(model.trainable_variables)
-    copies = {"get_weights": 0, "snapshot_weights": 0, "set_weights": 0}
-    for name in copies:
+    copies = {"get_weights": 0, "snapshot_weights": 0, "numpy_arrays_in_snapshots": 0, "set_weights": 0}
+    for name in ("get_weights", "snapshot_weights", "set_weights"):
         owner = stopping if name == "snapshot_weights" else model
         if not hasattr(owner, name):  # Keras' own EarlyStopping makes no snapshots
             continue
         def counted(*args, _name=name, _method=getattr(owner, name)):
             copies[_name] += 1
-            return _method(*args)
+            made = _method(*args)
+            if _name == "snapshot_weights":
+                copies["numpy_arrays_in_snapshots"] += sum(isinstance(w, np.ndarray) for w in made)
+            return made
         setattr(owner, name, counted)
     stopping.set_model(model)
     stopping.on_train_begin()
@@ -85,7 +88,7 @@ NAN = float("nan")
     ([], {"first_epoch": 2, "restored": {"best": 0.3, "best_epoch": 1}}, {"snapshot_weights": 0, "set_weights": 0}),
     ([0.5, 0.4], {"ema": True}, {"snapshot_weights": 2, "set_weights": 1}),     # the averages replace the weights: written back
 ])
-def test_early_stopping_ends_on_keras_own_weights_and_state_with_fewer_copies_all_snapshots(val_losses, settings, copies) -> None:
+def test_early_stopping_ends_on_keras_own_weights_and_state_from_fewer_copies_kept_as_tensors(val_losses, settings, copies) -> None:
     options = {"restore_best_weights": True, **{k: settings[k] for k in ("start_from_epoch", "restore_best_weights") if k in settings}}
     driving = {k: settings[k] for k in ("first_epoch", "restored", "ema") if k in settings}
     keras_own = keras.callbacks.EarlyStopping(patience=2, **options)
@@ -93,7 +96,7 @@ def test_early_stopping_ends_on_keras_own_weights_and_state_with_fewer_copies_al
     weights, state, made = stopping_after_epochs(BestWeightsStopping(patience=2, **options), val_losses, **driving)
     assert all(np.array_equal(ours, theirs) for ours, theirs in zip(weights, expected_weights, strict=True))
     assert str(state) == str(expected_state)  # str: a NaN best equals itself
-    assert made == {"get_weights": 0, **copies}  # no NumPy copies: snapshots of the variables' tensors
+    assert made == {"get_weights": 0, "numpy_arrays_in_snapshots": 0, **copies}  # no NumPy copies: snapshots of the variables' tensors
 
 
 @pytest.fixture(scope="module")
@@ -221,10 +224,10 @@ def test_skipping_the_one_replica_all_reduce_changes_no_weight_or_optimizer_stat
     assert trained_state(skip=True) == trained_state(skip=False)
 
 
-# In one fresh process, as `genreport` starts TensorFlow from a user's environment without its
-# settings (the allocator is chosen when TensorFlow makes its CPU device): whether oneDNN is on,
-# then the page faults that twenty 64 MiB results in a row cost after the first. One process for
-# both, because its TensorFlow start is most of its cost.
+# In one fresh process, as `genreport` starts TensorFlow where the user set neither
+# TF_CPU_ALLOCATOR_USE_BFC nor TF_ENABLE_ONEDNN_OPTS (the allocator is chosen when TensorFlow
+# makes its CPU device): whether oneDNN is on, then the page faults that twenty 64 MiB results in
+# a row cost after the first. One process for both, because its TensorFlow start is most of its cost.
 FRESH_TENSORFLOW = """
 import json, os, resource
 import genreport.pipeline
@@ -244,7 +247,7 @@ print(json.dumps({"onednn": onednn, "faults": resource.getrusage(resource.RUSAGE
 
 @pytest.fixture(scope="module")
 def fresh_tensorflow() -> dict:
-    """What the FRESH_TENSORFLOW probe prints, run where neither of genreport's settings is set."""
+    """What the FRESH_TENSORFLOW probe prints, run where neither TF_CPU_ALLOCATOR_USE_BFC nor TF_ENABLE_ONEDNN_OPTS is set."""
     env = {key: value for key, value in os.environ.items() if key not in ("TF_CPU_ALLOCATOR_USE_BFC", "TF_ENABLE_ONEDNN_OPTS")}
     done = subprocess.run([sys.executable, "-c", FRESH_TENSORFLOW], capture_output=True, text=True,
                           env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"), timeout=120)

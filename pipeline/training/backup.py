@@ -227,7 +227,8 @@ def well_formed(state: dict[str, Any]) -> bool:
         return False
 
 
-def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:
+def _save_arrays(path: Path, arrays: list[Any]) -> None:
+    """Write ``arrays`` (NumPy arrays, or the tensor snapshots BestWeightsStopping keeps) as w0, w1, ... of an .npz."""
     with open(path, "wb") as handle:
         np.savez(handle, **{f"w{i}": np.asarray(a) for i, a in enumerate(arrays)})
 
