@@ -14,8 +14,6 @@ from typing import Literal, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import PathPatch
-from matplotlib.path import Path as MplPath
 from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 from PIL import Image
 
@@ -125,10 +123,8 @@ def per_class_bar_chart(class_names: Sequence[str], means: dict[str, Sequence[fl
     styles = styles_for(list(means))
     for i, (variant, values) in enumerate(means.items()):
         style = styles[variant]
-        centres = x + (i - (len(means) - 1) / 2) * width
-        ax.add_patch(bars_as_one_patch(centres - width / 2, values, width, label=plain(variant), facecolor=style["color"],
-                                       hatch=style["hatch"], edgecolor="black", linewidth=0.4))
-    ax.autoscale_view()  # as ax.bar does: add_patch alone leaves the limits where they were
+        ax.bar(x + (i - (len(means) - 1) / 2) * width, values, width, label=plain(variant),
+               color=style["color"], hatch=style["hatch"], edgecolor="black", linewidth=0.4)
     low = min(min(v) for v in means.values())
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
     ax.set_xticks(x, [plain(name) for name in class_names], rotation=30, ha="right", fontsize=8)
@@ -136,19 +132,6 @@ def per_class_bar_chart(class_names: Sequence[str], means: dict[str, Sequence[fl
     # Above the axes: inside them it covered the bars of the last classes.
     ax.legend(fontsize=8, ncols=len(means), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return _svg_uri(fig)
-
-
-def bars_as_one_patch(lefts: np.ndarray, heights: Sequence[float], width: float, **style: object) -> PathPatch:
-    """A series' bars (from 0 up to each height) as one patch, drawn as ``ax.bar`` draws them.
-
-    One patch, so an SVG reader fills its hatch pattern once rather than once per bar: WeasyPrint
-    drew the dotted hatch's pattern (67,843 characters of path) for each bar, 1.32 of the 1.99 s
-    it spent on this chart under cProfile (benchmarks/results/suite-cpu-2026-12-08/).
-    """
-    corners = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
-    codes = [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.LINETO, MplPath.CLOSEPOLY]
-    bars = [MplPath(corners * [width, height] + [left, 0.0], codes) for left, height in zip(lefts, heights, strict=True)]
-    return PathPatch(MplPath.make_compound_path(*bars), **style)
 
 
 def ssim_histogram(values: dict[str, np.ndarray]) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import subprocess
 import sys
 import textwrap
@@ -163,36 +161,6 @@ def test_class_names_with_dollar_signs_do_not_start_mathtext() -> None:
 
     uri = per_class_bar_chart(["$\\frac{1}{$", "Coat $5", "Bag"], {"base": [0.9, 0.8, 0.7], "tuned": [0.91, 0.82, 0.75]})
     assert uri.startswith("data:image/svg+xml;base64,")
-
-
-def test_a_series_of_bars_as_one_patch_draws_the_pixels_of_matplotlibs_own_bars() -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from genreport.report.figures import bars_as_one_patch
-
-    def pixels(draw: object) -> np.ndarray:
-        fig = Figure(figsize=(3, 2), dpi=80)
-        ax = fig.subplots()
-        draw(ax)
-        ax.set_ylim(0.5, 1.0)
-        canvas = FigureCanvasAgg(fig)
-        canvas.draw()
-        return np.asarray(canvas.buffer_rgba()).copy()
-
-    heights, style = [0.9, 0.62, 0.75, 0.97], {"hatch": "..", "edgecolor": "black", "linewidth": 0.4, "facecolor": "#3b6ea8"}
-    theirs = pixels(lambda ax: ax.bar(np.arange(4) + 0.1, heights, 0.3, **style))
-    ours = pixels(lambda ax: (ax.add_patch(bars_as_one_patch(np.arange(4) + 0.1 - 0.15, heights, 0.3, **style)), ax.autoscale_view()))
-    assert np.array_equal(ours, theirs)
-
-
-def test_the_per_class_chart_fills_each_hatched_models_pattern_once_and_once_in_its_legend() -> None:
-    """A PDF reader or WeasyPrint draws a hatch pattern each time a shape is filled with it."""
-    from genreport.report.figures import per_class_bar_chart
-
-    uri = per_class_bar_chart(["Coat", "Bag", "Shirt"], {"base": [0.9, 0.8, 0.7], "modified": [0.91, 0.82, 0.75], "tuned": [0.92, 0.83, 0.76]})
-    svg = base64.b64decode(uri.split(",", 1)[1]).decode()
-    assert len(re.findall(r"url\(#h", svg)) == 2 * 2  # modified and tuned are hatched; base is plain
 
 
 def test_log_axis_ticks_are_labelled_as_matplotlib_labels_them_in_plain_text() -> None:
