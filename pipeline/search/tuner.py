@@ -34,6 +34,7 @@ import keras
 import keras_tuner
 import numpy as np
 
+from genreport.pipeline.training.fit import fit_autoencoder, weight_snapshot
 from genreport.pipeline.training.budget import StepPlan, forward_flops, plan_steps, rung_work, steps_per_epoch, train_step_flops
 from genreport.pipeline.models.catalogue import TUNED
 from genreport.pipeline.core.fsutil import write_text_atomically
@@ -101,7 +102,7 @@ class ReusableModel:
         # TensorFlow copies it only when training first writes to the variable. For a 256-unit
         # design's 33.2 million weights this took 0.003-0.005 s against get_weights' 0.04-1.7 s,
         # and restoring 0.004 s against set_weights' 0.05-0.07 s (benchmarks/results/trial-snapshot-2026-12-07).
-        return cls(design_shape(hp), model, [keras.ops.copy(variable.value) for variable in model.weights])
+        return cls(design_shape(hp), model, weight_snapshot(model))
 
     def restarted(self, optimizer: str) -> keras.Model:
         """The model back at its initial weights (batch-normalisation statistics included), compiled with a new ``optimizer``."""
@@ -214,8 +215,6 @@ class BudgetTuner(keras_tuner.Tuner):
 
     def run_trial(self, trial: keras_tuner.engine.trial.Trial, x_train: np.ndarray, x_val: np.ndarray) -> dict[str, float]:
         from contextlib import nullcontext
-
-        from genreport.pipeline.training.fit import fit_autoencoder
 
         hp = trial.hyperparameters
         if self.settings_digest is not None and hp.values.get("settings") != self.settings_digest:

@@ -37,6 +37,13 @@ class StepBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def weight_snapshot(model: keras.Model) -> list[Any]:
+    """``model``'s weights now, in ``get_weights``' order, as backend tensors sharing each variable's
+    buffer: TensorFlow copies a buffer only when training next writes to its variable, so taking
+    one costs next to nothing (benchmarks/results/trial-snapshot-2026-12-07)."""
+    return [keras.ops.copy(variable.value) for variable in model.weights]
+
+
 class BestWeightsStopping(keras.callbacks.EarlyStopping):
     """Keras' EarlyStopping, ending on the same weights with fewer and cheaper copies of them.
 
@@ -80,8 +87,8 @@ class BestWeightsStopping(keras.callbacks.EarlyStopping):
             self.best_epoch = epoch
 
     def snapshot_weights(self) -> list[Any]:
-        """The model's weights now, in ``get_weights``' order, as backend tensors sharing each variable's buffer."""
-        return [keras.ops.copy(variable.value) for variable in self.model.weights]
+        """The model's weights now, as ``weight_snapshot`` takes them."""
+        return weight_snapshot(self.model)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.best_is_current and not averages_weights(self.model.optimizer):
